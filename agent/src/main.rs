@@ -1,0 +1,2 @@
+//! scout-agent binary.
+fn main() {}

@@ -1,0 +1,149 @@
+//! `BufferError`: everything the outbox can refuse or fail at, worded for the log a technician reads.
+
+use std::io;
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+/// Why an outbox operation did not happen. Every variant leaves the outbox as it was before the
+/// call (a failed write is rolled back whole).
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// The size cap would be exceeded: the whole batch was refused, nothing was stored, and the
+    /// refusal was counted. Intake resumes by itself once acknowledged rows are deleted.
+    #[error(
+        "outbox full: refusing {new_records} new transaction(s) ({new_bytes} bytes); \
+         {pending_bytes} bytes pending + {dead_letter_bytes} bytes in dead letters \
+         would exceed the cap of {max_bytes} bytes (max_outbox_bytes); \
+         intake resumes as the backlog drains"
+    )]
+    Full {
+        new_records: u64,
+        new_bytes: u64,
+        pending_bytes: u64,
+        dead_letter_bytes: u64,
+        max_bytes: u64,
+    },
+
+    /// The filesystem itself is full (SQLITE_FULL), before the configured cap was reached.
+    #[error("disk full while {op} in the outbox; nothing was stored (free space on the device)")]
+    DiskFull {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// SQLite reported corruption while running. Reopening the outbox runs the integrity check,
+    /// which quarantines the file.
+    #[error("outbox database is corrupt ({op}): {source}; restart the agent to quarantine it")]
+    Corrupt {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A value read back from the database makes no sense (e.g. a timestamp out of range).
+    #[error("outbox row seq {seq} holds an impossible value: {detail}")]
+    BadRow { seq: i64, detail: String },
+
+    /// A record handed to `enqueue_batch` breaks the outbox's rules; the batch was not stored.
+    #[error("record {index} of the batch (transaction {transaction_id:?}) is invalid: {reason}")]
+    InvalidRecord {
+        index: usize,
+        transaction_id: String,
+        reason: &'static str,
+    },
+
+    /// `open_read_only` found no database at the path.
+    #[error("no outbox at {}: the agent has not run yet, or outbox_path points elsewhere", path.display())]
+    NotFound { path: PathBuf },
+
+    /// The file was written by a newer agent; it is left untouched.
+    #[error(
+        "outbox {} has schema version {found}; this agent understands up to {supported} \
+         (was the agent downgraded?)",
+        path.display()
+    )]
+    UnsupportedSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    /// The database is a SQLite file but not an outbox (tables missing) and was opened read-only.
+    #[error("{} is not a Scout outbox: {detail}", path.display())]
+    NotAnOutbox { path: PathBuf, detail: String },
+
+    /// A corrupt database could not be renamed aside, so no fresh one was created over it.
+    #[error("outbox {} is corrupt and could not be renamed aside: {source}", path.display())]
+    Quarantine {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The corrupt file was renamed aside, but the fresh database is unusable as well, which
+    /// points at the storage rather than the file. Stops instead of looping.
+    #[error(
+        "outbox {} was quarantined, but the fresh database failed its check too: {detail}; \
+         check the SD card",
+        path.display()
+    )]
+    StorageSuspect { path: PathBuf, detail: String },
+
+    /// A write was attempted on an outbox opened with `open_read_only`.
+    #[error("the outbox was opened read-only (status view); {op} is not allowed")]
+    ReadOnly { op: &'static str },
+
+    /// Creating the outbox's directory failed.
+    #[error("failed to create the outbox directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing the dead-letter export failed.
+    #[error("failed to write the dead-letter export: {0}")]
+    Export(#[source] io::Error),
+
+    /// Any other SQLite failure (locked beyond the busy timeout, permissions, I/O error).
+    #[error("outbox SQLite error while {op}: {source}")]
+    Sqlite {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl BufferError {
+    /// Classifies a SQLite error raised while doing `op`.
+    pub(crate) fn sqlite(op: &'static str, source: rusqlite::Error) -> Self {
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Self::DiskFull { op, source },
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                Self::Corrupt { op, source }
+            }
+            _ => Self::Sqlite { op, source },
+        }
+    }
+
+    /// A closure for `map_err` that classifies SQLite errors raised while doing `op`.
+    pub(crate) fn during(op: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |source| Self::sqlite(op, source)
+    }
+
+    /// True for refusals the caller should report as "try again later" (HTTP 507/503), as
+    /// opposed to faults in the agent or its storage.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, Self::Full { .. } | Self::DiskFull { .. })
+    }
+}
+
+/// True when a SQLite error means "this file is damaged or not a database".
+pub(crate) fn is_corruption(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}

@@ -1,0 +1,480 @@
+//! Behaviour of the SQLite outbox through its public API, on real files in temporary folders:
+//! ordering, acknowledgement, restarts, the size cap, dead letters and damaged files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use scout_agent::outbox::{
+    BufferError, Enqueued, NewRecord, Outbox, OutboxConfig, Settled, state_keys,
+};
+use tempfile::TempDir;
+
+const MB: u64 = 1024 * 1024;
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(1_760_000_000_000 + ms).unwrap()
+}
+
+fn rec(id: &str, len: usize) -> NewRecord {
+    let mut payload = format!("{{\"transactionId\":\"{id}\",\"pad\":\"").into_bytes();
+    while payload.len() + 2 < len {
+        payload.push(b'x');
+    }
+    payload.extend_from_slice(b"\"}");
+    NewRecord {
+        transaction_id: id.to_owned(),
+        captured_at: at(i64::from(id.len() as u32)),
+        payload,
+    }
+}
+
+fn db(dir: &TempDir) -> PathBuf {
+    dir.path().join("outbox.db")
+}
+
+fn open(path: &Path, max_bytes: u64) -> Outbox {
+    let (outbox, report) = Outbox::open(path, OutboxConfig::new(max_bytes)).unwrap();
+    assert!(report.quarantined.is_none(), "{report:?}");
+    outbox
+}
+
+fn seqs(outcome: &[Enqueued]) -> Vec<i64> {
+    outcome.iter().map(|e| e.seq).collect()
+}
+
+fn peek_ids(outbox: &Outbox) -> Vec<String> {
+    outbox
+        .peek_batch(usize::MAX, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.transaction_id)
+        .collect()
+}
+
+fn assert_consistent(outbox: &Outbox) {
+    let audit = outbox.audit().unwrap();
+    assert!(audit.is_consistent(), "{audit:?}");
+}
+
+#[test]
+fn enqueue_peek_ack_keeps_order_and_counts() {
+    let dir = TempDir::new().unwrap();
+    let mut outbox = open(&db(&dir), MB);
+    let first = outbox.enqueue_batch(&[rec("a", 100), rec("b", 100)]).unwrap();
+    let second = outbox.enqueue_batch(&[rec("c", 100)]).unwrap();
+    assert_eq!(seqs(&first), vec![1, 2]);
+    assert_eq!(seqs(&second), vec![3]);
+    assert!(first.iter().chain(&second).all(|e| !e.duplicate));
+
+    let batch = outbox.peek_batch(10, u64::MAX).unwrap();
+    assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(batch[0].payload, rec("a", 100).payload);
+    assert_eq!(batch[0].captured_at, rec("a", 100).captured_at);
+    // Peeking changes nothing.
+    assert_eq!(outbox.peek_batch(10, u64::MAX).unwrap(), batch);
+    // Record and byte budgets.
+    assert_eq!(outbox.peek_batch(2, u64::MAX).unwrap().len(), 2);
+    assert_eq!(outbox.peek_batch(10, 250).unwrap().len(), 2);
+    // An oversized head still comes out alone.
+    assert_eq!(outbox.peek_batch(10, 1).unwrap().len(), 1);
+    assert!(outbox.peek_batch(0, u64::MAX).unwrap().is_empty());
+    // Pipelining: peek after a sequence number.
+    let after = outbox.peek_batch_after(2, 10, u64::MAX).unwrap();
+    assert_eq!(after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3]);
+
+    let stats = outbox.stats().unwrap();
+    assert_eq!(stats.pending_count, 3);
+    assert_eq!(stats.pending_bytes, 300);
+    assert_eq!(stats.oldest_pending_seq, Some(1));
+    assert_eq!(stats.oldest_pending_captured_at, Some(rec("a", 1).captured_at));
+    assert_eq!(stats.last_seq, 3);
+    assert_eq!(stats.max_bytes, Some(MB));
+    assert!(stats.file_bytes > 0);
+
+    // Acknowledge out of order; unknown and repeated sequence numbers are ignored.
+    assert_eq!(outbox.ack(&[2, 99, 2]).unwrap(), 1);
+    assert_eq!(peek_ids(&outbox), vec!["a", "c"]);
+    assert_eq!(outbox.ack(&[1, 3]).unwrap(), 2);
+    assert!(outbox.peek_batch(10, u64::MAX).unwrap().is_empty());
+    let stats = outbox.stats().unwrap();
+    assert_eq!((stats.pending_count, stats.pending_bytes), (0, 0));
+    assert_eq!(stats.oldest_pending_seq, None);
+    assert_eq!(stats.last_seq, 3);
+    assert_consistent(&outbox);
+}
+
+#[test]
+fn pending_transaction_ids_are_stored_once() {
+    let dir = TempDir::new().unwrap();
+    let mut outbox = open(&db(&dir), MB);
+    let out = outbox
+        .enqueue_batch(&[rec("a", 50), rec("b", 50), rec("a", 60)])
+        .unwrap();
+    assert_eq!(seqs(&out), vec![1, 2, 1]);
+    assert_eq!(
+        out.iter().map(|e| e.duplicate).collect::<Vec<_>>(),
+        vec![false, false, true]
+    );
+    let again = outbox.enqueue_batch(&[rec("b", 50), rec("c", 50)]).unwrap();
+    assert_eq!(seqs(&again), vec![2, 3]);
+    assert!(again[0].duplicate && !again[1].duplicate);
+    assert_eq!(outbox.stats().unwrap().pending_count, 3);
+
+    // Once acknowledged, the id is forgotten: a resend is a new row (the collector dedupes).
+    outbox.ack(&[1]).unwrap();
+    let resend = outbox.enqueue_batch(&[rec("a", 50)]).unwrap();
+    assert_eq!(resend, vec![Enqueued { seq: 4, duplicate: false }]);
+    assert_consistent(&outbox);
+}
+
+#[test]
+fn sequence_numbers_survive_restarts_and_are_never_reused() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    {
+        let mut outbox = open(&path, MB);
+        outbox
+            .enqueue_batch(&[rec("a", 10), rec("b", 10), rec("c", 10)])
+            .unwrap();
+        outbox.ack(&[1, 2, 3]).unwrap();
+        outbox.close().unwrap();
+    }
+    {
+        let mut outbox = open(&path, MB);
+        assert_eq!(outbox.stats().unwrap().last_seq, 3);
+        let out = outbox.enqueue_batch(&[rec("d", 10)]).unwrap();
+        assert_eq!(seqs(&out), vec![4]);
+        // Simulate a kill: no close, no checkpoint; the WAL stays behind.
+        std::mem::forget(outbox);
+    }
+    assert!(dir.path().join("outbox.db-wal").exists());
+    let mut outbox = open(&path, MB);
+    assert_eq!(peek_ids(&outbox), vec!["d"]);
+    let out = outbox.enqueue_batch(&[rec("e", 10)]).unwrap();
+    assert_eq!(seqs(&out), vec![5]);
+    assert_consistent(&outbox);
+}
+
+#[test]
+fn cap_refuses_whole_batches_counts_them_and_resumes_after_ack() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut outbox = open(&path, 1000);
+    outbox.enqueue_batch(&[rec("a", 400), rec("b", 400)]).unwrap();
+
+    let err = outbox
+        .enqueue_batch(&[rec("c", 100), rec("d", 150)])
+        .unwrap_err();
+    match &err {
+        BufferError::Full {
+            new_records,
+            new_bytes,
+            pending_bytes,
+            max_bytes,
+            ..
+        } => {
+            assert_eq!((*new_records, *new_bytes), (2, 250));
+            assert_eq!((*pending_bytes, *max_bytes), (800, 1000));
+        }
+        other => panic!("expected Full, got {other:?}"),
+    }
+    assert!(err.is_capacity());
+    assert!(err.to_string().contains("outbox full"), "{err}");
+    // Nothing of the refused batch was stored and no sequence number was consumed.
+    assert_eq!(peek_ids(&outbox), vec!["a", "b"]);
+    let stats = outbox.stats().unwrap();
+    assert_eq!(stats.refused_total, 2);
+    assert_eq!(stats.last_seq, 2);
+
+    // A batch of ids already pending adds nothing and is accepted even when full.
+    let dup = outbox.enqueue_batch(&[rec("a", 400)]).unwrap();
+    assert!(dup[0].duplicate);
+    // Exactly at the cap is allowed.
+    outbox.enqueue_batch(&[rec("c", 200)]).unwrap();
+    assert!(matches!(
+        outbox.enqueue_batch(&[rec("d", 1)]),
+        Err(BufferError::Full { .. })
+    ));
+
+    // Draining makes room again, by itself.
+    outbox.ack(&[1]).unwrap();
+    let out = outbox.enqueue_batch(&[rec("d", 150)]).unwrap();
+    assert_eq!(seqs(&out), vec![4]);
+    assert_eq!(outbox.stats().unwrap().refused_total, 3);
+    drop(outbox);
+
+    // The refusal count is persisted, also for the read-only status view.
+    let ro = Outbox::open_read_only(&path).unwrap();
+    assert_eq!(ro.stats().unwrap().refused_total, 3);
+    assert_consistent(&ro);
+}
+
+#[test]
+fn dead_letters_move_list_export_and_count_against_the_cap() {
+    let dir = TempDir::new().unwrap();
+    let mut outbox = open(&db(&dir), 1000);
+    let mut not_json = rec("c", 100);
+    not_json.payload = b"not json \xff".to_vec();
+    outbox
+        .enqueue_batch(&[rec("a", 300), rec("b", 300), not_json])
+        .unwrap();
+
+    assert!(outbox.dead_letter(1, "missing items").unwrap());
+    assert!(!outbox.dead_letter(1, "again").unwrap(), "already moved");
+    assert!(!outbox.dead_letter(42, "unknown").unwrap());
+    let settled = outbox
+        .settle(&[2], &[(3, "not JSON".to_owned())])
+        .unwrap();
+    assert_eq!(settled, Settled { acked: 1, dead_lettered: 1 });
+    assert!(outbox.peek_batch(10, u64::MAX).unwrap().is_empty());
+
+    let listed = outbox.dead_letters(10).unwrap();
+    assert_eq!(listed.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![3, 1]);
+    assert_eq!(listed[1].reason, "missing items");
+    assert_eq!(listed[1].transaction_id, "a");
+    assert_eq!(outbox.dead_letters(1).unwrap().len(), 1);
+
+    let stats = outbox.stats().unwrap();
+    assert_eq!((stats.pending_count, stats.dead_letter_count), (0, 2));
+    assert_eq!(stats.dead_letter_bytes, 300 + 10);
+    // Dead letters hold space: 310 of 1000 are taken.
+    assert!(matches!(
+        outbox.enqueue_batch(&[rec("d", 700)]),
+        Err(BufferError::Full { dead_letter_bytes: 310, .. })
+    ));
+
+    let mut out = Vec::new();
+    let report = outbox.export_dead_letters(&mut out).unwrap();
+    assert_eq!((report.count, report.last_seq), (2, Some(3)));
+    let lines: Vec<serde_json::Value> = out
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["reason"], "missing items");
+    assert_eq!(lines[0]["payload"]["transactionId"], "a");
+    assert!(lines[0]["captured_at"].as_str().unwrap().ends_with('Z'));
+    assert!(lines[1]["payload"].is_null());
+    assert!(lines[1]["payload_text"].as_str().unwrap().starts_with("not json"));
+
+    assert_eq!(outbox.purge_dead_letters(report.last_seq.unwrap()).unwrap(), 2);
+    assert_eq!(outbox.stats().unwrap().dead_letter_count, 0);
+    outbox.enqueue_batch(&[rec("d", 700)]).unwrap();
+    assert_consistent(&outbox);
+}
+
+#[test]
+fn invalid_records_reject_the_batch() {
+    let dir = TempDir::new().unwrap();
+    let mut outbox = open(&db(&dir), MB);
+    let mut broken = rec("b", 50);
+    broken.payload = b"{\"a\":1}\n{\"b\":2}".to_vec();
+    let err = outbox.enqueue_batch(&[rec("a", 50), broken]).unwrap_err();
+    assert!(
+        matches!(err, BufferError::InvalidRecord { index: 1, .. }),
+        "{err:?}"
+    );
+    let mut empty_id = rec("x", 50);
+    empty_id.transaction_id = " ".into();
+    assert!(matches!(
+        outbox.enqueue_batch(&[empty_id]),
+        Err(BufferError::InvalidRecord { index: 0, .. })
+    ));
+    assert_eq!(outbox.stats().unwrap().pending_count, 0);
+    assert!(outbox.enqueue_batch(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn agent_state_is_written_only_when_it_changes() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut outbox = open(&path, MB);
+    assert!(outbox
+        .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
+        .unwrap());
+    assert!(!outbox
+        .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
+        .unwrap());
+    assert!(outbox
+        .set_state(state_keys::LAST_UPLOAD_AT, Some("2026-11-27T09:00:00Z"))
+        .unwrap());
+    assert!(outbox.set_state(state_keys::NEXT_RETRY_AT, None).is_ok_and(|w| !w));
+    assert!(outbox.set_state(state_keys::LAST_ERROR, None).unwrap());
+    assert_eq!(outbox.state_value(state_keys::LAST_ERROR).unwrap(), None);
+    drop(outbox);
+
+    // Status reads it with the service stopped.
+    let ro = Outbox::open_read_only(&path).unwrap();
+    let state = ro.state().unwrap();
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[state_keys::LAST_UPLOAD_AT].value, "2026-11-27T09:00:00Z");
+}
+
+#[test]
+fn read_only_view_follows_a_running_writer_and_refuses_writes() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    assert!(matches!(
+        Outbox::open_read_only(&path),
+        Err(BufferError::NotFound { .. })
+    ));
+    let mut writer = open(&path, MB);
+    let mut ro = Outbox::open_read_only(&path).unwrap();
+    assert_eq!(ro.stats().unwrap().pending_count, 0);
+    writer.enqueue_batch(&[rec("a", 10), rec("b", 10)]).unwrap();
+    assert_eq!(ro.stats().unwrap().pending_count, 2);
+    assert_eq!(ro.peek_batch(10, u64::MAX).unwrap().len(), 2);
+    assert!(matches!(
+        ro.enqueue_batch(&[rec("c", 10)]),
+        Err(BufferError::ReadOnly { .. })
+    ));
+    assert!(matches!(ro.ack(&[1]), Err(BufferError::ReadOnly { .. })));
+    assert!(matches!(
+        ro.set_state("k", Some("v")),
+        Err(BufferError::ReadOnly { .. })
+    ));
+    writer.ack(&[1]).unwrap();
+    assert_eq!(ro.stats().unwrap().pending_count, 1);
+}
+
+#[test]
+fn a_second_writer_process_shares_the_file() {
+    // `scout-agent enqueue` runs beside the service: both write through SQLite's lock.
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut service = open(&path, MB);
+    let mut cli = open(&path, MB);
+    service.enqueue_batch(&[rec("a", 10)]).unwrap();
+    assert_eq!(seqs(&cli.enqueue_batch(&[rec("b", 10), rec("a", 10)]).unwrap()), vec![2, 1]);
+    assert_eq!(seqs(&service.enqueue_batch(&[rec("c", 10)]).unwrap()), vec![3]);
+    assert_eq!(peek_ids(&service), vec!["a", "b", "c"]);
+    assert_consistent(&service);
+}
+
+fn corrupt_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".corrupt-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_quarantined_and_replaced() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let garbage: Vec<u8> = (0..64 * 1024_u32).map(|i| (i * 7919 % 251) as u8).collect();
+    fs::write(&path, &garbage).unwrap();
+    fs::write(dir.path().join("outbox.db-wal"), b"stale wal bytes").unwrap();
+
+    let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    let q = report.quarantined.clone().expect("quarantined");
+    assert!(report.created);
+    assert_eq!(q.salvaged_pending, 0);
+    assert!(q.path.exists());
+    assert_eq!(fs::read(&q.path).unwrap(), garbage, "kept as it was");
+    let names = corrupt_files(dir.path());
+    assert_eq!(names.len(), 2, "{names:?}"); // the file and its -wal
+    assert!(names.iter().any(|n| n.ends_with("-wal")));
+    // The old high-water mark is unknown, so numbering resumes above a time-derived floor.
+    assert!(q.resumed_after_seq > 1_000_000_000_000_000, "{q:?}");
+
+    let out = outbox.enqueue_batch(&[rec("a", 10)]).unwrap();
+    assert_eq!(out[0].seq, q.resumed_after_seq + 1);
+    assert_eq!(outbox.stats().unwrap().quarantined, Some(q.clone()));
+    drop(outbox);
+
+    // Status shows the quarantine after a restart, and a second open does not quarantine again.
+    let ro = Outbox::open_read_only(&path).unwrap();
+    assert_eq!(ro.stats().unwrap().quarantined, Some(q));
+    let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    assert!(report.quarantined.is_none());
+    assert_eq!(corrupt_files(dir.path()).len(), 2);
+}
+
+#[test]
+fn a_database_truncated_mid_page_is_quarantined_and_readable_rows_salvaged() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    {
+        let mut outbox = open(&path, 100 * MB);
+        let batch: Vec<NewRecord> = (0..2000).map(|i| rec(&format!("tx-{i:05}"), 600)).collect();
+        outbox.enqueue_batch(&batch).unwrap();
+        outbox.dead_letter(1, "bad").unwrap();
+        outbox.close().unwrap();
+    }
+    assert!(!dir.path().join("outbox.db-wal").exists(), "checkpointed at close");
+    let len = fs::metadata(&path).unwrap().len();
+    let cut = len / 2 + 1234; // not on a page boundary
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+
+    let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    let q = report.quarantined.expect("quarantined");
+    assert_eq!(fs::metadata(&q.path).unwrap().len(), cut);
+    assert!(q.salvaged_pending < 1999, "{q:?}");
+    // Counters live near the start of the file, so the high-water mark survived.
+    assert_eq!(q.resumed_after_seq, 2000, "{q:?}");
+    let stats = outbox.stats().unwrap();
+    assert_eq!(stats.pending_count, q.salvaged_pending);
+    assert_eq!(stats.dead_letter_count, q.salvaged_dead_letters);
+    assert_consistent(&outbox);
+    // Salvaged rows come out oldest first and are intact.
+    let salvaged = outbox.peek_batch(usize::MAX, u64::MAX).unwrap();
+    for pair in salvaged.windows(2) {
+        assert!(pair[0].seq < pair[1].seq);
+    }
+    for r in &salvaged {
+        assert_eq!(r.payload, rec(&r.transaction_id, 600).payload);
+    }
+    let out = outbox.enqueue_batch(&[rec("fresh", 10)]).unwrap();
+    assert_eq!(out[0].seq, 2001);
+}
+
+#[test]
+fn an_outbox_from_a_newer_agent_is_left_alone() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    {
+        let (outbox, _) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+        outbox.close().unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = Outbox::open(&path, OutboxConfig::new(MB)).unwrap_err();
+    assert!(
+        matches!(err, BufferError::UnsupportedSchema { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(corrupt_files(dir.path()).is_empty());
+}
+
+#[test]
+fn errors_that_are_not_corruption_do_not_quarantine() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    fs::create_dir(&path).unwrap(); // cannot be opened as a file
+    let err = Outbox::open(&path, OutboxConfig::new(MB)).unwrap_err();
+    assert!(matches!(err, BufferError::Sqlite { .. }), "{err:?}");
+    assert!(path.is_dir());
+    assert!(corrupt_files(dir.path()).is_empty());
+}
+
+#[test]
+fn open_creates_missing_directories() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("var/lib/scout/outbox.db");
+    let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    assert!(report.created);
+    assert!(path.exists());
+}

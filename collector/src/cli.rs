@@ -1,0 +1,199 @@
+//! The `scout-collector` command line: subcommands and what each prints.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::devices;
+use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
+
+/// Scout collector: device ingest and retail analytics.
+#[derive(Debug, Parser)]
+#[command(name = "scout-collector", version, about)]
+pub struct Cli {
+    /// Database: sqlite://PATH (embedded default) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (applies migrations first).
+    Serve(ServeConfig),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Issue, list and revoke device tokens.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device and print its token (shown once, on the last line).
+    Add {
+        device_id: String,
+        /// The store the device belongs to.
+        #[arg(long)]
+        store: String,
+    },
+    /// List registered devices.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device's token: its requests get 401 from then on.
+    Revoke { device_id: String },
+}
+
+/// Runs one subcommand to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&cli.database_url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
+    store.migrate().await.context("Failed to migrate")?;
+    match cli.command {
+        Command::Migrate => {
+            println!("migrations applied ({:?})", store.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(config) => {
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("Failed to listen on {}", config.listen))?;
+            let scheme = if config.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            tracing::info!(
+                address = %listener.local_addr()?,
+                scheme,
+                database = ?store.backend(),
+                version = crate::VERSION,
+                "scout-collector listening"
+            );
+            crate::run(listener, store, config, crate::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Device(command) => device(&store, command).await,
+    }
+}
+
+async fn device(store: &Store, command: DeviceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeviceCommand::Add {
+            device_id,
+            store: store_id,
+        } => {
+            let device_id = scout_common::DeviceId::parse(&device_id)
+                .with_context(|| format!("Invalid device id {device_id:?}"))?;
+            let store_id = store_id.trim();
+            anyhow::ensure!(!store_id.is_empty(), "--store must not be empty");
+            let token = devices::new_token()?;
+            let added = store
+                .add_device(device_id.as_str(), store_id, &devices::token_hash(&token))
+                .await?;
+            if !added {
+                eprintln!(
+                    "error: device {device_id} is already registered and active; \
+                     revoke it first to issue a new token"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("Registered device {device_id} for store {store_id}.");
+            println!("Its token is shown only now; put it in the agent's token_file:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        DeviceCommand::List { json } => {
+            let list = store.list_devices().await?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "device_id": d.device_id,
+                            "store_id": d.store_id,
+                            "created_at": d.created_at,
+                            "revoked_at": d.revoked_at,
+                            "last_seen_at": d.last_seen_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<20} {:<10} {:<8} {:<20} LAST SEEN",
+                    "DEVICE", "STORE", "STATE", "REGISTERED"
+                );
+                for d in list {
+                    let state = if d.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<20} {:<10} {:<8} {:<20} {}",
+                        d.device_id,
+                        d.store_id,
+                        state,
+                        d.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        d.last_seen_at.map_or("never".to_owned(), |t| t
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string())
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeviceCommand::Revoke { device_id } => {
+            let canonical = scout_common::DeviceId::parse(&device_id)
+                .with_context(|| format!("Invalid device id {device_id:?}"))?;
+            if store.revoke_device(canonical.as_str()).await? {
+                println!("Revoked device {canonical}.");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no active device {canonical}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://scout:s3cret@db:5432/scout"),
+            "postgres://scout:***@db:5432/scout"
+        );
+        assert_eq!(
+            redact("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+        assert_eq!(redact("sqlite://scout.db"), "sqlite://scout.db");
+    }
+}

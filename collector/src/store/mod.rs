@@ -1,0 +1,250 @@
+//! Database access for both backends: SQLite (the embedded default) and PostgreSQL (production
+//! and scale-out). Callers see one [`Store`]; each backend module holds its own SQL, because the
+//! fast paths differ (`UNNEST` batches on PostgreSQL, prepared per-row inserts in one transaction
+//! on SQLite) and table names differ (`bronze.x` on PostgreSQL is `bronze_x` on SQLite).
+
+mod postgres;
+mod sqlite;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::bronze::BronzeRow;
+
+/// The database URL used when none is given: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://scout-collector.db";
+
+/// A failed database operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("database is busy or unreachable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether the caller should retry later (pool exhausted, connection lost).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// Which backend a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    pub store_id: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` creates the file; `postgres://...`).
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: an acknowledged line must survive a power cut, not only a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.clamp(1, 8))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url)?.application_name("scout-collector");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations (safe to run from several collectors at once).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Cheap liveness probe.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts rows in one transaction; returns how many were new (the rest were duplicates).
+    /// When this returns `Ok`, the rows are committed.
+    pub async fn insert_bronze(&self, rows: &[BronzeRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            Self::Sqlite(pool) => sqlite::insert_bronze(pool, rows).await,
+            Self::Postgres(pool) => postgres::insert_bronze(pool, rows).await,
+        }
+        .map_err(classify)
+    }
+
+    /// Number of bronze rows (all devices).
+    pub async fn bronze_count(&self) -> Result<i64, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM bronze_scout_raw_transactions")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM bronze.scout_raw_transactions")
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Registers a device with the hash of its token. Fails if the device is registered and not
+    /// revoked; a revoked device is re-registered with the new token.
+    pub async fn add_device(
+        &self,
+        device_id: &str,
+        store_id: &str,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        match self {
+            Self::Sqlite(pool) => {
+                sqlite::add_device(pool, device_id, store_id, token_hash, now).await
+            }
+            Self::Postgres(pool) => {
+                postgres::add_device(pool, device_id, store_id, token_hash, now).await
+            }
+        }
+    }
+
+    /// Marks a device revoked; returns false when no active device has that id.
+    pub async fn revoke_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let affected = match self {
+            Self::Sqlite(pool) => sqlx::query(
+                "UPDATE metadata_devices SET revoked_at = ? \
+                 WHERE device_id = ? AND revoked_at IS NULL",
+            )
+            .bind(sqlite::ts(now))
+            .bind(device_id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            Self::Postgres(pool) => sqlx::query(
+                "UPDATE metadata.devices SET revoked_at = $1 \
+                 WHERE device_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(device_id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(affected == 1)
+    }
+
+    /// All registered devices, by id.
+    pub async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlite::list_devices(pool).await,
+            Self::Postgres(pool) => postgres::list_devices(pool).await,
+        }
+    }
+
+    /// The active (not revoked) device holding a token with this hash; records that it was seen.
+    pub async fn authenticate(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let now = Utc::now();
+        match self {
+            Self::Sqlite(pool) => sqlite::authenticate(pool, token_hash, now).await,
+            Self::Postgres(pool) => postgres::authenticate(pool, token_hash, now).await,
+        }
+        .map_err(classify)
+    }
+}
+
+/// Pool and connection failures are transient (retry later); the rest are errors.
+fn classify(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(
+            inner @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed),
+        ) => StoreError::Unavailable(inner),
+        StoreError::Database(sqlx::Error::Database(db)) if is_busy(db.as_ref()) => {
+            StoreError::Unavailable(sqlx::Error::Database(db))
+        }
+        other => other,
+    }
+}
+
+/// SQLite's "database is locked/busy" after the busy timeout.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(e.code().as_deref(), Some("5" | "6" | "517"))
+}

@@ -1,0 +1,15 @@
+//! Scout's wire vocabulary, shared by the agent and the collector: the ScoutPi transaction and
+//! its tolerant parser, NDJSON framing, device ids and the ingest protocol types.
+//!
+//! This crate does no IO (no sockets, files, databases or runtimes): it turns bytes into checked
+//! values and back, so both binaries agree on every rule and the rules are unit-testable.
+
+pub mod device;
+pub mod ndjson;
+pub mod protocol;
+pub mod timestamp;
+pub mod transaction;
+
+pub use device::DeviceId;
+pub use protocol::{AgentStamp, IngestResponse, RejectedLine};
+pub use transaction::{Item, Repair, RepairKind, Transaction, TransactionError};

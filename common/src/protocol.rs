@@ -1,0 +1,95 @@
+//! The agent ↔ collector protocol (CONTRACT.md §2): the stamp the agent adds to each line, the
+//! per-request ingest response, and the accepted content types.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Version of the ingest protocol spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Key of the object the agent adds to every line it sends. The collector takes it out before
+/// storing the payload, so bronze keeps the transaction as the capture app produced it.
+pub const AGENT_STAMP_KEY: &str = "_agent";
+
+/// Content types accepted for NDJSON bodies (parameters such as `charset` are ignored).
+pub const NDJSON_CONTENT_TYPES: &[&str] = &[
+    "application/x-ndjson",
+    "application/jsonl",
+    "text/plain",
+    "application/octet-stream",
+];
+
+/// Whether a `Content-Type` header value names one of [`NDJSON_CONTENT_TYPES`].
+pub fn is_ndjson_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim();
+    NDJSON_CONTENT_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(essence))
+}
+
+/// What only the agent knows about a transaction, stamped at intake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentStamp {
+    /// When the agent took the transaction in (UTC).
+    pub captured_at: DateTime<Utc>,
+    /// Per-device sequence number, increasing, never reused.
+    pub seq: u64,
+    /// The agent's version.
+    pub version: String,
+}
+
+/// One line the collector refused for good (the agent dead-letters it, never resends it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedLine {
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    pub error: String,
+}
+
+/// The 200 (and 403) response to `POST /v1/ingest`:
+/// `inserted + duplicates + rejected.len() == lines_seen`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    pub success: bool,
+    pub device_id: String,
+    pub lines_seen: u64,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedLine>,
+    /// Lines acknowledged (inserted or duplicate): committed in bronze.
+    pub records_processed: u64,
+}
+
+impl IngestResponse {
+    /// Whether every line is accounted for exactly once.
+    pub fn is_balanced(&self) -> bool {
+        self.inserted + self.duplicates + self.rejected.len() as u64 == self.lines_seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_ignore_parameters_and_case() {
+        assert!(is_ndjson_content_type("application/x-ndjson"));
+        assert!(is_ndjson_content_type("Application/JSONL; charset=utf-8"));
+        assert!(is_ndjson_content_type("text/plain;charset=UTF-8"));
+        assert!(!is_ndjson_content_type("application/json"));
+        assert!(!is_ndjson_content_type("multipart/form-data; boundary=x"));
+    }
+
+    #[test]
+    fn stamp_round_trips_in_camel_case() {
+        let stamp: AgentStamp = serde_json::from_str(
+            r#"{"capturedAt":"2026-11-27T01:02:03Z","seq":7,"version":"0.1.0"}"#,
+        )
+        .unwrap();
+        assert_eq!(stamp.seq, 7);
+        let back = serde_json::to_value(&stamp).unwrap();
+        assert_eq!(back["capturedAt"], "2026-11-27T01:02:03Z");
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end test support: locating and driving the real Scout binaries.
