@@ -172,14 +172,13 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     }
 }
 
-/// A slot among the device's and the collector's in-flight requests, freed on drop.
-struct Slot {
+/// A slot among the device's in-flight requests, freed on drop.
+struct DeviceSlot {
     per_device: Arc<Mutex<HashMap<String, usize>>>,
     device_id: String,
-    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Drop for Slot {
+impl Drop for DeviceSlot {
     fn drop(&mut self) {
         if let Ok(mut map) = self.per_device.lock()
             && let Some(n) = map.get_mut(&self.device_id)
@@ -192,26 +191,39 @@ impl Drop for Slot {
     }
 }
 
+/// Held while a request is processed: its device's slot and a collector-wide permit.
+struct Slot {
+    _device: DeviceSlot,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Takes the device's slot first (429 when that device is already busy), then a collector-wide
+/// permit (503 when the collector is).
 fn reserve(state: &AppState, device: &DeviceRecord) -> Result<Slot, ApiError> {
+    let device_slot = {
+        let mut map = state
+            .per_device
+            .lock()
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("per-device slot table poisoned")))?;
+        let n = map.entry(device.device_id.clone()).or_insert(0);
+        if *n >= state.limits.max_in_flight_per_device {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 1,
+            });
+        }
+        *n += 1;
+        DeviceSlot {
+            per_device: Arc::clone(&state.per_device),
+            device_id: device.device_id.clone(),
+        }
+    };
     let permit = Arc::clone(&state.in_flight)
         .try_acquire_owned()
         .map_err(|_| ApiError::Unavailable {
             retry_after_secs: 1,
         })?;
-    let mut map = state
-        .per_device
-        .lock()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("per-device slot table poisoned")))?;
-    let n = map.entry(device.device_id.clone()).or_insert(0);
-    if *n >= state.limits.max_in_flight_per_device {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: 1,
-        });
-    }
-    *n += 1;
     Ok(Slot {
-        per_device: Arc::clone(&state.per_device),
-        device_id: device.device_id.clone(),
+        _device: device_slot,
         _permit: permit,
     })
 }

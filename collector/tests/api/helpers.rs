@@ -1,0 +1,373 @@
+//! Test support: a fresh database per test (a SQLite file in a tempdir, or a new PostgreSQL
+//! database), the real app on 127.0.0.1:0, and backend-neutral views of bronze.
+//!
+//! PostgreSQL comes from `SCOUT_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, any database the user may `CREATE DATABASE`
+//! from). When it cannot be reached the PostgreSQL half of the suite is skipped with a loud
+//! message, unless `SCOUT_REQUIRE_POSTGRES=1`, which turns the skip into a failure (CI sets it).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use scout_collector::store::{Store, StoreOptions};
+use scout_collector::{IngestLimits, ServeConfig, devices};
+use serde_json::Value;
+use sqlx::{ConnectOptions, Connection, Row};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which backend a test body runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated database that belongs to one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+    pg: Option<(String, String)>,
+}
+
+fn loud(message: &str) {
+    // Written to the real stderr (not the test harness's capture) so it shows in every run.
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+         !!! {message}\n\
+         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    );
+}
+
+/// The PostgreSQL admin URL, or `None` (after saying so loudly) when PostgreSQL is unreachable
+/// and not required.
+pub async fn postgres_admin_url() -> Option<String> {
+    static CHECKED: OnceLock<Result<String, String>> = OnceLock::new();
+    let url = std::env::var("SCOUT_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+    let required = std::env::var("SCOUT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    if CHECKED.get().is_none() {
+        let probe = async {
+            let options =
+                sqlx::postgres::PgConnectOptions::from_str(&url).map_err(|e| e.to_string())?;
+            let conn = tokio::time::timeout(Duration::from_secs(5), options.connect())
+                .await
+                .map_err(|_| "timed out".to_owned())?
+                .map_err(|e| e.to_string())?;
+            let _ = conn.close().await;
+            Ok::<_, String>(url.clone())
+        };
+        let result = probe.await;
+        let _ = CHECKED.set(result);
+    }
+    match CHECKED.get() {
+        Some(Ok(url)) => Some(url.clone()),
+        Some(Err(e)) if required => {
+            panic!("SCOUT_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {e}")
+        }
+        Some(Err(e)) => {
+            loud(&format!(
+                "POSTGRESQL SUITE SKIPPED: {url} unreachable ({e}). \
+                 Set SCOUT_TEST_DATABASE_URL, or SCOUT_REQUIRE_POSTGRES=1 to make this fail."
+            ));
+            None
+        }
+        None => None,
+    }
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("scout.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A brand-new PostgreSQL database, or `None` when the PostgreSQL suite is skipped.
+    pub async fn postgres() -> Option<Self> {
+        let admin = postgres_admin_url().await?;
+        let name = format!("scout_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let mut options = sqlx::postgres::PgConnectOptions::from_str(&admin).unwrap();
+        options = options.database(&name);
+        let url = options.to_url_lossy().to_string();
+        Some(Self {
+            url,
+            _dir: None,
+            pg: Some((admin, name)),
+        })
+    }
+
+    pub async fn for_backend(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite().await),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.url, &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// Drops a PostgreSQL test database (SQLite's tempdir goes by itself).
+    pub async fn cleanup(self) {
+        if let Some((admin, name)) = &self.pg {
+            let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// The collector served in-process on 127.0.0.1:0 with one registered device.
+#[derive(Debug)]
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    /// Token of device `SCOUTPI-0004` (store 104).
+    pub token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> Self {
+        Self::spawn_with(db, IngestLimits::default()).await
+    }
+
+    pub async fn spawn_with(db: TestDb, limits: IngestLimits) -> Self {
+        install_crypto();
+        let store = db.store().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServeConfig {
+            listen: addr,
+            tls_cert: None,
+            tls_key: None,
+            drain_secs: 5,
+            limits,
+        };
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(scout_collector::run(
+            listener,
+            store.clone(),
+            config,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        let mut app = Self {
+            addr,
+            store,
+            db,
+            client: reqwest::Client::new(),
+            token: String::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        app.token = app.add_device("SCOUTPI-0004", "104").await;
+        app
+    }
+
+    /// Registers a device and returns its token.
+    pub async fn add_device(&self, device_id: &str, store_id: &str) -> String {
+        let token = devices::new_token().unwrap();
+        assert!(
+            self.store
+                .add_device(device_id, store_id, &devices::token_hash(&token))
+                .await
+                .unwrap()
+        );
+        token
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts an NDJSON body to `/v1/ingest` with `token`.
+    pub async fn ingest(&self, token: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/ingest"))
+            .bearer_auth(token)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts and expects a 200 with a balanced ingest response.
+    pub async fn ingest_ok(&self, token: &str, body: impl Into<reqwest::Body>) -> IngestResponse {
+        let response = self.ingest(token, body).await;
+        assert_eq!(response.status(), 200);
+        let body: IngestResponse = response.json().await.unwrap();
+        assert!(body.is_balanced(), "unbalanced: {body:?}");
+        body
+    }
+
+    pub async fn bronze(&self) -> Vec<BronzeView> {
+        bronze_rows(&self.store).await
+    }
+
+    /// Stops the server (drains) and drops the database.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        match &self.store {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+        self.db.cleanup().await;
+    }
+}
+
+pub use scout_common::IngestResponse;
+
+/// A bronze row read back the same way from either backend.
+#[derive(Debug, Clone)]
+pub struct BronzeView {
+    pub transaction_id: String,
+    pub device_id: String,
+    pub store_id: Option<String>,
+    pub transaction_timestamp: DateTime<Utc>,
+    pub items: Value,
+    pub detected_brands: Value,
+    pub processing_metadata: Value,
+    pub payload: Value,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub device_seq: Option<i64>,
+    pub agent_version: Option<String>,
+}
+
+fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(&t.replace(' ', "T"))
+            .or_else(|_| DateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f%#z"))
+            .unwrap_or_else(|e| panic!("bad timestamp {t:?}: {e}"))
+            .with_timezone(&Utc)
+    })
+}
+
+pub async fn bronze_rows(store: &Store) -> Vec<BronzeView> {
+    const COLUMNS: &str = "transaction_id, device_id, store_id, transaction_timestamp, items, \
+        detected_brands, processing_metadata, payload, captured_at, device_seq, agent_version";
+    let rows: Vec<[Option<String>; 11]> = match store {
+        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM bronze_scout_raw_transactions ORDER BY id"
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            std::array::from_fn(|i| match i {
+                9 => r.get::<Option<i64>, _>(i).map(|n| n.to_string()),
+                _ => r.get::<Option<String>, _>(i),
+            })
+        })
+        .collect(),
+        Store::Postgres(pool) => sqlx::query(
+            "SELECT transaction_id, device_id, store_id, \
+             to_char(transaction_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+             items::text, detected_brands::text, processing_metadata::text, payload::text, \
+             to_char(captured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+             device_seq::text, agent_version \
+             FROM bronze.scout_raw_transactions ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| std::array::from_fn(|i| r.get::<Option<String>, _>(i)))
+        .collect(),
+    };
+    rows.into_iter()
+        .map(
+            |[
+                id,
+                device,
+                store_id,
+                ts,
+                items,
+                brands,
+                meta,
+                payload,
+                cap,
+                seq,
+                ver,
+            ]| {
+                let json = |v: Option<String>| serde_json::from_str(&v.unwrap()).unwrap();
+                BronzeView {
+                    transaction_id: id.unwrap(),
+                    device_id: device.unwrap(),
+                    store_id,
+                    transaction_timestamp: parse_time(ts).unwrap(),
+                    items: json(items),
+                    detected_brands: json(brands),
+                    processing_metadata: json(meta),
+                    payload: json(payload),
+                    captured_at: parse_time(cap),
+                    device_seq: seq.map(|s| s.parse().unwrap()),
+                    agent_version: ver,
+                }
+            },
+        )
+        .collect()
+}
+
+/// A real-shaped transaction line with a given id (fixture with the id replaced).
+pub fn clean_line(transaction_id: &str) -> String {
+    let mut v: Value = serde_json::from_str(CLEAN).unwrap();
+    v["transactionId"] = Value::String(transaction_id.to_owned());
+    v.to_string()
+}
+
+pub const CLEAN: &str = include_str!("../../../common/testdata/scoutpi_clean.json");
+pub const QUIRKY: &str = include_str!("../../../common/testdata/scoutpi_quirky.json");
+
+/// Joins lines into an NDJSON body.
+pub fn ndjson<S: AsRef<str>>(lines: &[S]) -> String {
+    let mut body = String::new();
+    for line in lines {
+        body.push_str(line.as_ref());
+        body.push('\n');
+    }
+    body
+}

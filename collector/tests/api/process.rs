@@ -1,0 +1,301 @@
+//! Tests of the real `scout-collector` binary: memory while streaming a large body, SIGKILL in
+//! the middle of batches, and draining in-flight requests on SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{Backend, TestDb, bronze_rows, clean_line, install_crypto, ndjson};
+
+crate::both_backends!(
+    large_body_streams_in_bounded_memory,
+    sigkill_mid_batch_loses_nothing_and_duplicates_nothing,
+    sigterm_drains_in_flight_requests,
+);
+
+const BIN: &str = env!("CARGO_BIN_EXE_scout-collector");
+
+/// A `scout-collector serve` process on 127.0.0.1:0.
+struct Collector {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Collector {
+    fn start(url: &str, dir: &Path, extra: &[&str]) -> Self {
+        let log = dir.join(format!("collector-{}.log", uuid::Uuid::new_v4().simple()));
+        let child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("DATABASE_URL", url)
+            .env("SCOUT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("listening address=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_owned();
+                return Self { child, addr, log };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/v1/ingest", self.addr)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn add_device(url: &str, device: &str, store: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["device", "add", device, "--store", store])
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+async fn large_body_streams_in_bounded_memory(backend: Backend) {
+    let db = TestDb::for_backend(backend).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_device(&db.url, "SCOUTPI-0004", "104");
+    let collector = Collector::start(&db.url, dir.path(), &[]);
+    let client = client();
+    // Warm up: one ordinary batch, so pools and buffers exist before the baseline.
+    let warm: Vec<String> = (0..500)
+        .map(|i| clean_line(&format!("0000aaaa-0000-4000-8000-{i:012}")))
+        .collect();
+    let response = client
+        .post(collector.url())
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&warm))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let baseline = collector.peak_rss_kib();
+
+    // A 10 MB body, then a 30 MB one, generated as they are sent (the client holds neither).
+    let line_len = clean_line("0000bbbb-0000-4000-8000-000000000000").len() + 1;
+    let mut peaks = Vec::new();
+    let mut first_id = 0_usize;
+    for megabytes in [10_usize, 30] {
+        let lines = megabytes * 1_000_000 / line_len + 1;
+        let start_id = first_id;
+        first_id += lines;
+        let chunks = futures_util::stream::iter((0..lines).step_by(50).map(move |start| {
+            let batch: Vec<String> = (start..(start + 50).min(lines))
+                .map(|i| clean_line(&format!("0000bbbb-0000-4000-8000-{:012}", start_id + i)))
+                .collect();
+            Ok::<_, std::io::Error>(ndjson(&batch))
+        }));
+        let response = client
+            .post(collector.url())
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let r: scout_common::IngestResponse = response.json().await.unwrap();
+        assert_eq!(r.inserted, lines as u64);
+        peaks.push(collector.peak_rss_kib());
+    }
+    eprintln!(
+        "{backend:?}: peak RSS {baseline} KiB, after 10 MB {} KiB, after 30 MB {} KiB",
+        peaks[0], peaks[1]
+    );
+    // Streaming holds one batch of rows (2 MB by default) at a time: a 10 MB body must not
+    // cost 10 MB, and tripling the body must not raise the peak by more than noise.
+    assert!(
+        peaks[0] - baseline < 10 * 1024,
+        "10 MB body raised peak RSS by {} KiB",
+        peaks[0] - baseline
+    );
+    assert!(
+        peaks[1] - peaks[0] < 4 * 1024,
+        "30 MB body raised peak RSS by {} KiB over the 10 MB one",
+        peaks[1] - peaks[0]
+    );
+    collector.kill9();
+    db.cleanup().await;
+}
+
+async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend) {
+    let db = TestDb::for_backend(backend).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_device(&db.url, "SCOUTPI-0004", "104");
+    let client = client();
+    let total = 6_000_usize;
+    let batch = 300_usize;
+    let batches: Vec<String> = (0..total)
+        .step_by(batch)
+        .map(|start| {
+            let lines: Vec<String> = (start..start + batch)
+                .map(|i| clean_line(&format!("0000cccc-0000-4000-8000-{i:012}")))
+                .collect();
+            ndjson(&lines)
+        })
+        .collect();
+
+    let mut collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+    let mut kills = 0;
+    let mut acknowledged = 0_u64;
+    let mut next_kill = Instant::now() + Duration::from_millis(150);
+    for body in &batches {
+        loop {
+            // Send in the background and kill the collector while it may be mid-batch.
+            let send = client
+                .post(collector.url())
+                .bearer_auth(&token)
+                .header("content-type", "application/x-ndjson")
+                .body(body.clone())
+                .send();
+            let handle = tokio::spawn(send);
+            if kills < 5 && Instant::now() >= next_kill {
+                tokio::time::sleep(Duration::from_millis(5 + 7 * kills)).await;
+                collector.kill9();
+                kills += 1;
+                next_kill = Instant::now() + Duration::from_millis(200);
+                let outcome = handle.await.unwrap();
+                if let Ok(response) = outcome
+                    && response.status() == 200
+                {
+                    // Answered before the kill: acknowledged.
+                    let r: scout_common::IngestResponse = response.json().await.unwrap();
+                    acknowledged += r.records_processed;
+                    collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+                    break;
+                }
+                // Not acknowledged: restart and send the same batch again.
+                collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+                continue;
+            }
+            let response = handle.await.unwrap().unwrap();
+            assert_eq!(response.status(), 200);
+            let r: scout_common::IngestResponse = response.json().await.unwrap();
+            assert!(r.is_balanced() && r.rejected.is_empty());
+            acknowledged += r.records_processed;
+            break;
+        }
+    }
+    assert_eq!(kills, 5, "the run ended before all kills happened");
+    assert!(acknowledged >= total as u64);
+    let store = db.store().await;
+    let rows = bronze_rows(&store).await;
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.transaction_id.as_str()).collect();
+    assert_eq!(ids.len(), total, "bronze holds every transaction");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "and each exactly once");
+    collector.kill9();
+    drop(store);
+    db.cleanup().await;
+}
+
+async fn sigterm_drains_in_flight_requests(backend: Backend) {
+    let db = TestDb::for_backend(backend).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_device(&db.url, "SCOUTPI-0004", "104");
+    let mut collector = Collector::start(&db.url, dir.path(), &[]);
+    let client = client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let first = ndjson(&[clean_line("0000dddd-0000-4000-8000-000000000001")]);
+    let rest = ndjson(&[
+        clean_line("0000dddd-0000-4000-8000-000000000002"),
+        json!({"transactionId": "0000dddd-3", "deviceId": "SCOUTPI-0004"}).to_string(),
+    ]);
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }),
+        futures_util::stream::once(async move {
+            let _ = rx.await;
+            Ok::<_, std::io::Error>(rest)
+        }),
+    );
+    let request = client
+        .post(collector.url())
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(body));
+    let in_flight = tokio::spawn(request.send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &collector.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Shutdown has begun: wait until the log says so, then let the request finish.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&collector.log)
+        .unwrap()
+        .contains("draining")
+    {
+        assert!(Instant::now() < deadline, "no drain message");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // New connections are no longer accepted.
+    assert!(
+        client
+            .get(format!("http://{}/healthz", collector.addr))
+            .send()
+            .await
+            .is_err()
+    );
+    tx.send(()).unwrap();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let r: scout_common::IngestResponse = response.json().await.unwrap();
+    assert_eq!(r.inserted, 3);
+    let exit = collector.child.wait().unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let store = db.store().await;
+    assert_eq!(store.bronze_count().await.unwrap(), 3);
+    drop(store);
+    db.cleanup().await;
+}
