@@ -25,6 +25,7 @@ struct Collector {
 }
 
 impl Collector {
+    #[allow(clippy::zombie_processes)] // the child is reaped in `Drop`
     fn start(url: &str, dir: &Path, extra: &[&str]) -> Self {
         let log = dir.join(format!("collector-{}.log", uuid::Uuid::new_v4().simple()));
         let child = Command::new(BIN)
@@ -69,9 +70,16 @@ impl Collector {
             .unwrap()
     }
 
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn kill9(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Collector {
+    /// SIGKILL, and reap: no test leaves a collector behind, even when it fails.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
