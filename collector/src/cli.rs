@@ -17,8 +17,16 @@ pub struct Cli {
     /// Database: sqlite://PATH (embedded default) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// What to do; `serve` when omitted.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `serve` with every setting from the environment or its default.
+#[derive(Debug, Parser)]
+struct DefaultServe {
+    #[command(flatten)]
+    config: ServeConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,7 +65,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
     store.migrate().await.context("Failed to migrate")?;
-    match cli.command {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["scout-collector"]).config));
+    match command {
         Command::Migrate => {
             println!("migrations applied ({:?})", store.backend());
             Ok(ExitCode::SUCCESS)

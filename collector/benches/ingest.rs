@@ -1,0 +1,466 @@
+//! Ingest benchmark: real-shaped ScoutPi transactions over loopback HTTP into bronze, through the
+//! release `scout-collector` binary, next to a bulk-load baseline of the same rows measured in
+//! the same run (PostgreSQL `COPY` into a plain table; on SQLite, one prepared INSERT per row in
+//! a single transaction into a plain table).
+//!
+//! `cargo bench -p scout-collector --bench ingest` (env: `SCOUT_BENCH_ROWS`, default 200000;
+//! `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
+//! `SCOUT_BENCH_BACKENDS`, default `sqlite,postgres`). Prints figures; asserts only correctness.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
+
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use scout_collector::bronze::{BronzeRow, Landing};
+use scout_collector::store::{Store, StoreOptions};
+use scout_common::Transaction;
+use serde_json::{Value, json};
+use sqlx::{ConnectOptions, Connection, Executor};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scout-collector");
+const DEVICES: usize = 8;
+const LINES_PER_REQUEST: usize = 1000;
+
+/// A small deterministic generator, so every run sends the same data.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+const CATALOG: &[(&str, &str, &str, f64)] = &[
+    (
+        "Safeguard",
+        "Safeguard Pure White 60g",
+        "Personal Care",
+        28.5,
+    ),
+    ("Coca-Cola", "Coke Mismo 290ml", "Beverages", 15.0),
+    (
+        "Lucky Me",
+        "Lucky Me Pancit Canton Original 60g",
+        "Instant Noodles",
+        14.0,
+    ),
+    ("Kopiko", "Kopiko Brown Coffee 3in1 25g", "Coffee", 8.0),
+    ("Tide", "Tide Powder Kalamansi 70g", "Laundry", 12.0),
+    ("Piattos", "Piattos Cheese 40g", "Snacks", 18.0),
+    ("Bear Brand", "Bear Brand Fortified 33g", "Dairy", 11.0),
+    ("Colgate", "Colgate Fresh Gel 22ml", "Oral Care", 16.0),
+    ("Marlboro", "Marlboro Red stick", "Tobacco", 9.0),
+    ("Smart", "Smart Load 50", "Telco Load", 50.0),
+];
+
+const PHRASES: &[&str] = &[
+    "Ate, pabili po ng isang {b}.",
+    "Meron po kayong {b}? Dalawa na lang po.",
+    "Kuya, {b} nga, yung malamig.",
+    "Pa-load po ng {b}, salamat.",
+    "Isa pang {b} tsaka yung sukli po.",
+];
+
+fn transaction(rng: &mut Rng, device: usize, n: usize) -> Value {
+    let count = 3 + (rng.next() % 5) as usize;
+    let mut items = Vec::new();
+    let mut transcript = String::new();
+    let mut detected = serde_json::Map::new();
+    let mut mapping = serde_json::Map::new();
+    let mut total = 0.0;
+    for i in 0..count {
+        let (brand, product, category, price) = *rng.pick(CATALOG);
+        let quantity = 1 + rng.next() % 3;
+        let line_total = price * quantity as f64;
+        total += line_total;
+        items.push(json!({
+            "itemId": format!("item-{n}-{i}"), "brandName": brand, "productName": product,
+            "sku": format!("SKU-{}", brand.to_uppercase().replace(' ', "-")),
+            "quantity": quantity, "unitPrice": price, "totalPrice": line_total,
+            "category": category, "subcategory": null,
+            "confidence": 0.6 + (rng.next() % 40) as f64 / 100.0, "isUnbranded": false
+        }));
+        transcript.push_str(&rng.pick(PHRASES).replace("{b}", brand));
+        transcript.push(' ');
+        detected.insert(
+            brand.to_owned(),
+            json!(0.5 + (rng.next() % 50) as f64 / 100.0),
+        );
+        mapping.insert(category.to_owned(), json!([brand]));
+    }
+    json!({
+        "transactionId": format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", n, device, n % 4096, device, rng.next() & 0xffff_ffff_ffff),
+        "storeId": format!("{}", 100 + device),
+        "deviceId": format!("SCOUTPI-{:04}", device),
+        "timestamp": "",
+        "items": items,
+        "brandDetection": {
+            "detectedBrands": detected,
+            "explicitMentions": detected.keys().take(2).collect::<Vec<_>>(),
+            "implicitSignals": ["malamig", "sukli"],
+            "categoryBrandMapping": mapping,
+            "detectionMethods": ["stt_keyword", "vision"]
+        },
+        "totals": {"totalAmount": total, "totalItems": count, "currency": "PHP"},
+        "transactionContext": {
+            "duration": 20 + rng.next() % 60, "paymentMethod": *rng.pick(&["cash", "gcash", "maya"]),
+            "audioTranscript": transcript.trim_end(), "processingMethods": ["whisper-small", "yolo-n"],
+            "timeOfDay": "morning", "dayType": "weekday"
+        },
+        "privacy": {"audioStored": false, "dataRetentionDays": 30, "consentTimestamp": "2025-09-13T00:41:13.919830.000Z"},
+        "edgeVersion": "2.3.1",
+        "_agent": {"capturedAt": Utc::now().to_rfc3339(), "seq": n, "version": "0.1.0"}
+    })
+}
+
+struct Workload {
+    /// Per device: NDJSON request bodies.
+    bodies: Vec<Vec<String>>,
+    lines: Vec<(usize, String)>,
+    bytes: usize,
+}
+
+fn workload(rows: usize) -> Workload {
+    let mut rng = Rng(0x5c0_7ba5e);
+    let mut bodies = vec![Vec::new(); DEVICES];
+    let mut current = vec![String::new(); DEVICES];
+    let mut counts = vec![0; DEVICES];
+    let mut lines = Vec::with_capacity(rows);
+    let mut bytes = 0;
+    for n in 0..rows {
+        let device = n % DEVICES;
+        let line = transaction(&mut rng, device, n).to_string();
+        bytes += line.len() + 1;
+        current[device].push_str(&line);
+        current[device].push('\n');
+        counts[device] += 1;
+        if counts[device] == LINES_PER_REQUEST {
+            bodies[device].push(std::mem::take(&mut current[device]));
+            counts[device] = 0;
+        }
+        lines.push((device, line));
+    }
+    for (device, rest) in current.into_iter().enumerate() {
+        if !rest.is_empty() {
+            bodies[device].push(rest);
+        }
+    }
+    Workload {
+        bodies,
+        lines,
+        bytes,
+    }
+}
+
+struct Server(Child, String);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(url: &str, log: &std::path::Path) -> Server {
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env("SCOUT_LOG", "warn,scout_collector::cli=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child, String::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split("listening address=").nth(1) {
+            server.1 = rest.split_whitespace().next().unwrap().to_owned();
+            return server;
+        }
+        assert!(Instant::now() < deadline, "collector did not start: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn add_device(url: &str, device: usize) -> String {
+    let out = Command::new(BIN)
+        .args(["device", "add", &format!("SCOUTPI-{device:04}"), "--store"])
+        .arg(format!("{}", 100 + device))
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+/// Sends every device's bodies, one connection per device, all devices at once.
+async fn drive(addr: &str, tokens: &[String], work: &Workload) -> Duration {
+    let client = reqwest::Client::builder().build().unwrap();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (device, bodies) in work.bodies.iter().enumerate() {
+        let client = client.clone();
+        let url = format!("http://{addr}/v1/ingest");
+        let token = tokens[device].clone();
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut inserted = 0;
+            for body in bodies {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let r: scout_common::IngestResponse = response.json().await.unwrap();
+                assert!(r.rejected.is_empty(), "{:?}", r.rejected.first());
+                inserted += r.inserted;
+            }
+            inserted
+        }));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.unwrap();
+    }
+    assert_eq!(inserted as usize, work.lines.len());
+    started.elapsed()
+}
+
+fn bronze_rows(work: &Workload) -> Vec<BronzeRow> {
+    let now = Utc::now();
+    work.lines
+        .iter()
+        .map(|(device, line)| {
+            let t = Transaction::parse_line(line).unwrap();
+            let device_id = format!("SCOUTPI-{device:04}");
+            let store_id = format!("{}", 100 + device);
+            BronzeRow::new(
+                t,
+                Landing {
+                    device_id: &device_id,
+                    store_id: &store_id,
+                    endpoint: "bench",
+                    received_at: now,
+                },
+            )
+        })
+        .collect()
+}
+
+/// PostgreSQL COPY text-format escaping.
+fn copy_field(out: &mut String, value: Option<&str>) {
+    match value {
+        None => out.push_str("\\N"),
+        Some(v) => {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+async fn copy_baseline(url: &str, rows: &[BronzeRow]) -> Duration {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    conn.execute(
+        "CREATE TABLE copy_baseline (transaction_id text, store_id text, device_id text, \
+         transaction_timestamp timestamptz, items jsonb, detected_brands jsonb, \
+         processing_metadata jsonb, payload jsonb, ingested_at timestamptz, \
+         captured_at timestamptz, device_seq bigint, agent_version text)",
+    )
+    .await
+    .unwrap();
+    let mut data = String::new();
+    let now = Utc::now().to_rfc3339();
+    for r in rows {
+        let ts = r.transaction_timestamp.to_rfc3339();
+        let captured = r.captured_at.map(|c| c.to_rfc3339());
+        let seq = r.device_seq.map(|s| s.to_string());
+        let fields = [
+            Some(r.transaction_id.as_str()),
+            r.store_id.as_deref(),
+            Some(r.device_id.as_str()),
+            Some(ts.as_str()),
+            Some(r.items.as_str()),
+            Some(r.detected_brands.as_str()),
+            Some(r.processing_metadata.as_str()),
+            Some(r.payload.as_str()),
+            Some(now.as_str()),
+            captured.as_deref(),
+            seq.as_deref(),
+            r.agent_version.as_deref(),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            copy_field(&mut data, *f);
+        }
+        data.push('\n');
+    }
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY copy_baseline FROM STDIN")
+        .await
+        .unwrap();
+    for chunk in data.as_bytes().chunks(1 << 20) {
+        copy.send(chunk).await.unwrap();
+    }
+    let copied = copy.finish().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(copied as usize, rows.len());
+    elapsed
+}
+
+async fn sqlite_baseline(path: &std::path::Path, rows: &[BronzeRow]) -> Duration {
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let Store::Sqlite(pool) = store else {
+        unreachable!()
+    };
+    sqlx::query(
+        "CREATE TABLE copy_baseline (transaction_id TEXT, store_id TEXT, device_id TEXT, \
+         transaction_timestamp TEXT, items TEXT, detected_brands TEXT, processing_metadata TEXT, \
+         payload TEXT, ingested_at TEXT, captured_at TEXT, device_seq INTEGER, agent_version TEXT)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let now = Utc::now().to_rfc3339();
+    let started = Instant::now();
+    let mut tx = pool.begin().await.unwrap();
+    for r in rows {
+        sqlx::query("INSERT INTO copy_baseline VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&r.transaction_id)
+            .bind(&r.store_id)
+            .bind(&r.device_id)
+            .bind(r.transaction_timestamp.to_rfc3339())
+            .bind(&r.items)
+            .bind(&r.detected_brands)
+            .bind(&r.processing_metadata)
+            .bind(&r.payload)
+            .bind(&now)
+            .bind(r.captured_at.map(|c| c.to_rfc3339()))
+            .bind(r.device_seq)
+            .bind(&r.agent_version)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    started.elapsed()
+}
+
+fn rate(rows: usize, elapsed: Duration) -> f64 {
+    rows as f64 / elapsed.as_secs_f64()
+}
+
+fn report(
+    backend: &str,
+    rows: usize,
+    bytes: usize,
+    collector: Duration,
+    base: Duration,
+    base_name: &str,
+) {
+    let (c, b) = (rate(rows, collector), rate(rows, base));
+    println!(
+        "{backend:<8} collector: {rows} tx ({:.0} MB) in {:.2} s = {c:.0} tx/s ({:.1} MB/s)",
+        bytes as f64 / 1e6,
+        collector.as_secs_f64(),
+        bytes as f64 / 1e6 / collector.as_secs_f64()
+    );
+    println!(
+        "{backend:<8} {base_name}: {rows} rows in {:.2} s = {b:.0} rows/s",
+        base.as_secs_f64()
+    );
+    println!("{backend:<8} ratio collector / {base_name} = {:.2}", c / b);
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rows: usize = std::env::var("SCOUT_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("sqlite,postgres".into());
+    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
+        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+
+    let started = Instant::now();
+    let work = workload(rows);
+    println!(
+        "workload: {rows} transactions, {} devices, {:.0} MB NDJSON, {:.0} bytes/tx (generated in {:.1} s)",
+        DEVICES,
+        work.bytes as f64 / 1e6,
+        work.bytes as f64 / rows as f64,
+        started.elapsed().as_secs_f64()
+    );
+    let expected = bronze_rows(&work);
+
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                let tokens: Vec<String> = (0..DEVICES).map(|d| add_device(&url, d)).collect();
+                let server = start(&url, &dir.path().join("sqlite.log"));
+                let elapsed = drive(&server.1, &tokens, &work).await;
+                drop(server);
+                let base = sqlite_baseline(&dir.path().join("baseline.db"), &expected).await;
+                report("sqlite", rows, work.bytes, elapsed, base, "bulk INSERT");
+            }
+            "postgres" => {
+                let name = format!("scout_bench_{}", std::process::id());
+                let mut admin = sqlx::PgConnection::connect(&pg_admin).await.unwrap();
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap();
+                let url = sqlx::postgres::PgConnectOptions::from_str(&pg_admin)
+                    .unwrap()
+                    .database(&name)
+                    .to_url_lossy()
+                    .to_string();
+                let tokens: Vec<String> = (0..DEVICES).map(|d| add_device(&url, d)).collect();
+                let server = start(&url, &dir.path().join("pg.log"));
+                let elapsed = drive(&server.1, &tokens, &work).await;
+                drop(server);
+                let base = copy_baseline(&url, &expected).await;
+                report("postgres", rows, work.bytes, elapsed, base, "COPY");
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE {name} WITH (FORCE)"
+                    )))
+                    .await
+                    .unwrap();
+            }
+            other => panic!("unknown backend {other:?}"),
+        }
+    }
+}
