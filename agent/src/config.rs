@@ -256,9 +256,11 @@ impl AgentConfig {
             if !name.starts_with(ENV_PREFIX) {
                 continue;
             }
-            let value = value.into_string().map_err(|_| ConfigError::EnvNotUnicode {
-                var: name.to_owned(),
-            })?;
+            let value = value
+                .into_string()
+                .map_err(|_| ConfigError::EnvNotUnicode {
+                    var: name.to_owned(),
+                })?;
             env.push((name.to_owned(), value));
         }
         Self::load(path, env)
@@ -621,11 +623,11 @@ mod tests {
 
     #[test]
     fn bad_env_values_are_errors() {
-        let err = AgentConfig::load(None, env(&[("SCOUT_AGENT_MAX_OUTBOX_BYTES", "lots")]))
-            .unwrap_err();
+        let err =
+            AgentConfig::load(None, env(&[("SCOUT_AGENT_MAX_OUTBOX_BYTES", "lots")])).unwrap_err();
         assert!(matches!(err, ConfigError::EnvValue { .. }), "{err:?}");
-        let err = AgentConfig::load(None, env(&[("SCOUT_AGENT_LISTEN", "not an address")]))
-            .unwrap_err();
+        let err =
+            AgentConfig::load(None, env(&[("SCOUT_AGENT_LISTEN", "not an address")])).unwrap_err();
         assert!(matches!(err, ConfigError::Merged(_)), "{err:?}");
     }
 
@@ -638,8 +640,8 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = AgentConfig::load(Some(Path::new("/nonexistent/agent.toml")), env(&[]))
-            .unwrap_err();
+        let err =
+            AgentConfig::load(Some(Path::new("/nonexistent/agent.toml")), env(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
     }
 
@@ -733,7 +735,10 @@ mod tests {
             ..valid()
         };
         let problems = cfg.validate();
-        assert!(problems.iter().any(|p| p.key == "token_file"), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.key == "token_file"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use scout_agent::outbox::{
-    BufferError, Enqueued, NewRecord, Outbox, OutboxConfig, Settled, state_keys,
+    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, Settled, state_keys,
 };
 use tempfile::TempDir;
 
@@ -62,14 +62,19 @@ fn assert_consistent(outbox: &Outbox) {
 fn enqueue_peek_ack_keeps_order_and_counts() {
     let dir = TempDir::new().unwrap();
     let mut outbox = open(&db(&dir), MB);
-    let first = outbox.enqueue_batch(&[rec("a", 100), rec("b", 100)]).unwrap();
+    let first = outbox
+        .enqueue_batch(&[rec("a", 100), rec("b", 100)])
+        .unwrap();
     let second = outbox.enqueue_batch(&[rec("c", 100)]).unwrap();
     assert_eq!(seqs(&first), vec![1, 2]);
     assert_eq!(seqs(&second), vec![3]);
     assert!(first.iter().chain(&second).all(|e| !e.duplicate));
 
     let batch = outbox.peek_batch(10, u64::MAX).unwrap();
-    assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        batch.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(batch[0].payload, rec("a", 100).payload);
     assert_eq!(batch[0].captured_at, rec("a", 100).captured_at);
     // Peeking changes nothing.
@@ -88,7 +93,10 @@ fn enqueue_peek_ack_keeps_order_and_counts() {
     assert_eq!(stats.pending_count, 3);
     assert_eq!(stats.pending_bytes, 300);
     assert_eq!(stats.oldest_pending_seq, Some(1));
-    assert_eq!(stats.oldest_pending_captured_at, Some(rec("a", 1).captured_at));
+    assert_eq!(
+        stats.oldest_pending_captured_at,
+        Some(rec("a", 1).captured_at)
+    );
     assert_eq!(stats.last_seq, 3);
     assert_eq!(stats.max_bytes, Some(MB));
     assert!(stats.file_bytes > 0);
@@ -125,7 +133,13 @@ fn pending_transaction_ids_are_stored_once() {
     // Once acknowledged, the id is forgotten: a resend is a new row (the collector dedupes).
     outbox.ack(&[1]).unwrap();
     let resend = outbox.enqueue_batch(&[rec("a", 50)]).unwrap();
-    assert_eq!(resend, vec![Enqueued { seq: 4, duplicate: false }]);
+    assert_eq!(
+        resend,
+        vec![Enqueued {
+            seq: 4,
+            duplicate: false
+        }]
+    );
     assert_consistent(&outbox);
 }
 
@@ -162,7 +176,9 @@ fn cap_refuses_whole_batches_counts_them_and_resumes_after_ack() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let mut outbox = open(&path, 1000);
-    outbox.enqueue_batch(&[rec("a", 400), rec("b", 400)]).unwrap();
+    outbox
+        .enqueue_batch(&[rec("a", 400), rec("b", 400)])
+        .unwrap();
 
     let err = outbox
         .enqueue_batch(&[rec("c", 100), rec("d", 150)])
@@ -224,10 +240,14 @@ fn dead_letters_move_list_export_and_count_against_the_cap() {
     assert!(outbox.dead_letter(1, "missing items").unwrap());
     assert!(!outbox.dead_letter(1, "again").unwrap(), "already moved");
     assert!(!outbox.dead_letter(42, "unknown").unwrap());
-    let settled = outbox
-        .settle(&[2], &[(3, "not JSON".to_owned())])
-        .unwrap();
-    assert_eq!(settled, Settled { acked: 1, dead_lettered: 1 });
+    let settled = outbox.settle(&[2], &[(3, "not JSON".to_owned())]).unwrap();
+    assert_eq!(
+        settled,
+        Settled {
+            acked: 1,
+            dead_lettered: 1
+        }
+    );
     assert!(outbox.peek_batch(10, u64::MAX).unwrap().is_empty());
 
     let listed = outbox.dead_letters(10).unwrap();
@@ -242,7 +262,10 @@ fn dead_letters_move_list_export_and_count_against_the_cap() {
     // Dead letters hold space: 310 of 1000 are taken.
     assert!(matches!(
         outbox.enqueue_batch(&[rec("d", 700)]),
-        Err(BufferError::Full { dead_letter_bytes: 310, .. })
+        Err(BufferError::Full {
+            dead_letter_bytes: 310,
+            ..
+        })
     ));
 
     let mut out = Vec::new();
@@ -259,9 +282,17 @@ fn dead_letters_move_list_export_and_count_against_the_cap() {
     assert_eq!(lines[0]["payload"]["transactionId"], "a");
     assert!(lines[0]["captured_at"].as_str().unwrap().ends_with('Z'));
     assert!(lines[1]["payload"].is_null());
-    assert!(lines[1]["payload_text"].as_str().unwrap().starts_with("not json"));
+    assert!(
+        lines[1]["payload_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("not json")
+    );
 
-    assert_eq!(outbox.purge_dead_letters(report.last_seq.unwrap()).unwrap(), 2);
+    assert_eq!(
+        outbox.purge_dead_letters(report.last_seq.unwrap()).unwrap(),
+        2
+    );
     assert_eq!(outbox.stats().unwrap().dead_letter_count, 0);
     outbox.enqueue_batch(&[rec("d", 700)]).unwrap();
     assert_consistent(&outbox);
@@ -293,16 +324,26 @@ fn agent_state_is_written_only_when_it_changes() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let mut outbox = open(&path, MB);
-    assert!(outbox
-        .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
-        .unwrap());
-    assert!(!outbox
-        .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
-        .unwrap());
-    assert!(outbox
-        .set_state(state_keys::LAST_UPLOAD_AT, Some("2026-11-27T09:00:00Z"))
-        .unwrap());
-    assert!(outbox.set_state(state_keys::NEXT_RETRY_AT, None).is_ok_and(|w| !w));
+    assert!(
+        outbox
+            .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
+            .unwrap()
+    );
+    assert!(
+        !outbox
+            .set_state(state_keys::LAST_ERROR, Some("collector unreachable"))
+            .unwrap()
+    );
+    assert!(
+        outbox
+            .set_state(state_keys::LAST_UPLOAD_AT, Some("2026-11-27T09:00:00Z"))
+            .unwrap()
+    );
+    assert!(
+        outbox
+            .set_state(state_keys::NEXT_RETRY_AT, None)
+            .is_ok_and(|w| !w)
+    );
     assert!(outbox.set_state(state_keys::LAST_ERROR, None).unwrap());
     assert_eq!(outbox.state_value(state_keys::LAST_ERROR).unwrap(), None);
     drop(outbox);
@@ -311,7 +352,10 @@ fn agent_state_is_written_only_when_it_changes() {
     let ro = Outbox::open_read_only(&path).unwrap();
     let state = ro.state().unwrap();
     assert_eq!(state.len(), 1);
-    assert_eq!(state[state_keys::LAST_UPLOAD_AT].value, "2026-11-27T09:00:00Z");
+    assert_eq!(
+        state[state_keys::LAST_UPLOAD_AT].value,
+        "2026-11-27T09:00:00Z"
+    );
 }
 
 #[test]
@@ -349,8 +393,14 @@ fn a_second_writer_process_shares_the_file() {
     let mut service = open(&path, MB);
     let mut cli = open(&path, MB);
     service.enqueue_batch(&[rec("a", 10)]).unwrap();
-    assert_eq!(seqs(&cli.enqueue_batch(&[rec("b", 10), rec("a", 10)]).unwrap()), vec![2, 1]);
-    assert_eq!(seqs(&service.enqueue_batch(&[rec("c", 10)]).unwrap()), vec![3]);
+    assert_eq!(
+        seqs(&cli.enqueue_batch(&[rec("b", 10), rec("a", 10)]).unwrap()),
+        vec![2, 1]
+    );
+    assert_eq!(
+        seqs(&service.enqueue_batch(&[rec("c", 10)]).unwrap()),
+        vec![3]
+    );
     assert_eq!(peek_ids(&service), vec!["a", "b", "c"]);
     assert_consistent(&service);
 }
@@ -376,12 +426,17 @@ fn a_file_that_is_not_sqlite_is_quarantined_and_replaced() {
     let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
     let q = report.quarantined.clone().expect("quarantined");
     assert!(report.created);
+    assert!(q.salvage_complete);
+    assert_eq!(q.lost_pending, None, "old counters unreadable");
     assert_eq!(q.salvaged_pending, 0);
     assert!(q.path.exists());
     assert_eq!(fs::read(&q.path).unwrap(), garbage, "kept as it was");
+    // The WAL moved with it, untouched (left behind, SQLite could replay it into the new file).
+    assert_eq!(
+        fs::read(format!("{}-wal", q.path.display())).unwrap(),
+        b"stale wal bytes"
+    );
     let names = corrupt_files(dir.path());
-    assert_eq!(names.len(), 2, "{names:?}"); // the file and its -wal
-    assert!(names.iter().any(|n| n.ends_with("-wal")));
     // The old high-water mark is unknown, so numbering resumes above a time-derived floor.
     assert!(q.resumed_after_seq > 1_000_000_000_000_000, "{q:?}");
 
@@ -395,7 +450,7 @@ fn a_file_that_is_not_sqlite_is_quarantined_and_replaced() {
     assert_eq!(ro.stats().unwrap().quarantined, Some(q));
     let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
     assert!(report.quarantined.is_none());
-    assert_eq!(corrupt_files(dir.path()).len(), 2);
+    assert_eq!(corrupt_files(dir.path()), names);
 }
 
 #[test]
@@ -403,13 +458,15 @@ fn a_database_truncated_mid_page_is_quarantined_and_readable_rows_salvaged() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     {
+        filled(&path, 2000);
         let mut outbox = open(&path, 100 * MB);
-        let batch: Vec<NewRecord> = (0..2000).map(|i| rec(&format!("tx-{i:05}"), 600)).collect();
-        outbox.enqueue_batch(&batch).unwrap();
         outbox.dead_letter(1, "bad").unwrap();
         outbox.close().unwrap();
     }
-    assert!(!dir.path().join("outbox.db-wal").exists(), "checkpointed at close");
+    assert!(
+        !dir.path().join("outbox.db-wal").exists(),
+        "checkpointed at close"
+    );
     let len = fs::metadata(&path).unwrap().len();
     let cut = len / 2 + 1234; // not on a page boundary
     fs::OpenOptions::new()
@@ -425,20 +482,149 @@ fn a_database_truncated_mid_page_is_quarantined_and_readable_rows_salvaged() {
     assert!(q.salvaged_pending < 1999, "{q:?}");
     // Counters live near the start of the file, so the high-water mark survived.
     assert_eq!(q.resumed_after_seq, 2000, "{q:?}");
+    assert!(
+        q.salvaged_pending > 0,
+        "rows before the cut are readable: {q:?}"
+    );
     let stats = outbox.stats().unwrap();
     assert_eq!(stats.pending_count, q.salvaged_pending);
     assert_eq!(stats.dead_letter_count, q.salvaged_dead_letters);
     assert_consistent(&outbox);
-    // Salvaged rows come out oldest first and are intact.
+    // Salvaged rows come out oldest first and intact; a row cut short is a dead letter, never
+    // sent with zeros in it.
     let salvaged = outbox.peek_batch(usize::MAX, u64::MAX).unwrap();
+    assert_eq!(salvaged[0].seq, 2, "seq 1 was a dead letter");
     for pair in salvaged.windows(2) {
         assert!(pair[0].seq < pair[1].seq);
     }
     for r in &salvaged {
         assert_eq!(r.payload, rec(&r.transaction_id, 600).payload);
     }
+    let dead = outbox.dead_letters(100).unwrap();
+    assert!(
+        dead.iter().any(|d| d.seq == 1 && d.reason == "bad"),
+        "{dead:?}"
+    );
+    let damaged: Vec<_> = dead.iter().filter(|d| d.seq != 1).collect();
+    assert_eq!(damaged.len() as u64, q.damaged_pending);
+    for d in &damaged {
+        assert!(d.reason.starts_with("damaged"), "{d:?}");
+    }
+    // Every row the old counters promised is accounted for: sent later, dead, or reported lost.
+    assert_eq!(
+        q.salvaged_pending + q.damaged_pending + q.lost_pending.unwrap(),
+        1999,
+        "{q:?}"
+    );
     let out = outbox.enqueue_batch(&[rec("fresh", 10)]).unwrap();
     assert_eq!(out[0].seq, 2001);
+}
+
+/// Fills an outbox with `n` rows of 600 bytes, closes it, and returns the file's size.
+fn filled(path: &Path, n: usize) -> u64 {
+    let mut outbox = open(path, 100 * MB);
+    let batch: Vec<NewRecord> = (0..n).map(|i| rec(&format!("tx-{i:05}"), 600)).collect();
+    outbox.enqueue_batch(&batch).unwrap();
+    outbox.close().unwrap();
+    fs::metadata(path).unwrap().len()
+}
+
+#[test]
+fn garbage_written_over_a_page_is_quarantined() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let len = filled(&path, 1000);
+    // Scribble over a page in the middle of the table, as a failing SD card might.
+    let mut bytes = fs::read(&path).unwrap();
+    let page = (len / 4096 / 2) as usize * 4096;
+    for (i, b) in bytes[page..page + 4096].iter_mut().enumerate() {
+        *b = (i * 31 % 256) as u8;
+    }
+    fs::write(&path, &bytes).unwrap();
+
+    let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    let q = report.quarantined.expect("quarantined");
+    assert_eq!(q.resumed_after_seq, 1000);
+    assert!(q.salvaged_pending > 0 && q.salvaged_pending < 1000, "{q:?}");
+    for r in outbox.peek_batch(usize::MAX, u64::MAX).unwrap() {
+        assert_eq!(r.payload, rec(&r.transaction_id, 600).payload);
+    }
+    assert_consistent(&outbox);
+    assert_eq!(
+        outbox.enqueue_batch(&[rec("new", 10)]).unwrap()[0].seq,
+        1001
+    );
+}
+
+#[test]
+fn an_interrupted_salvage_is_completed_at_the_next_open() {
+    // The state a crash (or a full disk) leaves between recording a quarantine and copying
+    // its rows: the fresh file knows about the old one, but holds none of its rows yet.
+    let dir = TempDir::new().unwrap();
+    let old = dir.path().join("outbox.db.corrupt-1");
+    filled(&old, 10);
+    let path = db(&dir);
+    open(&path, MB).close().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO quarantine (id, at_ms, path, reason, old_pending_count,
+                                     resumed_after_seq, salvage_done)
+             VALUES (1, 0, ?1, 'test', 10, 10, 0)",
+            [old.to_string_lossy()],
+        )
+        .unwrap();
+        conn.execute("UPDATE counters SET last_seq = 10", [])
+            .unwrap();
+    }
+    let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    let q = report.quarantined.expect("salvage completed now");
+    assert!(q.salvage_complete);
+    assert_eq!((q.salvaged_pending, q.lost_pending), (10, Some(0)));
+    assert_eq!(outbox.stats().unwrap().pending_count, 10);
+    assert_consistent(&outbox);
+    assert_eq!(outbox.enqueue_batch(&[rec("new", 10)]).unwrap()[0].seq, 11);
+    drop(outbox);
+    // Done once: the next open has nothing to salvage.
+    let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    assert!(report.quarantined.is_none());
+}
+
+#[test]
+fn short_lived_writers_can_refuse_to_quarantine() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    fs::write(&path, b"definitely not sqlite, but long enough to have a header ....................................").unwrap();
+    let config = OutboxConfig {
+        on_corruption: OnCorruption::Fail,
+        ..OutboxConfig::new(MB)
+    };
+    let err = Outbox::open(&path, config).unwrap_err();
+    assert!(matches!(err, BufferError::CorruptFile { .. }), "{err:?}");
+    assert!(corrupt_files(dir.path()).is_empty());
+    assert!(
+        fs::read(&path)
+            .unwrap()
+            .starts_with(b"definitely not sqlite")
+    );
+}
+
+#[test]
+fn status_reads_after_a_kill_without_recovering_by_writing() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut outbox = open(&path, MB);
+    outbox.enqueue_batch(&[rec("a", 10), rec("b", 10)]).unwrap();
+    outbox
+        .set_state(state_keys::LAST_ERROR, Some("timeout"))
+        .unwrap();
+    std::mem::forget(outbox); // killed: WAL not checkpointed
+    let ro = Outbox::open_read_only(&path).unwrap();
+    assert_eq!(ro.stats().unwrap().pending_count, 2);
+    assert_eq!(
+        ro.state_value(state_keys::LAST_ERROR).unwrap().as_deref(),
+        Some("timeout")
+    );
 }
 
 #[test]

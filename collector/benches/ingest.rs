@@ -132,7 +132,7 @@ fn workload(rows: usize) -> Workload {
     let mut rng = Rng(0x5c0_7ba5e);
     let mut bodies = vec![Vec::new(); DEVICES];
     let mut current = vec![String::new(); DEVICES];
-    let mut counts = vec![0; DEVICES];
+    let mut counts = [0; DEVICES];
     let mut lines = Vec::with_capacity(rows);
     let mut bytes = 0;
     for n in 0..rows {

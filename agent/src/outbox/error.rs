@@ -82,6 +82,10 @@ pub enum BufferError {
         source: io::Error,
     },
 
+    /// The file failed its integrity check and the caller asked not to quarantine it.
+    #[error("outbox {} is corrupt ({detail}); the agent service quarantines it when it starts", path.display())]
+    CorruptFile { path: PathBuf, detail: String },
+
     /// The corrupt file was renamed aside, but the fresh database is unusable as well, which
     /// points at the storage rather than the file. Stops instead of looping.
     #[error(
@@ -98,6 +102,14 @@ pub enum BufferError {
     /// Creating the outbox's directory failed.
     #[error("failed to create the outbox directory {}: {source}", path.display())]
     CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The outbox file could not be inspected.
+    #[error("cannot inspect the outbox file {}: {source}", path.display())]
+    Io {
         path: PathBuf,
         #[source]
         source: io::Error,

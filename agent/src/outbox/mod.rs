@@ -4,7 +4,9 @@
 //!
 //! What enters: [`NewRecord`]s already parsed and stamped by intake (transaction id, capture time,
 //! the NDJSON line to send). What leaves: [`Record`]s, oldest first, for the uplink; rows the
-//! collector rejected go to dead letters, visible and exportable.
+//! collector rejected go to dead letters, visible and exportable. The stored line does not carry
+//! the sequence number, which is assigned here in the same commit; the uplink stamps it from
+//! [`Record::seq`] (with the capture time and agent version) when it frames the request body.
 //!
 //! # Invariants
 //!
@@ -52,13 +54,20 @@
 //!    refusal is written at once but further ones within [`REFUSAL_FLUSH_INTERVAL`] are written
 //!    with the next commit, on close, or after the interval; a kill loses at most that window of
 //!    the refusal *count*, never data.
-//! 9. **Start-up** runs `PRAGMA quick_check` (it reads every page, so it takes time in proportion
-//!    to the file, bounded by the cap; it does not load rows into memory). A corrupt file or one
-//!    that is not SQLite is renamed aside with its `-wal`/`-shm` (`<name>.corrupt-<unix-ts>`),
-//!    a fresh file is created, every still-readable row is copied over, the event is logged at
-//!    error level and recorded in the fresh file for `status`. If the fresh file fails its
-//!    check too, open stops with [`BufferError::StorageSuspect`] instead of looping. Errors that
-//!    are not corruption (locked, permission denied, I/O) never trigger a quarantine.
+//! 9. **Start-up** runs `PRAGMA quick_check` on a read-only connection (so a damaged file and
+//!    its WAL are kept exactly as found). It reads every page but loads no rows into memory;
+//!    its time grows with the file, which the cap bounds (`benches/outbox.rs` prints it for a
+//!    million rows). A corrupt file, or one that is not SQLite, is renamed aside with its
+//!    `-wal`/`-shm` (`<name>.corrupt-<unix-ts>`), logged at error level, and a fresh file is
+//!    created. The fresh file first records the quarantine and carries over the old sequence
+//!    high-water mark (one commit), then every still-readable row is copied over (a second
+//!    commit, retried at the next open if it fails). A pending row whose payload is no longer
+//!    valid JSON is not sent: it becomes a dead letter. [`QuarantineInfo`] (shown by `status`,
+//!    kept in the fresh file) says how many rows were salvaged, damaged, and lost. If the fresh
+//!    file fails too, open stops with [`BufferError::StorageSuspect`] instead of looping.
+//!    Errors that are not corruption (locked, permission denied, I/O) never quarantine, and
+//!    short-lived writers running beside the service use [`OnCorruption::Fail`] so that only the
+//!    service ever renames the file.
 //! 10. **Agent state** ([`Outbox::set_state`]) is written only when a value changes, so an idle
 //!     agent does not write to the card.
 //!
@@ -77,7 +86,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -116,15 +125,31 @@ pub struct OutboxConfig {
     pub max_bytes: u64,
     /// How long to wait for another process's write lock.
     pub busy_timeout: Duration,
+    /// What a damaged file at open leads to.
+    pub on_corruption: OnCorruption,
 }
 
 impl OutboxConfig {
+    /// The service's settings: quarantine on corruption, default busy timeout.
     pub fn new(max_bytes: u64) -> Self {
         Self {
             max_bytes,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            on_corruption: OnCorruption::Quarantine,
         }
     }
+}
+
+/// What [`Outbox::open`] does with a file that fails its integrity check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCorruption {
+    /// Rename it aside and start fresh (invariant 9). Only the service, the file's one
+    /// long-running owner, should do this: renaming the file under a running service would
+    /// leave the service writing to the quarantined copy.
+    Quarantine,
+    /// Return [`BufferError::CorruptFile`] and touch nothing (for `scout-agent enqueue` and
+    /// other short-lived writers that run beside the service).
+    Fail,
 }
 
 /// A transaction handed to the outbox by intake.
@@ -177,8 +202,18 @@ pub struct QuarantineInfo {
     pub reason: String,
     /// Pending rows copied from the damaged file into the fresh one.
     pub salvaged_pending: u64,
-    /// Dead letters copied likewise.
+    /// Dead letters in the fresh file after the salvage: the old file's readable dead letters
+    /// plus `damaged_pending`.
     pub salvaged_dead_letters: u64,
+    /// False while the rows are still being copied (or if copying failed and will be retried
+    /// at the next open); the counts below are final once it is true.
+    pub salvage_complete: bool,
+    /// Pending rows that were readable but damaged (payload no longer a JSON line): kept as
+    /// dead letters, not sent.
+    pub damaged_pending: u64,
+    /// Pending rows the old file's counters promised but that could not be read at all; `None`
+    /// when the counters themselves were unreadable.
+    pub lost_pending: Option<u64>,
     /// The fresh file's sequence numbers start after this one.
     pub resumed_after_seq: i64,
 }
@@ -309,26 +344,36 @@ impl Outbox {
         let mut integrity_check = Duration::ZERO;
         let mut aside: Option<(PathBuf, String, DateTime<Utc>)> = None;
         let (mut conn, migration) = loop {
-            let mut conn = open_writer_connection(&path, busy)?;
+            // The check runs on a read-only connection so that a damaged file and its WAL are
+            // renamed aside exactly as found (a writer would checkpoint the WAL into it on close).
             let started = Instant::now();
-            let health = recovery::check(&conn)?;
+            let health = recovery::check_file(&path, busy)?;
             integrity_check += started.elapsed();
             let verdict = match health {
-                Health::Healthy => match prepare_writer(&mut conn, &path, busy) {
-                    Ok(migration) => break (conn, migration),
-                    Err(BufferError::Corrupt { source, .. }) => source.to_string(),
-                    Err(other) => return Err(other),
-                },
+                Health::Healthy => {
+                    let mut conn = open_writer_connection(&path, busy)?;
+                    match prepare_writer(&mut conn, &path, busy) {
+                        Ok(migration) => break (conn, migration),
+                        Err(BufferError::Corrupt { source, .. }) => source.to_string(),
+                        Err(other) => return Err(other),
+                    }
+                }
                 Health::Corrupt(detail) => detail,
             };
-            drop(conn);
             if aside.is_some() {
                 return Err(BufferError::StorageSuspect {
                     path,
                     detail: verdict,
                 });
             }
-            let now = Utc::now();
+            if config.on_corruption == OnCorruption::Fail {
+                return Err(BufferError::CorruptFile {
+                    path,
+                    detail: verdict,
+                });
+            }
+            // Millisecond precision: what is stored is what is reported.
+            let now = Utc::now().trunc_subsecs(3);
             let moved_to = recovery::rename_aside(&path, now)?;
             tracing::error!(
                 path = %path.display(),
@@ -339,20 +384,22 @@ impl Outbox {
             aside = Some((moved_to, verdict, now));
         };
 
-        let quarantined = match aside {
-            Some((moved_to, reason, at)) => {
-                let info = recovery::salvage(&moved_to, &mut conn, &reason, at, busy)?;
-                tracing::error!(
-                    quarantined_to = %info.path.display(),
-                    salvaged_pending = info.salvaged_pending,
-                    salvaged_dead_letters = info.salvaged_dead_letters,
-                    resumed_after_seq = info.resumed_after_seq,
-                    "outbox quarantine finished"
-                );
-                Some(info)
-            }
-            None => None,
-        };
+        if let Some((moved_to, reason, at)) = &aside {
+            recovery::begin_quarantine(&mut conn, moved_to, reason, *at, busy)?;
+        }
+        // Also completes a salvage that an earlier open began but could not finish.
+        let quarantined = recovery::finish_salvage(&mut conn, busy)?;
+        if let Some(info) = &quarantined {
+            tracing::error!(
+                quarantined_to = %info.path.display(),
+                salvaged_pending = info.salvaged_pending,
+                salvaged_dead_letters = info.salvaged_dead_letters,
+                damaged_pending = info.damaged_pending,
+                lost_pending = ?info.lost_pending,
+                resumed_after_seq = info.resumed_after_seq,
+                "outbox quarantine finished"
+            );
+        }
 
         let max_bytes_sql = to_i64(config.max_bytes);
         conn.execute(
@@ -530,7 +577,11 @@ impl Outbox {
 
     /// Up to `max_records` pending rows, oldest first, stopping before the payloads would exceed
     /// `max_bytes`, but always at least one row if any is pending (invariant 5).
-    pub fn peek_batch(&self, max_records: usize, max_bytes: u64) -> Result<Vec<Record>, BufferError> {
+    pub fn peek_batch(
+        &self,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Record>, BufferError> {
         self.peek_batch_after(0, max_records, max_bytes)
     }
 
@@ -557,8 +608,13 @@ impl Outbox {
             .map_err(BufferError::during("reading pending rows"))?;
         let mut batch = Vec::new();
         let mut bytes = 0_u64;
-        while let Some(row) = rows.next().map_err(BufferError::during("reading pending rows"))? {
-            let len: i64 = row.get(3).map_err(BufferError::during("reading a row size"))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(BufferError::during("reading pending rows"))?
+        {
+            let len: i64 = row
+                .get(3)
+                .map_err(BufferError::during("reading a row size"))?;
             let len = to_u64(len);
             if !batch.is_empty() && bytes.saturating_add(len) > max_bytes {
                 break;
@@ -673,7 +729,10 @@ impl Outbox {
             .query([to_i64(limit as u64)])
             .map_err(BufferError::during("listing dead letters"))?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(BufferError::during("listing dead letters"))? {
+        while let Some(row) = rows
+            .next()
+            .map_err(BufferError::during("listing dead letters"))?
+        {
             out.push(dead_letter_from_row(row)?);
         }
         Ok(out)
@@ -712,7 +771,10 @@ impl Outbox {
             count: 0,
             last_seq: None,
         };
-        while let Some(row) = rows.next().map_err(BufferError::during("exporting dead letters"))? {
+        while let Some(row) = rows
+            .next()
+            .map_err(BufferError::during("exporting dead letters"))?
+        {
             let letter = dead_letter_from_row(row)?;
             let raw = serde_json::from_slice::<&RawValue>(&letter.payload).ok();
             let line = Line {
@@ -817,10 +879,19 @@ impl Outbox {
             .query([])
             .map_err(BufferError::during("reading agent state"))?;
         let mut out = BTreeMap::new();
-        while let Some(row) = rows.next().map_err(BufferError::during("reading agent state"))? {
-            let key: String = row.get(0).map_err(BufferError::during("reading agent state"))?;
-            let value: String = row.get(1).map_err(BufferError::during("reading agent state"))?;
-            let ms: i64 = row.get(2).map_err(BufferError::during("reading agent state"))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(BufferError::during("reading agent state"))?
+        {
+            let key: String = row
+                .get(0)
+                .map_err(BufferError::during("reading agent state"))?;
+            let value: String = row
+                .get(1)
+                .map_err(BufferError::during("reading agent state"))?;
+            let ms: i64 = row
+                .get(2)
+                .map_err(BufferError::during("reading agent state"))?;
             out.insert(
                 key,
                 StateEntry {
@@ -846,26 +917,7 @@ impl Outbox {
                     .optional()
             })
             .map_err(BufferError::during("reading the head of the queue"))?;
-        let quarantined = tx
-            .prepare_cached(
-                "SELECT at_ms, path, reason, salvaged_pending, salvaged_dead_letters,
-                        resumed_after_seq
-                 FROM quarantine WHERE id = 1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row([], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, i64>(5)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(BufferError::during("reading the quarantine record"))?;
+        let quarantined = recovery::read_quarantine(&tx)?;
         let db_bytes: i64 = tx
             .query_row(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
@@ -878,17 +930,6 @@ impl Outbox {
         let wal_bytes = fs::metadata(recovery::with_suffix(&self.path, "-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
-        let quarantined = match quarantined {
-            Some((at_ms, path, reason, pending, dead, resumed)) => Some(QuarantineInfo {
-                at: from_millis(0, at_ms)?,
-                path: PathBuf::from(path),
-                reason,
-                salvaged_pending: to_u64(pending),
-                salvaged_dead_letters: to_u64(dead),
-                resumed_after_seq: resumed,
-            }),
-            None => None,
-        };
         Ok(OutboxStats {
             pending_count: to_u64(c.pending_count),
             pending_bytes: to_u64(c.pending_bytes),
@@ -981,8 +1022,7 @@ impl Outbox {
             refused: to_i64(self.unflushed_refusals),
             ..Delta::default()
         };
-        Counters::apply(&self.conn, &delta)
-            .map_err(BufferError::during("recording refusals"))?;
+        Counters::apply(&self.conn, &delta).map_err(BufferError::during("recording refusals"))?;
         self.unflushed_refusals = 0;
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde_json::value::RawValue;
 
 use super::QuarantineInfo;
 use super::error::{BufferError, is_corruption};
@@ -29,10 +30,31 @@ pub(crate) enum Health {
     Corrupt(String),
 }
 
-/// Runs `PRAGMA quick_check`. Corruption, including "file is not a database", is a verdict;
-/// any other error (locked, permission denied, I/O) is returned, because renaming a healthy file
-/// aside on a transient error would be worse than failing to start.
-pub(crate) fn check(conn: &Connection) -> Result<Health, BufferError> {
+/// Runs `PRAGMA quick_check` on the file at `path` through a read-only connection, so neither
+/// the file nor its WAL is modified (a missing or empty file is healthy: there is nothing to
+/// lose). Corruption, including "file is not a database", is a verdict; any other error (locked,
+/// permission denied, I/O) is returned, because renaming a healthy file aside on a transient
+/// error would be worse than failing to start.
+pub(crate) fn check_file(path: &Path, busy: Duration) -> Result<Health, BufferError> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.len() > 0 => {}
+        Ok(_) => return Ok(Health::Healthy),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Health::Healthy),
+        Err(err) => {
+            return Err(BufferError::Io {
+                path: path.to_path_buf(),
+                source: err,
+            });
+        }
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match Connection::open_with_flags(path, flags) {
+        Ok(conn) => conn,
+        Err(err) if is_corruption(&err) => return Ok(Health::Corrupt(err.to_string())),
+        Err(err) => return Err(BufferError::sqlite("opening the outbox for its check", err)),
+    };
+    conn.busy_timeout(busy)
+        .map_err(BufferError::during("setting the busy timeout"))?;
     let mut problems: Vec<String> = Vec::new();
     let result = conn.pragma(None, "quick_check", MAX_REPORTED_PROBLEMS, |row| {
         problems.push(row.get(0)?);
@@ -95,102 +117,184 @@ pub(crate) fn sync_parent_dir(path: &Path) {
     }
 }
 
-/// Copies every row still readable from the quarantined file into the fresh outbox, in one
-/// transaction, and records the quarantine there so `status` can show it. Reading stops at the
-/// first damaged page; rows that cannot be decoded are skipped. The old file is opened read-only
-/// and left as it was.
-pub(crate) fn salvage(
-    quarantined: &Path,
+/// Reason recorded for a salvaged row whose payload is no longer a JSON line.
+pub(crate) const DAMAGED_REASON: &str =
+    "damaged: payload unreadable after the outbox was quarantined; not sent";
+
+/// Records a quarantine in the fresh file, in its own transaction, before any row is copied:
+/// the sequence high-water mark (the old file's if readable, else the time floor) and the old
+/// refusal count take effect at once, so no writer can issue a sequence number the old file
+/// already used, and the salvage that follows can be retried at the next open if it fails.
+pub(crate) fn begin_quarantine(
     into: &mut Connection,
+    quarantined: &Path,
     reason: &str,
     now: DateTime<Utc>,
     busy: Duration,
-) -> Result<QuarantineInfo, BufferError> {
-    let source = open_quarantined(quarantined, busy);
-    let old_counters = source
-        .as_ref()
-        .and_then(|src| Counters::read(src).ok())
-        .filter(|c| c.last_seq >= 0);
-
+) -> Result<(), BufferError> {
+    let old_counters = open_quarantined(quarantined, busy)
+        .and_then(|src| Counters::read(&src).ok())
+        .filter(|c| c.last_seq >= 0 && c.pending_count >= 0);
+    let resumed_after_seq = match old_counters {
+        Some(c) => c.last_seq,
+        None => now.timestamp_millis().saturating_mul(SEQ_FLOOR_PER_MILLI),
+    };
     let tx = into
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(BufferError::during("starting the salvage transaction"))?;
-    let mut delta = Delta::default();
-    let mut max_seq = 0_i64;
-    if let Some(src) = &source {
-        copy_rows(
-            src,
-            &tx,
-            "SELECT seq, transaction_id, captured_at_ms, payload, NULL, NULL FROM pending ORDER BY seq",
-            "INSERT OR IGNORE INTO pending (seq, transaction_id, captured_at_ms, payload)
-             VALUES (?1, ?2, ?3, ?4)",
-            |n, bytes, seq| {
-                delta.pending_count += n;
-                delta.pending_bytes += bytes;
-                max_seq = max_seq.max(seq);
-            },
-        )?;
-        copy_rows(
-            src,
-            &tx,
-            "SELECT seq, transaction_id, captured_at_ms, payload, reason, dead_lettered_at_ms
-             FROM dead_letters ORDER BY seq",
-            "INSERT OR IGNORE INTO dead_letters
-             (seq, transaction_id, captured_at_ms, payload, reason, dead_lettered_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            |n, bytes, seq| {
-                delta.dead_count += n;
-                delta.dead_bytes += bytes;
-                max_seq = max_seq.max(seq);
-            },
-        )?;
-    }
-    let resumed_after_seq = match old_counters {
-        Some(c) => c.last_seq.max(max_seq),
-        None => max_seq.max(
-            now.timestamp_millis()
-                .saturating_mul(SEQ_FLOOR_PER_MILLI),
-        ),
-    };
-    delta.last_seq = resumed_after_seq;
-    delta.refused = old_counters.map_or(0, |c| c.refused_total.max(0));
-    Counters::apply(&tx, &delta).map_err(BufferError::during("recording salvaged counters"))?;
-
-    let info = QuarantineInfo {
-        at: now,
-        path: quarantined.to_path_buf(),
-        reason: reason.to_owned(),
-        salvaged_pending: u64::try_from(delta.pending_count).unwrap_or(0),
-        salvaged_dead_letters: u64::try_from(delta.dead_count).unwrap_or(0),
-        resumed_after_seq,
-    };
+        .map_err(BufferError::during("starting the quarantine record"))?;
     tx.execute(
         "INSERT OR REPLACE INTO quarantine
-         (id, at_ms, path, reason, salvaged_pending, salvaged_dead_letters, resumed_after_seq)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+         (id, at_ms, path, reason, old_pending_count, resumed_after_seq, salvage_done)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, 0)",
         params![
             now.timestamp_millis(),
-            info.path.to_string_lossy(),
-            info.reason,
-            delta.pending_count,
-            delta.dead_count,
+            quarantined.to_string_lossy(),
+            reason,
+            old_counters.map(|c| c.pending_count),
             resumed_after_seq,
         ],
     )
     .map_err(BufferError::during("recording the quarantine"))?;
+    let delta = Delta {
+        last_seq: resumed_after_seq,
+        refused: old_counters.map_or(0, |c| c.refused_total.max(0)),
+        ..Delta::default()
+    };
+    Counters::apply(&tx, &delta).map_err(BufferError::during("carrying over the counters"))?;
+    tx.commit()
+        .map_err(BufferError::during("committing the quarantine record"))
+}
+
+/// If a quarantine is recorded whose salvage has not completed (this open's, or one interrupted
+/// by a crash or a full disk), copies every row still readable from the quarantined file into
+/// this one, in one transaction. Reading stops at the first damaged page. A pending row whose
+/// payload is no longer valid JSON (a page cut short reads as zeros) is not sent: it becomes a
+/// dead letter, so it stays visible and counted. The old file is opened read-only and left as
+/// it was. Returns the completed record, or `None` if there was nothing to do.
+pub(crate) fn finish_salvage(
+    into: &mut Connection,
+    busy: Duration,
+) -> Result<Option<QuarantineInfo>, BufferError> {
+    // Looked up inside the write transaction, so two writers opening at once cannot both copy.
+    let tx = into
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(BufferError::during("starting the salvage transaction"))?;
+    let todo: Option<String> = tx
+        .query_row(
+            "SELECT path FROM quarantine WHERE id = 1 AND salvage_done = 0",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(BufferError::during("reading the quarantine record"))?;
+    let Some(quarantined) = todo else {
+        return Ok(None); // nothing written; the transaction ends on drop
+    };
+    let quarantined = PathBuf::from(quarantined);
+    let source = open_quarantined(&quarantined, busy);
+    let mut tally = SalvageTally::default();
+    if let Some(src) = &source {
+        let mut sink = Sink::new(&tx, Utc::now())?;
+        for_each_readable_row(
+            src,
+            "SELECT seq, transaction_id, captured_at_ms, payload, NULL, NULL
+             FROM pending ORDER BY seq",
+            |row| sink.pending(row, &mut tally),
+        )?;
+        for_each_readable_row(
+            src,
+            "SELECT seq, transaction_id, captured_at_ms, payload, reason, dead_lettered_at_ms
+             FROM dead_letters ORDER BY seq",
+            |row| sink.dead_letter(row, &mut tally),
+        )?;
+    }
+    let delta = Delta {
+        last_seq: tally.max_seq,
+        ..tally.delta
+    };
+    Counters::apply(&tx, &delta).map_err(BufferError::during("recording salvaged counters"))?;
+    tx.execute(
+        "UPDATE quarantine SET salvage_done = 1, salvaged_pending = ?1,
+                salvaged_dead_letters = ?2, damaged_pending = ?3
+         WHERE id = 1",
+        params![
+            delta.pending_count,
+            delta.dead_count,
+            to_sql_count(tally.damaged)
+        ],
+    )
+    .map_err(BufferError::during("completing the quarantine record"))?;
+    let info = read_quarantine(&tx)?;
     tx.commit()
         .map_err(BufferError::during("committing the salvaged rows"))?;
+    tracing::warn!(
+        pending = tally.delta.pending_count,
+        dead_letters = tally.delta.dead_count,
+        damaged = tally.damaged,
+        skipped = tally.skipped,
+        "salvaged rows from the quarantined outbox"
+    );
     Ok(info)
+}
+
+/// The quarantine this file resulted from, if any.
+pub(crate) fn read_quarantine(conn: &Connection) -> Result<Option<QuarantineInfo>, BufferError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT at_ms, path, reason, old_pending_count, resumed_after_seq, salvage_done,
+                    salvaged_pending, salvaged_dead_letters, damaged_pending
+             FROM quarantine WHERE id = 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([], |row| {
+                Ok((
+                    (row.get::<_, i64>(0)?, row.get::<_, String>(1)?),
+                    row.get::<_, String>(2)?,
+                    (row.get::<_, Option<i64>>(3)?, row.get::<_, i64>(4)?),
+                    row.get::<_, bool>(5)?,
+                    (
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, i64>(8)?,
+                    ),
+                ))
+            })
+            .optional()
+        })
+        .map_err(BufferError::during("reading the quarantine record"))?;
+    let Some(((at_ms, path), reason, (old_pending, resumed), done, (pending, dead, damaged))) = row
+    else {
+        return Ok(None);
+    };
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(Some(QuarantineInfo {
+        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        path: PathBuf::from(path),
+        reason,
+        salvage_complete: done,
+        salvaged_pending: count(pending),
+        salvaged_dead_letters: count(dead),
+        damaged_pending: count(damaged),
+        // What the old counters promised minus what came out: rows past the damage.
+        lost_pending: old_pending
+            .filter(|_| done)
+            .map(|old| count(old.saturating_sub(pending).saturating_sub(damaged))),
+        resumed_after_seq: resumed,
+    }))
 }
 
 fn open_quarantined(path: &Path, busy: Duration) -> Option<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     match Connection::open_with_flags(path, flags) {
         Ok(conn) => {
-            // Both settings only make reading safer; failure to set them is not a reason to give
-            // up on the rows.
+            // These settings only make reading more forgiving or safer; failing to set one is
+            // not a reason to give up on the rows.
             let _ = conn.busy_timeout(busy);
             let _ = conn.pragma_update(None, "cell_size_check", "ON");
+            // Without this, a file shorter than its header's page count is refused outright;
+            // with it, SQLite reads the pages that are there. Nothing is written: the
+            // connection is read-only.
+            let _ = conn.pragma_update(None, "writable_schema", "ON");
             Some(conn)
         }
         Err(err) => {
@@ -200,15 +304,135 @@ fn open_quarantined(path: &Path, busy: Duration) -> Option<Connection> {
     }
 }
 
-/// Streams rows from `select` (six columns: seq, transaction_id, captured_at_ms, payload, and
-/// optionally reason and dead_lettered_at_ms) into `insert`, reporting
-/// `(rows, payload bytes, seq)` per copied row to `tally`.
-fn copy_rows(
+/// One row as read from the quarantined file.
+struct OldRow {
+    seq: i64,
+    transaction_id: String,
+    captured_at_ms: i64,
+    payload: Vec<u8>,
+    reason: Option<String>,
+    dead_lettered_at_ms: Option<i64>,
+}
+
+#[derive(Default)]
+struct SalvageTally {
+    delta: Delta,
+    max_seq: i64,
+    /// Pending rows turned into dead letters because their payload was damaged.
+    damaged: u64,
+    /// Rows that could not be decoded or collided with one already copied.
+    skipped: u64,
+}
+
+/// Inserts salvaged rows into the fresh file.
+struct Sink<'c> {
+    pending: rusqlite::Statement<'c>,
+    dead: rusqlite::Statement<'c>,
+    now_ms: i64,
+}
+
+impl<'c> Sink<'c> {
+    fn new(tx: &'c Connection, now: DateTime<Utc>) -> Result<Self, BufferError> {
+        Ok(Self {
+            pending: tx
+                .prepare(
+                    "INSERT OR IGNORE INTO pending (seq, transaction_id, captured_at_ms, payload)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(BufferError::during("preparing the salvage"))?,
+            dead: tx
+                .prepare(
+                    "INSERT OR IGNORE INTO dead_letters
+                     (seq, transaction_id, captured_at_ms, payload, reason, dead_lettered_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(BufferError::during("preparing the salvage"))?,
+            now_ms: now.timestamp_millis(),
+        })
+    }
+
+    fn pending(&mut self, row: OldRow, tally: &mut SalvageTally) -> Result<(), BufferError> {
+        if serde_json::from_slice::<&RawValue>(&row.payload).is_err() {
+            tally.damaged += 1;
+            let reason = DAMAGED_REASON.to_owned();
+            let now_ms = self.now_ms;
+            return self.dead_letter(
+                OldRow {
+                    reason: Some(reason),
+                    dead_lettered_at_ms: Some(now_ms),
+                    ..row
+                },
+                tally,
+            );
+        }
+        let len = payload_len(&row.payload);
+        let inserted = self.pending.execute(params![
+            row.seq,
+            row.transaction_id,
+            row.captured_at_ms,
+            row.payload
+        ]);
+        if counted(inserted, tally)? {
+            tally.delta.pending_count += 1;
+            tally.delta.pending_bytes += len;
+            tally.max_seq = tally.max_seq.max(row.seq);
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, row: OldRow, tally: &mut SalvageTally) -> Result<(), BufferError> {
+        let len = payload_len(&row.payload);
+        let inserted = self.dead.execute(params![
+            row.seq,
+            row.transaction_id,
+            row.captured_at_ms,
+            row.payload,
+            row.reason.unwrap_or_else(|| DAMAGED_REASON.to_owned()),
+            row.dead_lettered_at_ms.unwrap_or(self.now_ms),
+        ]);
+        if counted(inserted, tally)? {
+            tally.delta.dead_count += 1;
+            tally.delta.dead_bytes += len;
+            tally.max_seq = tally.max_seq.max(row.seq);
+        }
+        Ok(())
+    }
+}
+
+/// True if the insert stored a row; collisions and constraint failures (damaged values) are
+/// counted as skipped; anything else (disk full, I/O) aborts the salvage.
+fn counted(
+    inserted: rusqlite::Result<usize>,
+    tally: &mut SalvageTally,
+) -> Result<bool, BufferError> {
+    match inserted {
+        Ok(1) => Ok(true),
+        Ok(_) => {
+            tally.skipped += 1;
+            Ok(false)
+        }
+        Err(err) if err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+            tally.skipped += 1;
+            Ok(false)
+        }
+        Err(err) => Err(BufferError::sqlite("inserting a salvaged row", err)),
+    }
+}
+
+fn to_sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn payload_len(payload: &[u8]) -> i64 {
+    i64::try_from(payload.len()).unwrap_or(i64::MAX)
+}
+
+/// Streams the rows of `select` (six columns, see [`OldRow`]) to `each`, stopping quietly at
+/// the first damaged page; rows whose values cannot be decoded are skipped.
+fn for_each_readable_row(
     src: &Connection,
-    dst: &Connection,
     select: &str,
-    insert: &str,
-    mut tally: impl FnMut(i64, i64, i64),
+    mut each: impl FnMut(OldRow) -> Result<(), BufferError>,
 ) -> Result<(), BufferError> {
     let mut stmt = match src.prepare(select) {
         Ok(stmt) => stmt,
@@ -224,50 +448,29 @@ fn copy_rows(
             return Ok(());
         }
     };
-    let mut ins = dst
-        .prepare(insert)
-        .map_err(BufferError::during("preparing the salvage insert"))?;
-    let (mut copied, mut skipped) = (0_u64, 0_u64);
     loop {
         let row = match rows.next() {
             Ok(Some(row)) => row,
             Ok(None) => break,
             Err(err) => {
-                tracing::warn!(copied, error = %err, "salvage stopped at a damaged page");
+                tracing::warn!(error = %err, "salvage stopped at a damaged page");
                 break;
             }
         };
-        let decoded = (|| -> rusqlite::Result<_> {
-            let seq: i64 = row.get(0)?;
-            let transaction_id: String = row.get(1)?;
-            let captured_at_ms: i64 = row.get(2)?;
-            let payload: Vec<u8> = row.get(3)?;
-            let reason: Option<String> = row.get(4)?;
-            let dead_at: Option<i64> = row.get(5)?;
-            Ok((seq, transaction_id, captured_at_ms, payload, reason, dead_at))
+        let decoded = (|| -> rusqlite::Result<OldRow> {
+            Ok(OldRow {
+                seq: row.get(0)?,
+                transaction_id: row.get(1)?,
+                captured_at_ms: row.get(2)?,
+                payload: row.get(3)?,
+                reason: row.get(4)?,
+                dead_lettered_at_ms: row.get(5)?,
+            })
         })();
-        let Ok((seq, transaction_id, captured_at_ms, payload, reason, dead_at)) = decoded else {
-            skipped += 1;
-            continue;
-        };
-        let inserted = if reason.is_some() {
-            ins.execute(params![seq, transaction_id, captured_at_ms, payload, reason, dead_at])
-        } else {
-            ins.execute(params![seq, transaction_id, captured_at_ms, payload])
-        };
-        match inserted {
-            Ok(1) => {
-                copied += 1;
-                tally(1, i64::try_from(payload.len()).unwrap_or(i64::MAX), seq);
-            }
-            // A duplicate id, or a damaged value breaking a NOT NULL rule: skip the row.
-            Ok(_) => skipped += 1,
-            Err(err) if err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                skipped += 1;
-            }
-            Err(err) => return Err(BufferError::sqlite("inserting a salvaged row", err)),
+        match decoded {
+            Ok(old) => each(old)?,
+            Err(err) => tracing::debug!(error = %err, "salvage: skipping an undecodable row"),
         }
     }
-    tracing::info!(copied, skipped, "salvaged rows from the quarantined outbox");
     Ok(())
 }

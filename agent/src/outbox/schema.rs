@@ -49,9 +49,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
     at_ms                 INTEGER NOT NULL,
     path                  TEXT    NOT NULL,
     reason                TEXT    NOT NULL,
-    salvaged_pending      INTEGER NOT NULL,
-    salvaged_dead_letters INTEGER NOT NULL,
-    resumed_after_seq     INTEGER NOT NULL
+    old_pending_count     INTEGER,
+    resumed_after_seq     INTEGER NOT NULL,
+    salvage_done          INTEGER NOT NULL DEFAULT 0,
+    salvaged_pending      INTEGER NOT NULL DEFAULT 0,
+    salvaged_dead_letters INTEGER NOT NULL DEFAULT 0,
+    damaged_pending       INTEGER NOT NULL DEFAULT 0
 );
 ";
 
