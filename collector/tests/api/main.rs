@@ -7,6 +7,7 @@
 mod helpers;
 mod ingest;
 mod process;
+mod tls;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(Backend)` bodies.
 #[macro_export]
