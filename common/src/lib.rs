@@ -11,5 +11,5 @@ pub mod timestamp;
 pub mod transaction;
 
 pub use device::DeviceId;
-pub use protocol::{AgentStamp, IngestResponse, RejectedLine};
+pub use protocol::{AgentStamp, Heartbeat, IngestResponse, RejectedLine};
 pub use transaction::{Item, Repair, RepairKind, Transaction, TransactionError};

@@ -69,6 +69,33 @@ impl IngestResponse {
     }
 }
 
+/// Device health, sent by the agent to `POST /v1/heartbeat` (the token names the device).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// When the agent built this report.
+    pub sent_at: DateTime<Utc>,
+    pub agent_version: String,
+    pub uptime_secs: u64,
+    /// Transactions waiting in the outbox, and their bytes.
+    pub queue_depth: u64,
+    pub queue_bytes: u64,
+    /// Age of the oldest waiting transaction, if any.
+    #[serde(default)]
+    pub oldest_pending_age_secs: Option<u64>,
+    /// Lines the collector rejected for good, kept on the device.
+    pub dead_letters: u64,
+    /// Intake refusals because the outbox was full, since the outbox was created.
+    #[serde(default)]
+    pub refused_total: u64,
+    /// Free bytes on the outbox's file system.
+    #[serde(default)]
+    pub disk_free_bytes: Option<u64>,
+    #[serde(default)]
+    pub last_upload_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
