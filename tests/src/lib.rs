@@ -1,1 +1,11 @@
-//! End-to-end test support: locating and driving the real Scout binaries.
+//! End-to-end test support: the real `scout-agent` and `scout-collector` binaries as processes,
+//! a fault-injecting HTTP proxy to put between them, and a throwaway certificate authority.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this crate's test
+//! executables (`target/<profile>/`); `SCOUT_AGENT_BIN` and `SCOUT_COLLECTOR_BIN` override.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
+
+pub mod bins;
+pub mod pki;
+pub mod proxy;
