@@ -5,6 +5,7 @@
 //! values and back, so both binaries agree on every rule and the rules are unit-testable.
 
 pub mod device;
+pub mod metrics;
 pub mod ndjson;
 pub mod protocol;
 pub mod timestamp;
