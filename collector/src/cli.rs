@@ -74,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) => {
+            config.check().context("Failed to start")?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("Failed to listen on {}", config.listen))?;

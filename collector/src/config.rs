@@ -1,8 +1,10 @@
 //! Collector settings: every flag has an environment variable and a default, so
 //! `scout-collector serve` with nothing set runs on the embedded SQLite default.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Args;
 
@@ -61,6 +63,58 @@ pub struct ServeConfig {
     /// Seconds to let in-flight requests finish after a shutdown signal.
     #[arg(long, env = "SCOUT_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+    /// Bearer token the fleet view (`GET /v1/devices`) requires; without one it is open.
+    #[arg(long, env = "SCOUT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
     #[command(flatten)]
     pub limits: IngestLimits,
+}
+
+impl ServeConfig {
+    /// Checks what clap cannot (without echoing secrets); `serve` calls it before binding.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            anyhow::ensure!(
+                token.as_str().len() >= AdminToken::MIN_LEN,
+                "the admin token (--admin-token / SCOUT_ADMIN_TOKEN) must be at least {} characters",
+                AdminToken::MIN_LEN
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The operator's token for the fleet view. Its `Debug` form is redacted, so a logged config
+/// never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Shortest accepted token: long enough that guessing is hopeless (`openssl rand -hex 32`
+    /// gives 64 characters).
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for AdminToken {
+    type Err = std::convert::Infallible;
+
+    /// Always succeeds: the length is checked when the server starts, so that a parse error
+    /// (which clap prints with the offending value) cannot echo the secret.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.trim().to_owned()))
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }

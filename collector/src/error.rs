@@ -15,6 +15,8 @@ pub enum ApiError {
     MissingToken,
     #[error("unknown or revoked device token")]
     BadToken,
+    #[error("this endpoint needs `Authorization: Bearer <admin token>`")]
+    AdminTokenRequired,
     #[error("{0}")]
     Forbidden(String),
     #[error("request body is larger than {limit} bytes")]
@@ -36,7 +38,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::BadToken => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::BadToken | Self::AdminTokenRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-pub use config::{IngestLimits, ServeConfig};
+pub use config::{AdminToken, IngestLimits, ServeConfig};
 pub use routes::{AppState, router};
 pub use store::Store;
 
@@ -37,7 +37,14 @@ pub async fn run(
         (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
         _ => None,
     };
-    let app = router(AppState::new(store, config.limits));
+    config.check()?;
+    if config.admin_token.is_none() {
+        tracing::info!(
+            "no admin token configured: GET /v1/devices is open to anyone who can reach the collector"
+        );
+    }
+    let state = AppState::new(store, config.limits).with_admin_token(config.admin_token.as_ref());
+    let app = router(state);
     server::serve(
         listener,
         app,

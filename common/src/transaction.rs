@@ -170,6 +170,12 @@ impl Transaction {
             Value::Object(map) => map,
             other => return Err(TransactionError::NotAnObject(kind_name(&other))),
         };
+        if let Some(field) = find_nul(&payload, "") {
+            return Err(TransactionError::BadField {
+                field,
+                reason: "contains a NUL character (\\u0000), which cannot be stored".into(),
+            });
+        }
         let agent = match payload.remove(AGENT_STAMP_KEY) {
             None => None,
             Some(stamp) => Some(serde_json::from_value::<AgentStamp>(stamp).map_err(|e| {
@@ -275,6 +281,29 @@ fn write_canonical_object(map: &Map<String, Value>, out: &mut String) {
         write_canonical(&map[key], out);
     }
     out.push('}');
+}
+
+/// The path of the first key or string holding a NUL character (databases cannot store it).
+fn find_nul(map: &Map<String, Value>, prefix: &str) -> Option<String> {
+    map.iter().find_map(|(key, value)| {
+        let path = join(prefix, key);
+        if key.contains('\0') {
+            return Some(path);
+        }
+        find_nul_value(value, path)
+    })
+}
+
+fn find_nul_value(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul_value(v, format!("{path}[{i}]"))),
+        Value::Object(map) => find_nul(map, &path),
+        _ => None,
+    }
 }
 
 fn kind_name(value: &Value) -> &'static str {

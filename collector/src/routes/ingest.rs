@@ -30,9 +30,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::io::StreamReader;
 use tracing::{Instrument, info, info_span};
 
-use super::AppState;
+use super::{AppState, auth};
 use crate::bronze::{BronzeRow, Landing};
-use crate::devices;
 use crate::error::ApiError;
 use crate::store::DeviceRecord;
 
@@ -119,11 +118,7 @@ async fn admit_with(
     headers: &HeaderMap,
     check_content_type: bool,
 ) -> Result<DeviceRecord, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(devices::bearer_token)
-        .ok_or(ApiError::MissingToken)?;
+    let token = auth::bearer(headers)?;
     if check_content_type
         && let Some(ct) = content_type(headers)
         && !protocol::is_ndjson_content_type(ct)
@@ -131,20 +126,21 @@ async fn admit_with(
         return Err(ApiError::UnsupportedMediaType(ct.to_owned()));
     }
     content_encoding(headers)?;
-    let limit = state.limits.max_body_bytes;
-    if let Some(length) = headers
+    refuse_declared_length_over(headers, state.limits.max_body_bytes)?;
+    auth::device(state, token).await
+}
+
+/// 413 when the request declares (`Content-Length`) a body larger than `limit`, before any of
+/// it is read.
+pub(super) fn refuse_declared_length_over(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    match headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && length > limit
     {
-        return Err(ApiError::TooLarge { limit });
+        Some(length) if length > limit => Err(ApiError::TooLarge { limit }),
+        _ => Ok(()),
     }
-    state
-        .store
-        .authenticate(&devices::token_hash(token))
-        .await?
-        .ok_or(ApiError::BadToken)
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
@@ -154,12 +150,12 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(super) enum Encoding {
     Identity,
     Gzip,
 }
 
-fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+pub(super) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     match headers.get(header::CONTENT_ENCODING) {
         None => Ok(Encoding::Identity),
         Some(v) => match v.to_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
@@ -234,7 +230,11 @@ fn reserve(state: &AppState, device: &DeviceRecord) -> Result<Slot, ApiError> {
 struct BodyTooLarge;
 
 /// The request body as a byte reader: wire bytes counted against `limit`, gunzipped if asked.
-fn body_reader(body: Body, encoding: Encoding, limit: u64) -> Pin<Box<dyn AsyncRead + Send>> {
+pub(super) fn body_reader(
+    body: Body,
+    encoding: Encoding,
+    limit: u64,
+) -> Pin<Box<dyn AsyncRead + Send>> {
     let mut seen = 0_u64;
     let stream = body.into_data_stream().map_err(io::Error::other).map(
         move |chunk: io::Result<bytes::Bytes>| {
@@ -258,7 +258,7 @@ fn body_reader(body: Body, encoding: Encoding, limit: u64) -> Pin<Box<dyn AsyncR
     }
 }
 
-fn body_error(e: io::Error, limit: u64) -> ApiError {
+pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {
     let too_large = e
         .get_ref()
         .is_some_and(|inner| inner.downcast_ref::<BodyTooLarge>().is_some());
@@ -275,6 +275,8 @@ struct Tally {
     /// Lines rejected because they name another device.
     foreign: u64,
     pending: Vec<BronzeRow>,
+    /// Line number of each pending row.
+    pending_lines: Vec<u64>,
     pending_bytes: usize,
 }
 
@@ -299,6 +301,7 @@ async fn land(
         },
         foreign: 0,
         pending: Vec::new(),
+        pending_lines: Vec::new(),
         pending_bytes: 0,
     };
     let mut buf = vec![0_u8; 64 * 1024];
@@ -388,6 +391,7 @@ fn take(tally: &mut Tally, item: Result<Line, FrameError>, device: &DeviceRecord
     );
     tally.pending_bytes += row.weight();
     tally.pending.push(row);
+    tally.pending_lines.push(line.number);
 }
 
 fn reject(tally: &mut Tally, line: u64, transaction_id: Option<String>, error: String) {
@@ -399,14 +403,43 @@ fn reject(tally: &mut Tally, line: u64, transaction_id: Option<String>, error: S
 }
 
 /// Commits the pending rows; only then do they count as acknowledged.
+///
+/// If the database refuses the batch for a reason other than being busy (a value it cannot
+/// store), the rows are retried one by one so the offending line is rejected with its number
+/// and its neighbours still land: one bad row must not make the agent resend a batch forever.
 async fn flush(state: &AppState, tally: &mut Tally) -> Result<(), ApiError> {
     if tally.pending.is_empty() {
         return Ok(());
     }
-    let inserted = state.store.insert_bronze(&tally.pending).await?;
-    tally.response.inserted += inserted;
-    tally.response.duplicates += tally.pending.len() as u64 - inserted;
-    tally.pending.clear();
+    let rows = std::mem::take(&mut tally.pending);
+    let lines = std::mem::take(&mut tally.pending_lines);
     tally.pending_bytes = 0;
-    Ok(())
+    match state.store.insert_bronze(&rows).await {
+        Ok(inserted) => {
+            tally.response.inserted += inserted;
+            tally.response.duplicates += rows.len() as u64 - inserted;
+            Ok(())
+        }
+        Err(e) if e.is_transient() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, rows = rows.len(), "batch refused; storing row by row");
+            for (row, line) in rows.into_iter().zip(lines) {
+                match state.store.insert_bronze(std::slice::from_ref(&row)).await {
+                    Ok(1) => tally.response.inserted += 1,
+                    Ok(_) => tally.response.duplicates += 1,
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) => {
+                        tracing::error!(line, error = %e, "row could not be stored");
+                        reject(
+                            tally,
+                            line,
+                            Some(row.transaction_id),
+                            format!("could not be stored: {e}"),
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
 }

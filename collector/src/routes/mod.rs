@@ -1,7 +1,10 @@
 //! HTTP routes, one module per resource; [`router`] builds the whole app from its state so tests
 //! can drive it without a socket.
 
+mod auth;
+pub mod fleet;
 mod health;
+pub mod heartbeat;
 pub mod ingest;
 
 use std::collections::HashMap;
@@ -11,7 +14,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::sync::Semaphore;
 
-use crate::config::IngestLimits;
+pub use auth::AdminDigest;
+
+use crate::config::{AdminToken, IngestLimits};
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -23,6 +28,8 @@ pub struct AppState {
     pub in_flight: Arc<Semaphore>,
     /// Ingest requests being processed, per device.
     pub per_device: Arc<Mutex<HashMap<String, usize>>>,
+    /// Hash of the admin token the fleet view requires; `None`: the fleet view is open.
+    pub admin: Option<AdminDigest>,
 }
 
 impl AppState {
@@ -31,8 +38,16 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             limits: Arc::new(limits),
             per_device: Arc::default(),
+            admin: None,
             store,
         }
+    }
+
+    /// Requires `token` (when given) for the fleet view; only its hash is kept.
+    #[must_use]
+    pub fn with_admin_token(mut self, token: Option<&AdminToken>) -> Self {
+        self.admin = token.map(AdminDigest::of);
+        self
     }
 }
 
@@ -41,6 +56,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/v1/ingest", post(ingest::ingest))
+        .route("/v1/heartbeat", post(heartbeat::heartbeat))
+        .route("/v1/devices", get(fleet::devices))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
         .with_state(state)
 }

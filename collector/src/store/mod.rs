@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use scout_common::Heartbeat;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -55,6 +56,25 @@ pub struct DeviceRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_seen_at: Option<DateTime<Utc>>,
 }
+
+/// The last heartbeat a device sent, and when the collector received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatRecord {
+    pub received_at: DateTime<Utc>,
+    pub heartbeat: Heartbeat,
+}
+
+/// One line of the fleet view: a registered device, its last heartbeat, and its bronze rows
+/// ingested in the requested window (today, for `GET /v1/devices`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    pub device: DeviceRecord,
+    pub last_heartbeat: Option<HeartbeatRecord>,
+    pub transactions_today: u64,
+}
+
+/// Heartbeats kept per device in the history table; older ones are deleted as new ones arrive.
+pub const HEARTBEAT_HISTORY_PER_DEVICE: i64 = 1000;
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -229,6 +249,53 @@ impl Store {
         }
         .map_err(classify)
     }
+}
+
+impl Store {
+    /// Stores `heartbeat` as the device's latest (replacing the previous one) and appends it to
+    /// the device's bounded history, in one transaction. `payload` is the report as received.
+    pub async fn record_heartbeat(
+        &self,
+        device_id: &str,
+        heartbeat: &Heartbeat,
+        payload: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlite::record_heartbeat(pool, device_id, heartbeat, payload, received_at).await
+            }
+            Self::Postgres(pool) => {
+                postgres::record_heartbeat(pool, device_id, heartbeat, payload, received_at).await
+            }
+        }
+        .map_err(classify)
+    }
+
+    /// Every registered device with its last heartbeat and the number of its bronze rows whose
+    /// `ingested_at` lies in `[from, until)`; one query, ordered by device id.
+    pub async fn fleet(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FleetRow>, StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlite::fleet(pool, from, until).await,
+            Self::Postgres(pool) => postgres::fleet(pool, from, until).await,
+        }
+        .map_err(classify)
+    }
+}
+
+/// A counter as the database stores it (`bigint`): values past `i64::MAX` are clamped.
+fn to_db(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored counter back as the wire type (negative values, which the collector never writes,
+/// read as 0).
+fn from_db(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Pool and connection failures are transient (retry later); the rest are errors.

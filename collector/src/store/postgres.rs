@@ -2,9 +2,13 @@
 //! `metadata.…`) so existing operations SQL keeps working.
 
 use chrono::{DateTime, Utc};
+use scout_common::Heartbeat;
 use sqlx::{PgPool, Row};
 
-use super::{DeviceRecord, StoreError};
+use super::{
+    DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, StoreError, from_db,
+    to_db,
+};
 use crate::bronze::BronzeRow;
 
 /// One statement per batch: columns travel as arrays and `UNNEST` turns them back into rows,
@@ -93,7 +97,7 @@ pub(super) async fn list_devices(pool: &PgPool) -> Result<Vec<DeviceRecord>, Sto
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(device_from_row).collect()
+    rows.iter().map(device_from_row).collect()
 }
 
 pub(super) async fn authenticate(
@@ -110,10 +114,10 @@ pub(super) async fn authenticate(
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    row.map(device_from_row).transpose()
+    row.as_ref().map(device_from_row).transpose()
 }
 
-fn device_from_row(row: sqlx::postgres::PgRow) -> Result<DeviceRecord, StoreError> {
+fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
         device_id: row.try_get("device_id")?,
         store_id: row.try_get("store_id")?,
@@ -121,4 +125,123 @@ fn device_from_row(row: sqlx::postgres::PgRow) -> Result<DeviceRecord, StoreErro
         revoked_at: row.try_get("revoked_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
     })
+}
+
+pub(super) async fn record_heartbeat(
+    pool: &PgPool,
+    device_id: &str,
+    hb: &Heartbeat,
+    payload: &str,
+    received_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO metadata.device_heartbeats (device_id, received_at, sent_at, agent_version, \
+         uptime_secs, queue_depth, queue_bytes, oldest_pending_age_secs, dead_letters, \
+         refused_total, disk_free_bytes, last_upload_at, last_error, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) \
+         ON CONFLICT (device_id) DO UPDATE SET received_at = EXCLUDED.received_at, \
+         sent_at = EXCLUDED.sent_at, agent_version = EXCLUDED.agent_version, \
+         uptime_secs = EXCLUDED.uptime_secs, queue_depth = EXCLUDED.queue_depth, \
+         queue_bytes = EXCLUDED.queue_bytes, \
+         oldest_pending_age_secs = EXCLUDED.oldest_pending_age_secs, \
+         dead_letters = EXCLUDED.dead_letters, refused_total = EXCLUDED.refused_total, \
+         disk_free_bytes = EXCLUDED.disk_free_bytes, last_upload_at = EXCLUDED.last_upload_at, \
+         last_error = EXCLUDED.last_error, payload = EXCLUDED.payload",
+    )
+    .bind(device_id)
+    .bind(received_at)
+    .bind(hb.sent_at)
+    .bind(&hb.agent_version)
+    .bind(to_db(hb.uptime_secs))
+    .bind(to_db(hb.queue_depth))
+    .bind(to_db(hb.queue_bytes))
+    .bind(hb.oldest_pending_age_secs.map(to_db))
+    .bind(to_db(hb.dead_letters))
+    .bind(to_db(hb.refused_total))
+    .bind(hb.disk_free_bytes.map(to_db))
+    .bind(hb.last_upload_at)
+    .bind(&hb.last_error)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO metadata.device_heartbeat_history (device_id, received_at, payload) \
+         VALUES ($1, $2, $3::jsonb)",
+    )
+    .bind(device_id)
+    .bind(received_at)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM metadata.device_heartbeat_history WHERE device_id = $1 AND id <= \
+         (SELECT id FROM metadata.device_heartbeat_history WHERE device_id = $1 \
+          ORDER BY id DESC LIMIT 1 OFFSET $2)",
+    )
+    .bind(device_id)
+    .bind(HEARTBEAT_HISTORY_PER_DEVICE)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Devices, their heartbeat row and their bronze count in the window: bronze is read through
+/// its `ingested_at` index, only for the window, and grouped once.
+pub(super) async fn fleet(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<FleetRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT d.device_id, d.store_id, d.created_at, d.revoked_at, d.last_seen_at, \
+         h.received_at, h.sent_at, h.agent_version, h.uptime_secs, h.queue_depth, \
+         h.queue_bytes, h.oldest_pending_age_secs, h.dead_letters, h.refused_total, \
+         h.disk_free_bytes, h.last_upload_at, h.last_error, \
+         COALESCE(t.n, 0) AS transactions_today \
+         FROM metadata.devices d \
+         LEFT JOIN metadata.device_heartbeats h ON h.device_id = d.device_id \
+         LEFT JOIN (SELECT device_id, count(*) AS n FROM bronze.scout_raw_transactions \
+                    WHERE ingested_at >= $1 AND ingested_at < $2 GROUP BY device_id) t \
+                ON t.device_id = d.device_id \
+         ORDER BY d.device_id",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let received_at: Option<DateTime<Utc>> = row.try_get("received_at")?;
+            let last_heartbeat = match received_at {
+                None => None,
+                Some(received_at) => Some(HeartbeatRecord {
+                    received_at,
+                    heartbeat: Heartbeat {
+                        sent_at: row.try_get("sent_at")?,
+                        agent_version: row.try_get("agent_version")?,
+                        uptime_secs: from_db(row.try_get("uptime_secs")?),
+                        queue_depth: from_db(row.try_get("queue_depth")?),
+                        queue_bytes: from_db(row.try_get("queue_bytes")?),
+                        oldest_pending_age_secs: row
+                            .try_get::<Option<i64>, _>("oldest_pending_age_secs")?
+                            .map(from_db),
+                        dead_letters: from_db(row.try_get("dead_letters")?),
+                        refused_total: from_db(row.try_get("refused_total")?),
+                        disk_free_bytes: row
+                            .try_get::<Option<i64>, _>("disk_free_bytes")?
+                            .map(from_db),
+                        last_upload_at: row.try_get("last_upload_at")?,
+                        last_error: row.try_get("last_error")?,
+                    },
+                }),
+            };
+            Ok(FleetRow {
+                device: device_from_row(row)?,
+                last_heartbeat,
+                transactions_today: from_db(row.try_get("transactions_today")?),
+            })
+        })
+        .collect()
 }

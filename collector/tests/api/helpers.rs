@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use scout_collector::store::{Store, StoreOptions};
-use scout_collector::{IngestLimits, ServeConfig, devices};
+use scout_collector::{AdminToken, IngestLimits, ServeConfig, devices};
 use serde_json::Value;
 use sqlx::{ConnectOptions, Connection, Row};
 use tempfile::TempDir;
@@ -168,6 +168,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDb, limits: IngestLimits) -> Self {
+        Self::spawn_configured(db, limits, None).await
+    }
+
+    /// The app with the fleet view behind `admin_token`.
+    pub async fn spawn_with_admin_token(db: TestDb, admin_token: &str) -> Self {
+        let token = Some(AdminToken::new(admin_token));
+        Self::spawn_configured(db, IngestLimits::default(), token).await
+    }
+
+    async fn spawn_configured(
+        db: TestDb,
+        limits: IngestLimits,
+        admin_token: Option<AdminToken>,
+    ) -> Self {
         install_crypto();
         let store = db.store().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -177,6 +191,7 @@ impl TestApp {
             tls_cert: None,
             tls_key: None,
             drain_secs: 5,
+            admin_token,
             limits,
         };
         let (tx, rx) = oneshot::channel();

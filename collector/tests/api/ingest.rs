@@ -26,6 +26,7 @@ crate::both_backends!(
     compat_path_takes_ndjson_and_the_json_envelope,
     healthz_reports_the_database,
     large_body_lands_in_batches,
+    a_row_the_database_refuses_is_rejected_alone,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -426,39 +427,35 @@ async fn busy_device_gets_429_and_busy_collector_503(backend: Backend) {
             .body(body);
         tokio::spawn(request.send())
     };
-    // Wait until both are admitted.
-    let line = ndjson(&[clean_line("99999999-0000-4000-8000-000000000002")]);
-    let mut saw_429 = false;
-    for _ in 0..100 {
-        let response = app.ingest(&app.token, line.clone()).await;
-        match response.status().as_u16() {
-            429 => {
-                assert_eq!(response.headers()["retry-after"], "1");
-                saw_429 = true;
-                break;
-            }
-            200 => panic!("a second request for a busy device was admitted"),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-    assert!(saw_429);
-    let third = app.add_device("SCOUTPI-0007", "107").await;
-    let mut saw_503 = false;
-    for _ in 0..100 {
-        let response = app
-            .ingest(
-                &third,
-                ndjson(&[json!({"transactionId": "c-1"}).to_string()]),
-            )
-            .await;
-        if response.status() == 503 {
-            assert!(response.headers().contains_key("retry-after"));
-            saw_503 = true;
+    // Both are admitted once their devices have been seen: the slot is taken right after the
+    // token check, with no await in between.
+    let mut admitted = false;
+    for _ in 0..250 {
+        let seen = app.store.list_devices().await.unwrap();
+        if ["SCOUTPI-0004", "SCOUTPI-0005"].iter().all(|id| {
+            seen.iter()
+                .any(|d| d.device_id == *id && d.last_seen_at.is_some())
+        }) {
+            admitted = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(saw_503);
+    assert!(admitted, "the slow requests were never admitted");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let line = ndjson(&[clean_line("99999999-0000-4000-8000-000000000002")]);
+    let response = app.ingest(&app.token, line.clone()).await;
+    assert_eq!(response.status(), 429, "a busy device must wait");
+    assert_eq!(response.headers()["retry-after"], "1");
+    let third = app.add_device("SCOUTPI-0007", "107").await;
+    let response = app
+        .ingest(
+            &third,
+            ndjson(&[json!({"transactionId": "c-1"}).to_string()]),
+        )
+        .await;
+    assert_eq!(response.status(), 503, "a busy collector must shed load");
+    assert!(response.headers().contains_key("retry-after"));
     tx_a.send(()).unwrap();
     tx_b.send(()).unwrap();
     assert_eq!(a.await.unwrap().unwrap().status(), 200);
@@ -553,5 +550,51 @@ async fn large_body_lands_in_batches(backend: Backend) {
     let r = app.ingest_ok(&app.token, ndjson(&lines)).await;
     assert_eq!((r.lines_seen, r.inserted), (2_500, 2_500));
     assert_eq!(app.store.bronze_count().await.unwrap(), 2_500);
+    app.finish().await;
+}
+
+async fn a_row_the_database_refuses_is_rejected_alone(backend: Backend) {
+    let app = app(backend).await;
+    // Stand in for a value the database cannot store: it refuses one transaction id.
+    match &app.store {
+        scout_collector::Store::Sqlite(pool) => {
+            sqlx::query(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON bronze_scout_raw_transactions \
+                 WHEN NEW.transaction_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row'); END",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        scout_collector::Store::Postgres(pool) => {
+            sqlx::query(
+                "ALTER TABLE bronze.scout_raw_transactions \
+                 ADD CONSTRAINT refuse_poison CHECK (transaction_id <> 'poison')",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+    let body = ndjson(&[
+        clean_line("31313131-0000-4000-8000-000000000001"),
+        clean_line("poison"),
+        clean_line("31313131-0000-4000-8000-000000000002"),
+        r#"{"transactionId": "nul", "note": "a\u0000b"}"#.to_owned(),
+    ]);
+    let r = app.ingest_ok(&app.token, body.clone()).await;
+    assert_eq!(r.inserted, 2);
+    assert_eq!(r.rejected.len(), 2);
+    assert_eq!(r.rejected[0].line, 4, "rejected while parsing");
+    assert!(r.rejected[0].error.contains("NUL"), "{:?}", r.rejected);
+    assert_eq!(r.rejected[1].line, 2);
+    assert_eq!(r.rejected[1].transaction_id.as_deref(), Some("poison"));
+    assert!(r.rejected[1].error.starts_with("could not be stored"));
+    // Resending: the good rows are duplicates, the bad ones rejected again.
+    let again = app.ingest_ok(&app.token, body).await;
+    assert_eq!(
+        (again.inserted, again.duplicates, again.rejected.len()),
+        (0, 2, 2)
+    );
     app.finish().await;
 }

@@ -1,9 +1,10 @@
-//! The collector's behaviour suite. Every test body in `ingest` runs twice, once on SQLite and
-//! once on PostgreSQL (see `both_backends!`), so neither backend can fall behind; the `process`
-//! module drives the real `scout-collector` binary (memory, SIGKILL, SIGTERM).
+//! The collector's behaviour suite. Every test body in `ingest` and `fleet` runs twice, once on
+//! SQLite and once on PostgreSQL (see `both_backends!`), so neither backend can fall behind; the
+//! `process` module drives the real `scout-collector` binary (memory, SIGKILL, SIGTERM).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+mod fleet;
 mod helpers;
 mod ingest;
 mod process;

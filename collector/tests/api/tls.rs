@@ -68,6 +68,7 @@ async fn https_with_a_test_ca_and_a_wrong_ca_refused() {
         tls_cert: Some(pki.cert.clone()),
         tls_key: Some(pki.key.clone()),
         drain_secs: 5,
+        admin_token: None,
         limits: IngestLimits::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();

@@ -184,3 +184,18 @@ fn odd_items_are_kept_or_skipped_visibly() {
     assert!(has(&t, "items[1]", RepairKind::SkippedItem));
     assert_eq!(t.items[1].total_price, None);
 }
+
+#[test]
+fn nul_characters_are_refused_with_their_path() {
+    let err = Transaction::parse_line(
+        r#"{"transactionId": "t", "items": [{"productName": "Coke\u0000Zero"}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        TransactionError::BadField {
+            field: "items[0].productName".into(),
+            reason: "contains a NUL character (\\u0000), which cannot be stored".into()
+        }
+    );
+}
