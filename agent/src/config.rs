@@ -29,6 +29,11 @@ pub const RESERVED_ENV: &[&str] = &["SCOUT_AGENT_CONFIG", "SCOUT_AGENT_LOG"];
 /// Smallest accepted `max_outbox_bytes`.
 pub const MIN_OUTBOX_BYTES: u64 = 1024 * 1024;
 
+/// Accepted range of `spool_poll_ms`: faster wastes the card's and the CPU's time, slower
+/// makes the capture app wait minutes for its files to be taken.
+pub const MIN_SPOOL_POLL_MS: u64 = 50;
+pub const MAX_SPOOL_POLL_MS: u64 = 60_000;
+
 /// A secret that never appears in `Debug` output or serialised config.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -79,6 +84,10 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     /// Folder the capture app drops transaction files into. Default `/var/lib/scout/spool`.
     pub spool_dir: PathBuf,
+    /// Move taken spool files into `spool_dir/archive/` instead of deleting them. Default false.
+    pub spool_archive: bool,
+    /// How often the spool folder is scanned, in milliseconds. Default 1 000.
+    pub spool_poll_ms: u64,
     /// PEM file of extra CA certificates to trust for the collector.
     pub ca_file: Option<PathBuf>,
     /// Most transactions per upload. Default 500.
@@ -110,6 +119,8 @@ impl Default for AgentConfig {
             max_outbox_bytes: 512 * 1024 * 1024,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             spool_dir: PathBuf::from("/var/lib/scout/spool"),
+            spool_archive: false,
+            spool_poll_ms: 1000,
             ca_file: None,
             batch_max_records: 500,
             batch_max_bytes: 1024 * 1024,
@@ -127,6 +138,7 @@ impl Default for AgentConfig {
 enum Kind {
     Text,
     Integer,
+    Bool,
 }
 
 /// Every key, with how to read it from the environment. A test keeps it in step with the struct.
@@ -140,6 +152,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_outbox_bytes", Kind::Integer),
     ("listen", Kind::Text),
     ("spool_dir", Kind::Text),
+    ("spool_archive", Kind::Bool),
+    ("spool_poll_ms", Kind::Integer),
     ("ca_file", Kind::Text),
     ("batch_max_records", Kind::Integer),
     ("batch_max_bytes", Kind::Integer),
@@ -347,6 +361,15 @@ impl AgentConfig {
         if self.spool_dir.as_os_str().is_empty() {
             error("spool_dir", "spool_dir is empty".into());
         }
+        if !(MIN_SPOOL_POLL_MS..=MAX_SPOOL_POLL_MS).contains(&self.spool_poll_ms) {
+            error(
+                "spool_poll_ms",
+                format!(
+                    "{} ms is outside {MIN_SPOOL_POLL_MS}..={MAX_SPOOL_POLL_MS}",
+                    self.spool_poll_ms
+                ),
+            );
+        }
         if self.max_outbox_bytes < MIN_OUTBOX_BYTES {
             error(
                 "max_outbox_bytes",
@@ -477,6 +500,17 @@ where
                     });
                 }
             },
+            Kind::Bool => match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+                "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ConfigError::EnvValue {
+                        var,
+                        value,
+                        reason: "expected true or false".into(),
+                    });
+                }
+            },
         };
         table.insert(name.to_owned(), parsed);
     }
@@ -566,6 +600,7 @@ mod tests {
             Some(f.path()),
             env(&[
                 ("SCOUT_AGENT_COLLECTOR_URL", "https://from-env"),
+                ("SCOUT_AGENT_SPOOL_ARCHIVE", "yes"),
                 ("SCOUT_AGENT_BATCH_MAX_BYTES", "2_000_000"),
                 ("UNRELATED", "ignored"),
                 ("SCOUT_AGENT_CONFIG", "/reserved/for/the/binary"),
@@ -578,6 +613,8 @@ mod tests {
         assert_eq!(cfg.batch_max_bytes, 2_000_000); // env beats default
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.backoff_max_ms, 60_000); // default
+        assert!(cfg.spool_archive); // env, a boolean
+        assert_eq!(cfg.spool_poll_ms, 1000); // default
     }
 
     #[test]
@@ -629,6 +666,9 @@ mod tests {
         let err =
             AgentConfig::load(None, env(&[("SCOUT_AGENT_LISTEN", "not an address")])).unwrap_err();
         assert!(matches!(err, ConfigError::Merged(_)), "{err:?}");
+        let err =
+            AgentConfig::load(None, env(&[("SCOUT_AGENT_SPOOL_ARCHIVE", "maybe")])).unwrap_err();
+        assert!(matches!(err, ConfigError::EnvValue { .. }), "{err:?}");
     }
 
     #[test]
@@ -660,6 +700,8 @@ mod tests {
         for (key, kind) in KEYS {
             let expected = if table[*key].is_integer() {
                 Kind::Integer
+            } else if table[*key].is_bool() {
+                Kind::Bool
             } else {
                 Kind::Text
             };
@@ -693,6 +735,7 @@ mod tests {
             backoff_max_ms: 1_000,
             batch_max_records: 0,
             max_outbox_bytes: 10,
+            spool_poll_ms: 0,
             ..AgentConfig::default()
         };
         let problems = cfg.validate();
@@ -709,6 +752,7 @@ mod tests {
             "backoff_max_ms",
             "batch_max_records",
             "max_outbox_bytes",
+            "spool_poll_ms",
         ] {
             assert!(keys.contains(&key), "{key} missing from {problems:?}");
         }

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use scout_agent::outbox::{
-    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, Settled, state_keys,
+    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, QuickCheckReason,
+    Settled, StartupCheck, state_keys,
 };
 use tempfile::TempDir;
 
@@ -477,6 +479,9 @@ fn a_database_truncated_mid_page_is_quarantined_and_readable_rows_salvaged() {
         .unwrap();
 
     let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    // Closed cleanly, but cut short: the cheap checks catch it (SQLite refuses a file shorter
+    // than its header says), so the clean-shutdown marker does not hide it.
+    assert_eq!(report.startup_check, StartupCheck::CheapCheckFailed);
     let q = report.quarantined.expect("quarantined");
     assert_eq!(fs::metadata(&q.path).unwrap().len(), cut);
     assert!(q.salvaged_pending < 1999, "{q:?}");
@@ -529,20 +534,34 @@ fn filled(path: &Path, n: usize) -> u64 {
     fs::metadata(path).unwrap().len()
 }
 
-#[test]
-fn garbage_written_over_a_page_is_quarantined() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let len = filled(&path, 1000);
-    // Scribble over a page in the middle of the table, as a failing SD card might.
-    let mut bytes = fs::read(&path).unwrap();
+/// Scribbles over a page in the middle of the file, as a failing SD card might.
+fn scribble_middle_page(path: &Path) {
+    let len = fs::metadata(path).unwrap().len();
+    let mut bytes = fs::read(path).unwrap();
     let page = (len / 4096 / 2) as usize * 4096;
     for (i, b) in bytes[page..page + 4096].iter_mut().enumerate() {
         *b = (i * 31 % 256) as u8;
     }
-    fs::write(&path, &bytes).unwrap();
+    fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn garbage_written_over_a_page_after_an_unclean_stop_is_quarantined_at_start() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    {
+        let mut outbox = open(&path, 100 * MB);
+        let batch: Vec<NewRecord> = (0..1000).map(|i| rec(&format!("tx-{i:05}"), 600)).collect();
+        outbox.enqueue_batch(&batch).unwrap();
+        drop(outbox); // no close: the session stays marked unclean
+    }
+    scribble_middle_page(&path);
 
     let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
     let q = report.quarantined.expect("quarantined");
     assert_eq!(q.resumed_after_seq, 1000);
     assert!(q.salvaged_pending > 0 && q.salvaged_pending < 1000, "{q:?}");
@@ -554,6 +573,185 @@ fn garbage_written_over_a_page_is_quarantined() {
         outbox.enqueue_batch(&[rec("new", 10)]).unwrap()[0].seq,
         1001
     );
+}
+
+#[test]
+fn corruption_met_while_running_is_recognisable_and_quarantined_at_the_next_start() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    filled(&path, 1000); // closed cleanly
+    scribble_middle_page(&path);
+
+    // Marked clean and the right length: the start skips quick_check and does not notice.
+    let (mut outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    assert_eq!(report.startup_check, StartupCheck::CleanShutdown);
+    assert!(report.quarantined.is_none());
+    assert!(!outbox.corruption_seen());
+    // Reading through the damaged page surfaces as a distinct, recognisable error.
+    let err = outbox.peek_batch(usize::MAX, u64::MAX).unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+    assert!(matches!(err, BufferError::Corrupt { .. }), "{err:?}");
+    assert!(!err.is_capacity());
+    assert!(outbox.corruption_seen());
+    // Other work may still succeed; a clean close does not vouch for the file.
+    let _ = outbox.enqueue_batch(&[rec("after", 10)]);
+    outbox.close().unwrap();
+
+    let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(100 * MB)).unwrap();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
+    let q = report.quarantined.expect("quarantined at the next start");
+    assert!(q.salvaged_pending > 0 && q.salvaged_pending < 1000, "{q:?}");
+}
+
+#[test]
+fn the_full_check_runs_only_after_an_unclean_stop_or_for_an_unknown_file() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let reopen = || Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+
+    let (outbox, report) = reopen();
+    assert_eq!(report.startup_check, StartupCheck::NewFile);
+    outbox.close().unwrap();
+    let (mut outbox, report) = reopen();
+    assert_eq!(report.startup_check, StartupCheck::CleanShutdown);
+    outbox.enqueue_batch(&[rec("a", 10)]).unwrap();
+    drop(outbox); // dropped without close: as after a crash
+    let (outbox, report) = reopen();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
+    std::mem::forget(outbox); // killed: no close, no checkpoint
+    let (outbox, report) = reopen();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
+    outbox.close().unwrap();
+
+    // A writer beside the service does only the cheap checks, and leaves the file marked for
+    // a full check by the service even when it closes cleanly itself.
+    let guest = OutboxConfig {
+        on_corruption: OnCorruption::Fail,
+        ..OutboxConfig::new(MB)
+    };
+    let (mut cli, report) = Outbox::open(&path, guest).unwrap();
+    assert_eq!(report.startup_check, StartupCheck::NotOwner);
+    cli.enqueue_batch(&[rec("b", 10)]).unwrap();
+    cli.close().unwrap();
+    let (outbox, report) = reopen();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
+    outbox.close().unwrap();
+
+    // A file without the marker (an older agent's) gets the full check once, then the marker.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE session; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let (outbox, report) = reopen();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::NoMarker)
+    );
+    assert_eq!(outbox.stats().unwrap().pending_count, 2);
+    outbox.close().unwrap();
+    let (outbox, report) = reopen();
+    assert_eq!(report.startup_check, StartupCheck::CleanShutdown);
+    outbox.close().unwrap();
+
+    // Marked clean, but the length is not whole pages (bytes appended): the full check runs,
+    // and finds nothing wrong with the database itself.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&[0_u8; 100])
+        .unwrap();
+    let (outbox, report) = reopen();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::SizeMismatch)
+    );
+    assert!(report.quarantined.is_none());
+    assert_eq!(outbox.stats().unwrap().pending_count, 2);
+}
+
+#[test]
+fn groups_share_one_commit_and_are_refused_alone() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut outbox = open(&path, 1000);
+    let mut broken = rec("bad", 50);
+    broken.payload = b"two\nlines".to_vec();
+    let groups: Vec<Vec<NewRecord>> = vec![
+        vec![rec("a", 300)],
+        vec![rec("b", 100), broken],        // invalid: refused alone
+        vec![rec("c", 400), rec("d", 400)], // over the cap: refused alone
+        vec![rec("e", 300), rec("a", 300)], // fits; "a" is already pending from group 0
+        vec![],
+        vec![rec("f", 401)], // over the cap now (600 + 401 > 1000)
+    ];
+    let before = outbox.enqueue_commits();
+    let results = outbox.enqueue_groups(&groups).unwrap();
+    assert_eq!(outbox.enqueue_commits(), before + 1, "one transaction");
+    assert_eq!(results.len(), 6);
+    assert_eq!(
+        results[0].as_ref().unwrap(),
+        &vec![Enqueued {
+            seq: 1,
+            duplicate: false
+        }]
+    );
+    assert!(matches!(
+        results[1],
+        Err(BufferError::InvalidRecord { index: 1, .. })
+    ));
+    match &results[2] {
+        Err(BufferError::Full {
+            new_records,
+            new_bytes,
+            pending_bytes,
+            ..
+        }) => assert_eq!((*new_records, *new_bytes, *pending_bytes), (2, 800, 300)),
+        other => panic!("expected Full, got {other:?}"),
+    }
+    // The refused group consumed no sequence numbers.
+    assert_eq!(
+        results[3].as_ref().unwrap(),
+        &vec![
+            Enqueued {
+                seq: 2,
+                duplicate: false
+            },
+            Enqueued {
+                seq: 1,
+                duplicate: true
+            }
+        ]
+    );
+    assert!(results[4].as_ref().unwrap().is_empty());
+    assert!(matches!(results[5], Err(BufferError::Full { .. })));
+    assert_eq!(peek_ids(&outbox), vec!["a", "e"]);
+    let stats = outbox.stats().unwrap();
+    assert_eq!(stats.refused_total, 3);
+    assert_eq!(stats.last_seq, 2);
+    assert_consistent(&outbox);
+
+    // Every group refused: no commit, refusals still counted.
+    let results = outbox.enqueue_groups(&[vec![rec("g", 900)]]).unwrap();
+    assert!(matches!(results[0], Err(BufferError::Full { .. })));
+    assert_eq!(outbox.enqueue_commits(), before + 1);
+    assert_eq!(outbox.stats().unwrap().refused_total, 4);
+    outbox.close().unwrap();
+    let ro = Outbox::open_read_only(&path).unwrap();
+    assert_eq!(ro.stats().unwrap().refused_total, 4, "persisted at close");
 }
 
 #[test]
@@ -651,7 +849,11 @@ fn errors_that_are_not_corruption_do_not_quarantine() {
     let path = db(&dir);
     fs::create_dir(&path).unwrap(); // cannot be opened as a file
     let err = Outbox::open(&path, OutboxConfig::new(MB)).unwrap_err();
-    assert!(matches!(err, BufferError::Sqlite { .. }), "{err:?}");
+    assert!(
+        matches!(err, BufferError::Io { .. } | BufferError::Sqlite { .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_corruption());
     assert!(path.is_dir());
     assert!(corrupt_files(dir.path()).is_empty());
 }

@@ -20,6 +20,8 @@ const IDS: u8 = 12;
 enum Op {
     /// (id index, payload length) per record.
     Enqueue(Vec<(u8, u16)>),
+    /// Several groups in one transaction (group commit): each as if enqueued alone, in order.
+    EnqueueGroups(Vec<Vec<(u8, u16)>>),
     Peek {
         max_records: usize,
         max_bytes: u64,
@@ -46,6 +48,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => prop::collection::vec((0..IDS, 1_u16..400), 0..6).prop_map(Op::Enqueue),
+        2 => prop::collection::vec(prop::collection::vec((0..IDS, 1_u16..400), 0..4), 0..5)
+            .prop_map(Op::EnqueueGroups),
         2 => (0_usize..6, 0_u64..900)
             .prop_map(|(max_records, max_bytes)| Op::Peek { max_records, max_bytes }),
         1 => (0_usize..5, 1_usize..4)
@@ -237,6 +241,28 @@ impl Harness {
                         assert_eq!(new_records, refused);
                     }
                     (e, a) => panic!("model {e:?} but outbox {a:?}"),
+                }
+            }
+            Op::EnqueueGroups(groups) => {
+                let groups: Vec<Vec<NewRecord>> = groups
+                    .iter()
+                    .map(|g| {
+                        g.iter()
+                            .map(|&(id, len)| new_record(id, len, step))
+                            .collect()
+                    })
+                    .collect();
+                let expected: Vec<_> = groups.iter().map(|g| self.model.enqueue(g)).collect();
+                let actual = self.outbox().enqueue_groups(&groups).unwrap();
+                assert_eq!(actual.len(), expected.len());
+                for (e, a) in expected.into_iter().zip(actual) {
+                    match (e, a) {
+                        (Ok(e), Ok(a)) => assert_eq!(a, e),
+                        (Err(refused), Err(BufferError::Full { new_records, .. })) => {
+                            assert_eq!(new_records, refused);
+                        }
+                        (e, a) => panic!("model {e:?} but outbox {a:?}"),
+                    }
                 }
             }
             Op::Peek {

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
 
+pub mod agent;
 pub mod bins;
 pub mod pki;
 pub mod proxy;

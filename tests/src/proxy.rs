@@ -85,6 +85,7 @@ type ProxyBody = BoxBody<Bytes, io::Error>;
 impl FaultProxy {
     /// Starts forwarding to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str, plan: FaultPlan) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Mutex::new(Shared {
@@ -190,7 +191,10 @@ async fn handle(
     match fault {
         Fault::Reset => {
             record(None);
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected reset"));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "injected reset",
+            ));
         }
         Fault::Unavailable { retry_after_secs } => {
             record(None);
@@ -246,7 +250,10 @@ async fn handle(
     let half = bytes.slice(..bytes.len() / 2);
     let frames = stream::iter(vec![
         Ok(Frame::data(half)),
-        Err(io::Error::new(io::ErrorKind::BrokenPipe, "injected truncation")),
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "injected truncation",
+        )),
     ]);
     let mut builder = Response::builder()
         .status(status)
@@ -254,5 +261,7 @@ async fn handle(
     for (name, value) in &header_refs {
         builder = builder.header(*name, value);
     }
-    Ok(builder.body(BodyExt::boxed(StreamBody::new(frames))).unwrap())
+    Ok(builder
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap())
 }

@@ -33,8 +33,9 @@ pub enum BufferError {
         source: rusqlite::Error,
     },
 
-    /// SQLite reported corruption while running. Reopening the outbox runs the integrity check,
-    /// which quarantines the file.
+    /// SQLite reported corruption (SQLITE_CORRUPT, SQLITE_NOTADB) while running. The session
+    /// is not marked clean at close, so the next start runs the full check, which quarantines
+    /// the file ([`BufferError::is_corruption`]).
     #[error("outbox database is corrupt ({op}): {source}; restart the agent to quarantine it")]
     Corrupt {
         op: &'static str,
@@ -119,6 +120,11 @@ pub enum BufferError {
     #[error("failed to write the dead-letter export: {0}")]
     Export(#[source] io::Error),
 
+    /// The outbox actor has stopped ([`crate::outbox::OutboxHandle::close`] was called, or its
+    /// thread ended); nothing was done.
+    #[error("the outbox is closed (the agent is shutting down)")]
+    Closed,
+
     /// Any other SQLite failure (locked beyond the busy timeout, permissions, I/O error).
     #[error("outbox SQLite error while {op}: {source}")]
     Sqlite {
@@ -150,6 +156,115 @@ impl BufferError {
     pub fn is_capacity(&self) -> bool {
         matches!(self, Self::Full { .. } | Self::DiskFull { .. })
     }
+
+    /// True when the outbox file (or the storage under it) is damaged. The service should stop
+    /// and restart: the session was left marked unclean, so the next start runs the full
+    /// integrity check and quarantines the file.
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Self::Corrupt { .. } | Self::CorruptFile { .. } | Self::StorageSuspect { .. }
+        )
+    }
+
+    /// A copy of this error for another caller (a failed group commit fails every request in
+    /// the group with the same error). SQLite errors keep their code, so [`Self::is_capacity`]
+    /// and [`Self::is_corruption`] answer the same; I/O errors keep their kind and message.
+    pub(crate) fn replicate(&self) -> Self {
+        match self {
+            Self::Full {
+                new_records,
+                new_bytes,
+                pending_bytes,
+                dead_letter_bytes,
+                max_bytes,
+            } => Self::Full {
+                new_records: *new_records,
+                new_bytes: *new_bytes,
+                pending_bytes: *pending_bytes,
+                dead_letter_bytes: *dead_letter_bytes,
+                max_bytes: *max_bytes,
+            },
+            Self::DiskFull { op, source } => Self::DiskFull {
+                op,
+                source: replicate_sqlite(source),
+            },
+            Self::Corrupt { op, source } => Self::Corrupt {
+                op,
+                source: replicate_sqlite(source),
+            },
+            Self::BadRow { seq, detail } => Self::BadRow {
+                seq: *seq,
+                detail: detail.clone(),
+            },
+            Self::InvalidRecord {
+                index,
+                transaction_id,
+                reason,
+            } => Self::InvalidRecord {
+                index: *index,
+                transaction_id: transaction_id.clone(),
+                reason,
+            },
+            Self::NotFound { path } => Self::NotFound { path: path.clone() },
+            Self::UnsupportedSchema {
+                path,
+                found,
+                supported,
+            } => Self::UnsupportedSchema {
+                path: path.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            Self::NotAnOutbox { path, detail } => Self::NotAnOutbox {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Self::Quarantine { path, source } => Self::Quarantine {
+                path: path.clone(),
+                source: replicate_io(source),
+            },
+            Self::CorruptFile { path, detail } => Self::CorruptFile {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Self::StorageSuspect { path, detail } => Self::StorageSuspect {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Self::ReadOnly { op } => Self::ReadOnly { op },
+            Self::CreateDir { path, source } => Self::CreateDir {
+                path: path.clone(),
+                source: replicate_io(source),
+            },
+            Self::Io { path, source } => Self::Io {
+                path: path.clone(),
+                source: replicate_io(source),
+            },
+            Self::Export(source) => Self::Export(replicate_io(source)),
+            Self::Closed => Self::Closed,
+            Self::Sqlite { op, source } => Self::Sqlite {
+                op,
+                source: replicate_sqlite(source),
+            },
+        }
+    }
+}
+
+fn replicate_sqlite(err: &rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+fn replicate_io(err: &io::Error) -> io::Error {
+    io::Error::new(err.kind(), err.to_string())
 }
 
 /// True when a SQLite error means "this file is damaged or not a database".

@@ -10,16 +10,20 @@
 //!
 //! # Invariants
 //!
-//! 1. **Acknowledged means durable.** [`Outbox::enqueue_batch`] returns `Ok` only after the
-//!    batch's SQLite transaction committed with `synchronous=FULL` in WAL mode, which fsyncs the
-//!    WAL before `COMMIT` returns. Intake may answer its producer (HTTP 200/202, deleting a spool
-//!    file) only after that `Ok`. `NORMAL` would be faster but in WAL mode it defers the fsync to
-//!    the next checkpoint, so a commit that returned can vanish in a power cut; on a device whose
-//!    power is a plug under a shop counter that is not acceptable. The cost of `FULL` (one fsync
-//!    per commit) is paid per *batch*, not per transaction: callers group concurrent arrivals
-//!    into one `enqueue_batch` (group commit).
-//! 2. **All or nothing.** A batch is one transaction. On any error (cap reached, disk full, a
-//!    crash mid-commit) none of it is stored and no sequence number is consumed.
+//! 1. **Acknowledged means durable.** [`Outbox::enqueue_batch`] and [`Outbox::enqueue_groups`]
+//!    return `Ok` only after the SQLite transaction committed with `synchronous=FULL` in WAL
+//!    mode, which fsyncs the WAL before `COMMIT` returns. Intake may answer its producer (HTTP
+//!    200/202, deleting a spool file) only after that `Ok`. `NORMAL` would be faster but in WAL
+//!    mode it defers the fsync to the next checkpoint, so a commit that returned can vanish in a
+//!    power cut; on a device whose power is a plug under a shop counter that is not acceptable.
+//!    The cost of `FULL` (one fsync per commit) is paid per *group*, not per transaction:
+//!    [`OutboxHandle`] drains every enqueue request waiting for it into one
+//!    [`Outbox::enqueue_groups`] call (group commit) and answers each caller after that commit.
+//! 2. **All or nothing.** A batch is one transaction; in a group commit each group (one
+//!    producer's request) is all or nothing on its own, inside a savepoint. A group refused
+//!    (cap reached, an invalid record) stores nothing and consumes no sequence number, and the
+//!    other groups of the same commit are not affected. A failure of the transaction itself
+//!    (disk full, I/O, a crash mid-commit) stores nothing of any group.
 //! 3. **Sequence numbers** are assigned here, at enqueue, from a persisted high-water mark
 //!    (`counters.last_seq`) updated in the same transaction: strictly increasing in enqueue order,
 //!    never reused, not after rows are deleted, not after a restart. After a quarantine the fresh
@@ -54,32 +58,55 @@
 //!    refusal is written at once but further ones within [`REFUSAL_FLUSH_INTERVAL`] are written
 //!    with the next commit, on close, or after the interval; a kill loses at most that window of
 //!    the refusal *count*, never data.
-//! 9. **Start-up** runs `PRAGMA quick_check` on a read-only connection (so a damaged file and
-//!    its WAL are kept exactly as found). It reads every page but loads no rows into memory;
-//!    its time grows with the file, which the cap bounds (`benches/outbox.rs` prints it for a
-//!    million rows). A corrupt file, or one that is not SQLite, is renamed aside with its
-//!    `-wal`/`-shm` (`<name>.corrupt-<unix-ts>`), logged at error level, and a fresh file is
-//!    created. The fresh file first records the quarantine and carries over the old sequence
-//!    high-water mark (one commit), then every still-readable row is copied over (a second
-//!    commit, retried at the next open if it fails). A pending row whose payload is no longer
-//!    valid JSON is not sent: it becomes a dead letter. [`QuarantineInfo`] (shown by `status`,
-//!    kept in the fresh file) says how many rows were salvaged, damaged, and lost. If the fresh
-//!    file fails too, open stops with [`BufferError::StorageSuspect`] instead of looping.
-//!    Errors that are not corruption (locked, permission denied, I/O) never quarantine, and
-//!    short-lived writers running beside the service use [`OnCorruption::Fail`] so that only the
-//!    service ever renames the file.
+//! 9. **Start-up check.** Before a writer touches the file, it is inspected through a
+//!    read-only connection (so a damaged file and its WAL are kept exactly as found). The cheap
+//!    checks always run: the header (SQLite magic, a possible page size) and the schema version
+//!    (a newer one is refused, never touched; a file cut short fails here too). The service
+//!    (the owner, [`OnCorruption::Quarantine`]) also runs `PRAGMA quick_check`, which reads
+//!    every page (its time grows with the file, which the cap bounds; `benches/outbox.rs`
+//!    prints it for a million rows), unless the previous session closed cleanly: the `session`
+//!    table holds a marker that the owner clears in the same transaction that opens its session
+//!    and sets in the last transaction of [`Outbox::close`]. So the full check runs after a
+//!    crash, a kill -9 or a power cut, for a file with no marker (an older agent's, or not the
+//!    agent's), and when the file's length disagrees with its header
+//!    ([`OpenReport::startup_check`] says which). A writer beside the service
+//!    ([`OnCorruption::Fail`], `scout-agent enqueue`) runs only the cheap checks, clears the
+//!    marker and never sets it, so the service checks the file in full at its next start.
+//!    A corrupt file, or one that is not SQLite, is renamed aside with its `-wal`/`-shm`
+//!    (`<name>.corrupt-<unix-ts>`), logged at error level, and a fresh file is created. The
+//!    fresh file first records the quarantine and carries over the old sequence high-water mark
+//!    (one commit), then every still-readable row is copied over (a second commit, retried at
+//!    the next open if it fails). A pending row whose payload is no longer valid JSON is not
+//!    sent: it becomes a dead letter. [`QuarantineInfo`] (shown by `status`, kept in the fresh
+//!    file) says how many rows were salvaged, damaged, and lost. If the fresh file fails too,
+//!    open stops with [`BufferError::StorageSuspect`] instead of looping. Errors that are not
+//!    corruption (locked, permission denied, I/O) never quarantine, and only the service ever
+//!    renames the file.
 //! 10. **Agent state** ([`Outbox::set_state`]) is written only when a value changes, so an idle
 //!     agent does not write to the card.
+//! 11. **Corruption while running is safe.** A clean start skips `quick_check`, so damage that
+//!     appeared while the agent was stopped is met later, as SQLITE_CORRUPT or SQLITE_NOTADB
+//!     from some operation. It surfaces as [`BufferError::Corrupt`]
+//!     ([`BufferError::is_corruption`] is true), never as a wrong answer (`cell_size_check` is
+//!     on), and the outbox remembers it ([`Outbox::corruption_seen`]): [`Outbox::close`] then
+//!     leaves the session marked unclean, so the next start runs the full check and
+//!     quarantines the file. The service should treat it as fatal and restart.
 //!
-//! One [`Outbox`] is one connection and is used from one thread at a time; other processes
-//! (`scout-agent enqueue`, `scout-agent status` via [`Outbox::open_read_only`]) may open the same
-//! file concurrently: writers are serialised by SQLite's lock (waiting up to the busy timeout),
-//! and WAL lets readers run alongside.
+//! One [`Outbox`] is one connection and is used from one thread at a time. In the service it
+//! lives on its own thread behind [`OutboxHandle`] (async, cloneable, with group commit); other
+//! processes (`scout-agent enqueue`, `scout-agent status` via [`Outbox::open_read_only`]) may
+//! open the same file concurrently: writers are serialised by SQLite's lock (waiting up to the
+//! busy timeout), and WAL lets readers run alongside.
+//!
+//! This module is the "buffer" of STYLE.md's module list (its error type is [`BufferError`]);
+//! it is called `outbox` after the pattern it implements.
 
 mod error;
+mod handle;
 mod recovery;
 mod schema;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -92,9 +119,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 pub use error::BufferError;
+pub use handle::{CommitStats, GroupLimits, OutboxHandle};
 
 use recovery::Health;
-use schema::{Counters, Delta, Migration};
+use schema::{Counters, Delta, Migration, Role};
 
 /// How long a write waits for another process holding the write lock before failing.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,6 +199,9 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
+/// The outcome of one group of [`Outbox::enqueue_groups`].
+pub type GroupResult = Result<Vec<Enqueued>, BufferError>;
+
 /// What happened to one record of an enqueued batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enqueued {
@@ -225,8 +256,40 @@ pub struct OpenReport {
     pub created: bool,
     /// Set when a damaged file was renamed aside during this open.
     pub quarantined: Option<QuarantineInfo>,
-    /// Time spent in `PRAGMA quick_check`.
+    /// What the start-up check of the file as found was (invariant 9).
+    pub startup_check: StartupCheck,
+    /// Time spent checking (header, schema version, and `PRAGMA quick_check` when it ran).
     pub integrity_check: Duration,
+}
+
+/// How [`Outbox::open`] checked the file it found (invariant 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupCheck {
+    /// No file yet (or an empty one): nothing to check.
+    NewFile,
+    /// The previous session closed cleanly and the file's length agrees with its header:
+    /// header and schema version checked, `quick_check` skipped.
+    CleanShutdown,
+    /// A writer beside the service ([`OnCorruption::Fail`]): header and schema version only;
+    /// the full check is the service's.
+    NotOwner,
+    /// `PRAGMA quick_check` ran, for this reason.
+    QuickCheck(QuickCheckReason),
+    /// The cheap checks already found the file damaged (not SQLite, an impossible header, or
+    /// the schema version unreadable, as for a file cut short): `quick_check` was not needed.
+    CheapCheckFailed,
+}
+
+/// Why [`Outbox::open`] ran the full integrity check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickCheckReason {
+    /// The previous session did not close cleanly (crash, kill -9, power cut), or a writer
+    /// beside the service (`scout-agent enqueue`) used the file since.
+    UncleanShutdown,
+    /// The file carries no session marker: written by an older agent, or not by the agent.
+    NoMarker,
+    /// Marked clean, but the file's length disagrees with its header (truncated?).
+    SizeMismatch,
 }
 
 /// The outbox at a glance; cheap (a handful of single-row reads).
@@ -311,7 +374,7 @@ impl Audit {
 
 #[derive(Debug, Clone, Copy)]
 enum Access {
-    ReadWrite { max_bytes: u64 },
+    ReadWrite { max_bytes: u64, role: Role },
     ReadOnly,
 }
 
@@ -324,6 +387,11 @@ pub struct Outbox {
     /// Refusals counted in memory but not yet written (invariant 8).
     unflushed_refusals: u64,
     last_refusal_write: Option<Instant>,
+    /// An operation met SQLITE_CORRUPT/NOTADB: the session stays marked unclean (invariant 9).
+    corruption_seen: Cell<bool>,
+    /// Enqueue transactions committed since open (group commit makes this far fewer than
+    /// the records stored).
+    enqueue_commits: u64,
 }
 
 impl Outbox {
@@ -341,18 +409,25 @@ impl Outbox {
             })?;
         }
         let busy = config.busy_timeout;
+        let role = match config.on_corruption {
+            OnCorruption::Quarantine => Role::Owner,
+            OnCorruption::Fail => Role::Guest,
+        };
+        let max_bytes_sql = to_i64(config.max_bytes);
         let mut integrity_check = Duration::ZERO;
+        let mut startup_check = None;
         let mut aside: Option<(PathBuf, String, DateTime<Utc>)> = None;
         let (mut conn, migration) = loop {
-            // The check runs on a read-only connection so that a damaged file and its WAL are
-            // renamed aside exactly as found (a writer would checkpoint the WAL into it on close).
             let started = Instant::now();
-            let health = recovery::check_file(&path, busy)?;
+            let (health, check) = recovery::inspect(&path, busy, role == Role::Owner)?;
             integrity_check += started.elapsed();
+            startup_check.get_or_insert(check);
             let verdict = match health {
                 Health::Healthy => {
                     let mut conn = open_writer_connection(&path, busy)?;
-                    match prepare_writer(&mut conn, &path, busy) {
+                    let opened = schema::configure_writer(&conn, busy)
+                        .and_then(|()| schema::open_session(&mut conn, &path, role, max_bytes_sql));
+                    match opened {
                         Ok(migration) => break (conn, migration),
                         Err(BufferError::Corrupt { source, .. }) => source.to_string(),
                         Err(other) => return Err(other),
@@ -401,25 +476,22 @@ impl Outbox {
             );
         }
 
-        let max_bytes_sql = to_i64(config.max_bytes);
-        conn.execute(
-            "UPDATE counters SET max_bytes = ?1 WHERE id = 1 AND max_bytes IS NOT ?1",
-            [max_bytes_sql],
-        )
-        .map_err(BufferError::during("recording the size cap"))?;
-
         let outbox = Self {
             conn,
             path,
             access: Access::ReadWrite {
                 max_bytes: config.max_bytes,
+                role,
             },
             unflushed_refusals: 0,
             last_refusal_write: None,
+            corruption_seen: Cell::new(false),
+            enqueue_commits: 0,
         };
         let report = OpenReport {
             created: migration == Migration::Created,
             quarantined,
+            startup_check: startup_check.unwrap_or(StartupCheck::NewFile),
             integrity_check,
         };
         let stats = outbox.stats()?;
@@ -430,6 +502,7 @@ impl Outbox {
             pending_bytes = stats.pending_bytes,
             dead_letters = stats.dead_letter_count,
             last_seq = stats.last_seq,
+            startup_check = ?report.startup_check,
             check_ms = u64::try_from(integrity_check.as_millis()).unwrap_or(u64::MAX),
             "outbox open"
         );
@@ -469,6 +542,8 @@ impl Outbox {
             access: Access::ReadOnly,
             unflushed_refusals: 0,
             last_refusal_write: None,
+            corruption_seen: Cell::new(false),
+            enqueue_commits: 0,
         })
     }
 
@@ -480,99 +555,161 @@ impl Outbox {
     /// Stores a batch in one transaction and returns, per record in order, its sequence number
     /// and whether it was already pending (invariants 1–4, 7).
     pub fn enqueue_batch(&mut self, records: &[NewRecord]) -> Result<Vec<Enqueued>, BufferError> {
+        let result = self
+            .enqueue_groups_inner(&[records])
+            .and_then(|mut groups| groups.pop().unwrap_or_else(|| Ok(Vec::new())));
+        self.observe(result)
+    }
+
+    /// Group commit: stores several independent groups (one per producer request) in ONE
+    /// transaction, so they share one fsync. Each group is all or nothing on its own: a group
+    /// with an invalid record, or one that would take the outbox over its cap, is refused
+    /// (its entry is `Err`) and the others are still stored. Groups are applied in order, as
+    /// if enqueued one after the other (a later group sees an earlier one's ids as pending).
+    /// The outer `Err` is a failure of the transaction itself (disk full, I/O, corruption):
+    /// then nothing was stored.
+    pub fn enqueue_groups<G: AsRef<[NewRecord]>>(
+        &mut self,
+        groups: &[G],
+    ) -> Result<Vec<GroupResult>, BufferError> {
+        let result = self.enqueue_groups_inner(groups);
+        self.observe(result)
+    }
+
+    fn enqueue_groups_inner<G: AsRef<[NewRecord]>>(
+        &mut self,
+        groups: &[G],
+    ) -> Result<Vec<GroupResult>, BufferError> {
         let max_bytes = self.writable("enqueue")?;
-        for (index, record) in records.iter().enumerate() {
-            if let Some(reason) = invalid_reason(record) {
-                return Err(BufferError::InvalidRecord {
-                    index,
-                    transaction_id: record.transaction_id.clone(),
-                    reason,
-                });
-            }
-        }
-        if records.is_empty() {
-            return Ok(Vec::new());
+        let mut results: Vec<GroupResult> = groups
+            .iter()
+            .map(|group| match first_invalid(group.as_ref()) {
+                Some(err) => Err(err),
+                None => Ok(Vec::new()),
+            })
+            .collect();
+        let work = groups
+            .iter()
+            .zip(&results)
+            .any(|(group, result)| result.is_ok() && !group.as_ref().is_empty());
+        if !work {
+            return Ok(results);
         }
 
-        let tx = self
+        let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(BufferError::during("starting the enqueue transaction"))?;
         let counters = Counters::read(&tx).map_err(BufferError::during("reading the counters"))?;
-        let mut outcome = Vec::with_capacity(records.len());
         let mut delta = Delta::default();
         let mut next_seq = counters.last_seq;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO pending (seq, transaction_id, captured_at_ms, payload)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (transaction_id) DO NOTHING",
-                )
-                .map_err(BufferError::during("preparing the enqueue"))?;
-            let mut existing = tx
-                .prepare_cached("SELECT seq FROM pending WHERE transaction_id = ?1")
-                .map_err(BufferError::during("preparing the duplicate lookup"))?;
-            for record in records {
-                let candidate = next_seq + 1;
-                let inserted = insert
-                    .execute(params![
-                        candidate,
-                        record.transaction_id,
-                        record.captured_at.timestamp_millis(),
-                        record.payload,
-                    ])
-                    .map_err(BufferError::during("storing a transaction"))?;
-                if inserted == 1 {
-                    next_seq = candidate;
-                    delta.pending_count += 1;
-                    delta.pending_bytes += to_i64(record.payload.len() as u64);
-                    outcome.push(Enqueued {
-                        seq: candidate,
-                        duplicate: false,
-                    });
-                } else {
-                    let seq: i64 = existing
-                        .query_row([&record.transaction_id], |row| row.get(0))
-                        .map_err(BufferError::during("looking up a duplicate"))?;
-                    outcome.push(Enqueued {
-                        seq,
-                        duplicate: true,
-                    });
-                }
-            }
-        }
-
+        let mut refused_now = 0_u64;
         let used = counters.pending_bytes.saturating_add(counters.dead_bytes);
-        if used.saturating_add(delta.pending_bytes) > to_i64(max_bytes) {
-            tx.rollback()
-                .map_err(BufferError::during("rolling back a refused batch"))?;
-            let refused = to_u64(delta.pending_count);
-            self.count_refusals(refused);
-            tracing::warn!(
-                refused,
-                new_bytes = delta.pending_bytes,
-                pending_bytes = counters.pending_bytes,
-                dead_letter_bytes = counters.dead_bytes,
-                max_bytes,
-                "outbox full: batch refused"
-            );
-            return Err(BufferError::Full {
-                new_records: refused,
-                new_bytes: to_u64(delta.pending_bytes),
-                pending_bytes: to_u64(counters.pending_bytes),
-                dead_letter_bytes: to_u64(counters.dead_bytes),
-                max_bytes,
-            });
+        for (group, result) in groups.iter().zip(results.iter_mut()) {
+            let records = group.as_ref();
+            if result.is_err() || records.is_empty() {
+                continue;
+            }
+            // A group that fits even if every record is new cannot be refused by the cap: it
+            // needs no savepoint (two statements fewer per group in the common case).
+            let upper_bound = to_i64(records.iter().map(|r| r.payload.len() as u64).sum());
+            let pending_before = counters.pending_bytes.saturating_add(delta.pending_bytes);
+            let in_use = used.saturating_add(delta.pending_bytes);
+            if in_use.saturating_add(upper_bound) <= to_i64(max_bytes) {
+                let (outcome, added_count, added_bytes, last) =
+                    insert_group(&tx, records, next_seq)?;
+                next_seq = last;
+                delta.pending_count += added_count;
+                delta.pending_bytes += added_bytes;
+                *result = Ok(outcome);
+                continue;
+            }
+            let mut sp = tx
+                .savepoint()
+                .map_err(BufferError::during("starting a group"))?;
+            let (outcome, added_count, added_bytes, last) = insert_group(&sp, records, next_seq)?;
+            if added_count > 0 && in_use.saturating_add(added_bytes) > to_i64(max_bytes) {
+                sp.rollback()
+                    .map_err(BufferError::during("rolling back a refused group"))?;
+                sp.commit()
+                    .map_err(BufferError::during("releasing a refused group"))?;
+                refused_now += to_u64(added_count);
+                tracing::warn!(
+                    refused = added_count,
+                    new_bytes = added_bytes,
+                    pending_bytes = pending_before,
+                    dead_letter_bytes = counters.dead_bytes,
+                    max_bytes,
+                    "outbox full: batch refused"
+                );
+                *result = Err(BufferError::Full {
+                    new_records: to_u64(added_count),
+                    new_bytes: to_u64(added_bytes),
+                    pending_bytes: to_u64(pending_before),
+                    dead_letter_bytes: to_u64(counters.dead_bytes),
+                    max_bytes,
+                });
+                continue;
+            }
+            sp.commit()
+                .map_err(BufferError::during("releasing a group"))?;
+            next_seq = last;
+            delta.pending_count += added_count;
+            delta.pending_bytes += added_bytes;
+            *result = Ok(outcome);
         }
 
+        let stored_any = groups
+            .iter()
+            .zip(&results)
+            .any(|(group, result)| result.is_ok() && !group.as_ref().is_empty());
+        if !stored_any {
+            // Every group was refused: nothing to commit; the transaction rolls back on drop
+            // and the refusals are counted the coalescing way (invariant 8).
+            drop(tx);
+            if refused_now > 0 {
+                self.count_refusals(refused_now);
+            }
+            return Ok(results);
+        }
         delta.last_seq = next_seq;
-        delta.refused = to_i64(self.unflushed_refusals);
+        let refused_total = self.unflushed_refusals.saturating_add(refused_now);
+        delta.refused = to_i64(refused_total);
         Counters::apply(&tx, &delta).map_err(BufferError::during("updating the counters"))?;
         tx.commit()
             .map_err(BufferError::during("committing the batch"))?;
         self.unflushed_refusals = 0;
-        Ok(outcome)
+        if refused_now > 0 {
+            self.last_refusal_write = Some(Instant::now());
+        }
+        self.enqueue_commits += 1;
+        Ok(results)
+    }
+
+    /// Enqueue transactions committed since this outbox was opened.
+    pub fn enqueue_commits(&self) -> u64 {
+        self.enqueue_commits
+    }
+
+    /// True once an operation of this session met corruption (see [`BufferError::is_corruption`]).
+    pub fn corruption_seen(&self) -> bool {
+        self.corruption_seen.get()
+    }
+
+    /// Notes a corruption error on its way out, so [`Outbox::close`] leaves the session marked
+    /// unclean and the next start runs the full check (invariant 9).
+    fn observe<T>(&self, result: Result<T, BufferError>) -> Result<T, BufferError> {
+        if let Err(err) = &result
+            && err.is_corruption()
+            && !self.corruption_seen.replace(true)
+        {
+            tracing::error!(
+                path = %self.path.display(),
+                error = %err,
+                "outbox corruption detected while running; the next start will check and quarantine the file"
+            );
+        }
+        result
     }
 
     /// Up to `max_records` pending rows, oldest first, stopping before the payloads would exceed
@@ -588,6 +725,16 @@ impl Outbox {
     /// Like [`Outbox::peek_batch`], starting after sequence `after_seq` (for an uplink that keeps
     /// more than one batch in flight).
     pub fn peek_batch_after(
+        &self,
+        after_seq: i64,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Record>, BufferError> {
+        let result = self.peek_batch_after_inner(after_seq, max_records, max_bytes);
+        self.observe(result)
+    }
+
+    fn peek_batch_after_inner(
         &self,
         after_seq: i64,
         max_records: usize,
@@ -648,6 +795,15 @@ impl Outbox {
     /// moves the rejected ones to dead letters (invariant 6). Sequence numbers that are not
     /// pending are ignored.
     pub fn settle<R: AsRef<str>>(
+        &mut self,
+        acked: &[i64],
+        rejected: &[(i64, R)],
+    ) -> Result<Settled, BufferError> {
+        let result = self.settle_inner(acked, rejected);
+        self.observe(result)
+    }
+
+    fn settle_inner<R: AsRef<str>>(
         &mut self,
         acked: &[i64],
         rejected: &[(i64, R)],
@@ -718,6 +874,11 @@ impl Outbox {
 
     /// The most recent dead letters, newest first.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BufferError> {
+        let result = self.dead_letters_inner(limit);
+        self.observe(result)
+    }
+
+    fn dead_letters_inner(&self, limit: usize) -> Result<Vec<DeadLetter>, BufferError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -743,6 +904,11 @@ impl Outbox {
     /// JSON) or `payload_text` (if the stored line is not valid JSON). Streams; memory use does
     /// not grow with the number of dead letters.
     pub fn export_dead_letters(&self, writer: impl Write) -> Result<ExportReport, BufferError> {
+        let result = self.export_dead_letters_inner(writer);
+        self.observe(result)
+    }
+
+    fn export_dead_letters_inner(&self, writer: impl Write) -> Result<ExportReport, BufferError> {
         #[derive(Serialize)]
         struct Line<'a> {
             seq: i64,
@@ -801,6 +967,11 @@ impl Outbox {
 
     /// Deletes dead letters with sequence `<= through_seq` (after an export). Returns how many.
     pub fn purge_dead_letters(&mut self, through_seq: i64) -> Result<u64, BufferError> {
+        let result = self.purge_dead_letters_inner(through_seq);
+        self.observe(result)
+    }
+
+    fn purge_dead_letters_inner(&mut self, through_seq: i64) -> Result<u64, BufferError> {
         self.writable("purge dead letters")?;
         let tx = self
             .conn
@@ -836,6 +1007,11 @@ impl Outbox {
     /// Sets (`Some`) or clears (`None`) an agent-state entry, writing only if the value differs
     /// from the stored one (invariant 10). Returns whether it wrote.
     pub fn set_state(&mut self, key: &str, value: Option<&str>) -> Result<bool, BufferError> {
+        let result = self.set_state_inner(key, value);
+        self.observe(result)
+    }
+
+    fn set_state_inner(&mut self, key: &str, value: Option<&str>) -> Result<bool, BufferError> {
         self.writable("set agent state")?;
         let current = self.state_value(key)?;
         if current.as_deref() == value {
@@ -863,6 +1039,11 @@ impl Outbox {
 
     /// One agent-state value.
     pub fn state_value(&self, key: &str) -> Result<Option<String>, BufferError> {
+        let result = self.state_value_inner(key);
+        self.observe(result)
+    }
+
+    fn state_value_inner(&self, key: &str) -> Result<Option<String>, BufferError> {
         self.conn
             .prepare_cached("SELECT value FROM agent_state WHERE key = ?1")
             .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
@@ -871,6 +1052,11 @@ impl Outbox {
 
     /// Every agent-state entry, by key.
     pub fn state(&self) -> Result<BTreeMap<String, StateEntry>, BufferError> {
+        let result = self.state_inner();
+        self.observe(result)
+    }
+
+    fn state_inner(&self) -> Result<BTreeMap<String, StateEntry>, BufferError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT key, value, updated_at_ms FROM agent_state")
@@ -905,6 +1091,11 @@ impl Outbox {
 
     /// The outbox at a glance, from one consistent snapshot, without scanning any table.
     pub fn stats(&self) -> Result<OutboxStats, BufferError> {
+        let result = self.stats_inner();
+        self.observe(result)
+    }
+
+    fn stats_inner(&self) -> Result<OutboxStats, BufferError> {
         let tx = self
             .conn
             .unchecked_transaction()
@@ -951,6 +1142,11 @@ impl Outbox {
     /// Compares the running counters with a full count of both tables. Scans everything: for
     /// tests and the `doctor`-style checks, not for the hot path.
     pub fn audit(&self) -> Result<Audit, BufferError> {
+        let result = self.audit_inner();
+        self.observe(result)
+    }
+
+    fn audit_inner(&self) -> Result<Audit, BufferError> {
         let tx = self
             .conn
             .unchecked_transaction()
@@ -994,9 +1190,48 @@ impl Outbox {
         })
     }
 
-    /// Writes any coalesced refusal count and closes the connection.
+    /// Closes the outbox: writes any coalesced refusal count and, for the service, marks the
+    /// session clean in the same transaction, so the next start can skip the full integrity
+    /// check (invariant 9). After corruption was seen in this session the marker is left
+    /// unclean. The connection then closes, checkpointing the WAL. Dropping an `Outbox`
+    /// without `close` leaves the session unclean, like a crash.
     pub fn close(mut self) -> Result<(), BufferError> {
-        self.flush_refusals()
+        let result = self.close_inner();
+        self.observe(result)
+    }
+
+    fn close_inner(&mut self) -> Result<(), BufferError> {
+        let owner = matches!(
+            self.access,
+            Access::ReadWrite {
+                role: Role::Owner,
+                ..
+            }
+        );
+        if self.corruption_seen.get() {
+            tracing::warn!(
+                path = %self.path.display(),
+                "closing an outbox that met corruption: left marked unclean for a full check at the next start"
+            );
+        }
+        if !owner || self.corruption_seen.get() {
+            return self.flush_refusals();
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(BufferError::during("starting the clean close"))?;
+        let delta = Delta {
+            refused: to_i64(self.unflushed_refusals),
+            ..Delta::default()
+        };
+        Counters::apply(&tx, &delta).map_err(BufferError::during("recording refusals"))?;
+        schema::mark_clean(&tx).map_err(BufferError::during("marking the session clean"))?;
+        tx.commit()
+            .map_err(BufferError::during("committing the clean close"))?;
+        self.unflushed_refusals = 0;
+        tracing::debug!(path = %self.path.display(), "outbox closed cleanly");
+        Ok(())
     }
 
     /// Counts refused records: written now unless a refusal was written within
@@ -1029,7 +1264,7 @@ impl Outbox {
 
     fn writable(&self, op: &'static str) -> Result<u64, BufferError> {
         match self.access {
-            Access::ReadWrite { max_bytes } => Ok(max_bytes),
+            Access::ReadWrite { max_bytes, .. } => Ok(max_bytes),
             Access::ReadOnly => Err(BufferError::ReadOnly { op }),
         }
     }
@@ -1054,13 +1289,64 @@ fn open_writer_connection(path: &Path, busy: Duration) -> Result<Connection, Buf
     Ok(conn)
 }
 
-fn prepare_writer(
-    conn: &mut Connection,
-    path: &Path,
-    busy: Duration,
-) -> Result<Migration, BufferError> {
-    schema::configure_writer(conn, busy)?;
-    schema::migrate(conn, path)
+/// Inserts one group's records after `last_seq` inside the caller's transaction. Returns the
+/// per-record outcome, how many rows and payload bytes were added, and the new last sequence.
+fn insert_group(
+    conn: &Connection,
+    records: &[NewRecord],
+    last_seq: i64,
+) -> Result<(Vec<Enqueued>, i64, i64, i64), BufferError> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO pending (seq, transaction_id, captured_at_ms, payload)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (transaction_id) DO NOTHING",
+        )
+        .map_err(BufferError::during("preparing the enqueue"))?;
+    let mut existing = conn
+        .prepare_cached("SELECT seq FROM pending WHERE transaction_id = ?1")
+        .map_err(BufferError::during("preparing the duplicate lookup"))?;
+    let mut outcome = Vec::with_capacity(records.len());
+    let (mut count, mut bytes, mut next_seq) = (0_i64, 0_i64, last_seq);
+    for record in records {
+        let candidate = next_seq + 1;
+        let inserted = insert
+            .execute(params![
+                candidate,
+                record.transaction_id,
+                record.captured_at.timestamp_millis(),
+                record.payload,
+            ])
+            .map_err(BufferError::during("storing a transaction"))?;
+        if inserted == 1 {
+            next_seq = candidate;
+            count += 1;
+            bytes += to_i64(record.payload.len() as u64);
+            outcome.push(Enqueued {
+                seq: candidate,
+                duplicate: false,
+            });
+        } else {
+            let seq: i64 = existing
+                .query_row([&record.transaction_id], |row| row.get(0))
+                .map_err(BufferError::during("looking up a duplicate"))?;
+            outcome.push(Enqueued {
+                seq,
+                duplicate: true,
+            });
+        }
+    }
+    Ok((outcome, count, bytes, next_seq))
+}
+
+fn first_invalid(records: &[NewRecord]) -> Option<BufferError> {
+    records.iter().enumerate().find_map(|(index, record)| {
+        invalid_reason(record).map(|reason| BufferError::InvalidRecord {
+            index,
+            transaction_id: record.transaction_id.clone(),
+            reason,
+        })
+    })
 }
 
 fn invalid_reason(record: &NewRecord) -> Option<&'static str> {
@@ -1070,7 +1356,7 @@ fn invalid_reason(record: &NewRecord) -> Option<&'static str> {
         Some("transaction_id is longer than 256 bytes")
     } else if record.payload.is_empty() {
         Some("payload is empty")
-    } else if record.payload.iter().any(|&b| b == b'\n' || b == b'\r') {
+    } else if record.payload.contains(&b'\n') || record.payload.contains(&b'\r') {
         Some("payload contains a line break; an NDJSON line must be a single line")
     } else {
         None

@@ -1,5 +1,6 @@
-//! Start-up integrity check and what happens to a damaged outbox: renamed aside for forensics,
-//! replaced by a fresh file, and whatever rows can still be read copied into it.
+//! Start-up checks (cheap ones always, `quick_check` after an unclean stop) and what happens to a
+//! damaged outbox: renamed aside for forensics, replaced by a fresh file, and whatever rows can
+//! still be read copied into it.
 
 use std::ffi::OsString;
 use std::fs;
@@ -11,9 +12,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::value::RawValue;
 
-use super::QuarantineInfo;
 use super::error::{BufferError, is_corruption};
-use super::schema::{Counters, Delta};
+use super::schema::{Counters, Delta, SCHEMA_VERSION, read_marker};
+use super::{QuarantineInfo, QuickCheckReason, StartupCheck};
 
 /// How many problems `quick_check` lists before it stops.
 const MAX_REPORTED_PROBLEMS: i64 = 10;
@@ -30,31 +31,138 @@ pub(crate) enum Health {
     Corrupt(String),
 }
 
-/// Runs `PRAGMA quick_check` on the file at `path` through a read-only connection, so neither
-/// the file nor its WAL is modified (a missing or empty file is healthy: there is nothing to
-/// lose). Corruption, including "file is not a database", is a verdict; any other error (locked,
+/// The 16 bytes every SQLite database file starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// What the first 100 bytes of a database file say about it.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    page_size: u64,
+    /// The database size in pages, when the header vouches for it (its change counter matches
+    /// the version-valid-for number).
+    pages: Option<u64>,
+}
+
+impl Header {
+    /// Reads and checks the header; `Err` is a corruption verdict (the file is not SQLite).
+    fn read(path: &Path, file_len: u64) -> Result<Result<Self, String>, BufferError> {
+        use std::io::Read as _;
+        let io = |source| BufferError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if file_len < 100 {
+            return Ok(Err(format!(
+                "file is {file_len} bytes, shorter than a SQLite header"
+            )));
+        }
+        let mut bytes = [0_u8; 100];
+        fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(io)?;
+        if &bytes[..16] != SQLITE_MAGIC {
+            return Ok(Err("not a SQLite database (bad header)".into()));
+        }
+        let raw_page = u16::from_be_bytes([bytes[16], bytes[17]]);
+        let page_size = if raw_page == 1 {
+            65_536
+        } else {
+            u64::from(raw_page)
+        };
+        if !(512..=65_536).contains(&page_size) || !page_size.is_power_of_two() {
+            return Ok(Err(format!(
+                "header names an impossible page size {raw_page}"
+            )));
+        }
+        let word = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let (change_counter, pages, valid_for) = (word(24), word(28), word(92));
+        Ok(Ok(Self {
+            page_size,
+            pages: (pages > 0 && change_counter == valid_for).then_some(u64::from(pages)),
+        }))
+    }
+
+    /// The file's length agrees with the header: whole pages, at least as many as it promises.
+    fn agrees_with(&self, file_len: u64) -> bool {
+        file_len.is_multiple_of(self.page_size)
+            && self
+                .pages
+                .is_none_or(|pages| pages.saturating_mul(self.page_size) <= file_len)
+    }
+}
+
+/// Inspects the file at `path` before a writer opens it, through a read-only connection so that
+/// a damaged file and its WAL are kept exactly as found (invariant 9). Always: the header (magic,
+/// page size) and the schema version (a newer one is refused, never touched). For the service
+/// (`owner`), also `PRAGMA quick_check` unless the previous session closed cleanly and the file's
+/// length agrees with its header. A missing or empty file is healthy: there is nothing to lose.
+/// Corruption, including "file is not a database", is a verdict; any other error (locked,
 /// permission denied, I/O) is returned, because renaming a healthy file aside on a transient
 /// error would be worse than failing to start.
-pub(crate) fn check_file(path: &Path, busy: Duration) -> Result<Health, BufferError> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.len() > 0 => {}
-        Ok(_) => return Ok(Health::Healthy),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Health::Healthy),
+pub(crate) fn inspect(
+    path: &Path,
+    busy: Duration,
+    owner: bool,
+) -> Result<(Health, StartupCheck), BufferError> {
+    let file_len = match fs::metadata(path) {
+        Ok(meta) if meta.len() > 0 => meta.len(),
+        Ok(_) => return Ok((Health::Healthy, StartupCheck::NewFile)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Ok((Health::Healthy, StartupCheck::NewFile));
+        }
         Err(err) => {
             return Err(BufferError::Io {
                 path: path.to_path_buf(),
                 source: err,
             });
         }
-    }
+    };
+    let damaged = |detail: String| Ok((Health::Corrupt(detail), StartupCheck::CheapCheckFailed));
+    let header = match Header::read(path, file_len)? {
+        Ok(header) => header,
+        Err(detail) => return damaged(detail),
+    };
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = match Connection::open_with_flags(path, flags) {
         Ok(conn) => conn,
-        Err(err) if is_corruption(&err) => return Ok(Health::Corrupt(err.to_string())),
+        Err(err) if is_corruption(&err) => return damaged(err.to_string()),
         Err(err) => return Err(BufferError::sqlite("opening the outbox for its check", err)),
     };
     conn.busy_timeout(busy)
         .map_err(BufferError::during("setting the busy timeout"))?;
+    let version: i64 = match conn.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+        Ok(version) => version,
+        Err(err) if is_corruption(&err) => return damaged(err.to_string()),
+        Err(err) => return Err(BufferError::sqlite("reading the schema version", err)),
+    };
+    if version > SCHEMA_VERSION {
+        return Err(BufferError::UnsupportedSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if !owner {
+        return Ok((Health::Healthy, StartupCheck::NotOwner));
+    }
+    let reason = match read_marker(&conn) {
+        Ok(Some(true)) if header.agrees_with(file_len) => {
+            return Ok((Health::Healthy, StartupCheck::CleanShutdown));
+        }
+        Ok(Some(true)) => QuickCheckReason::SizeMismatch,
+        Ok(Some(false)) => QuickCheckReason::UncleanShutdown,
+        Ok(None) => QuickCheckReason::NoMarker,
+        Err(err) if is_corruption(&err) => QuickCheckReason::NoMarker,
+        Err(err) => return Err(BufferError::sqlite("reading the session marker", err)),
+    };
+    tracing::info!(path = %path.display(), ?reason, "running the outbox integrity check");
+    Ok((quick_check(&conn)?, StartupCheck::QuickCheck(reason)))
+}
+
+/// `PRAGMA quick_check`: reads every page, loads no rows.
+fn quick_check(conn: &Connection) -> Result<Health, BufferError> {
     let mut problems: Vec<String> = Vec::new();
     let result = conn.pragma(None, "quick_check", MAX_REPORTED_PROBLEMS, |row| {
         problems.push(row.get(0)?);

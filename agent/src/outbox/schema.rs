@@ -1,5 +1,6 @@
-//! The outbox's tables, connection settings and the one-row counters that keep start-up and
-//! `stats()` free of table scans.
+//! The outbox's tables, connection settings, the one-row counters that keep start-up and
+//! `stats()` free of table scans, and the session marker that lets a clean start skip the
+//! full integrity check.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use super::error::BufferError;
 
 /// Version written to `PRAGMA user_version`; bump with a migration step in [`migrate`].
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the `session` table (the clean-shutdown marker).
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// A WAL file larger than this is truncated back to it after a checkpoint, so a burst does not
 /// leave a large `-wal` file occupying the SD card.
@@ -58,6 +60,17 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 ";
 
+/// The clean-shutdown marker (module doc of `outbox`, invariant 9). `clean` is 0 from the
+/// moment a writer opens the file until the service closes it cleanly.
+const CREATE_V2: &str = "
+CREATE TABLE IF NOT EXISTS session (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    clean        INTEGER NOT NULL,
+    opened_at_ms INTEGER NOT NULL,
+    closed_at_ms INTEGER
+);
+";
+
 /// Settings for a read-write connection. `synchronous=FULL` is the durability promise (see the
 /// module doc); it must be set on every connection because it is not stored in the file.
 pub(crate) fn configure_writer(conn: &Connection, busy: Duration) -> Result<(), BufferError> {
@@ -92,29 +105,44 @@ pub(crate) fn configure_reader(conn: &Connection, busy: Duration) -> Result<(), 
     Ok(())
 }
 
-/// What [`migrate`] found.
+/// What [`open_session`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Migration {
     /// The tables were created now (a new or empty file).
     Created,
-    /// The file already held the current schema.
+    /// The file already held the outbox tables (possibly upgraded now).
     Current,
 }
 
-/// Brings the file to [`SCHEMA_VERSION`]. A newer version is refused, never touched.
-pub(crate) fn migrate(
+/// Who is opening the file for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The service: marks the session unclean now and clean at a clean close.
+    Owner,
+    /// A short-lived writer beside the service (`scout-agent enqueue`): marks the session
+    /// unclean (so the service's next start checks the file) and never marks it clean.
+    Guest,
+}
+
+/// Opens a writing session in one transaction: brings the file to [`SCHEMA_VERSION`] (a newer
+/// version is refused, never touched), clears the clean-shutdown marker, and records the size
+/// cap. One write, so a crash leaves either the old state or a session marked unclean.
+pub(crate) fn open_session(
     conn: &mut Connection,
     path: &std::path::Path,
+    role: Role,
+    max_bytes: i64,
 ) -> Result<Migration, BufferError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(BufferError::during("starting the schema transaction"))?;
+        .map_err(BufferError::during("starting the session transaction"))?;
     let found: i64 = tx
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(BufferError::during("reading the schema version"))?;
     let outcome = match found {
         0 => {
             tx.execute_batch(CREATE_V1)
+                .and_then(|()| tx.execute_batch(CREATE_V2))
                 .map_err(BufferError::during("creating the outbox tables"))?;
             tx.execute(
                 "INSERT OR IGNORE INTO counters
@@ -123,11 +151,11 @@ pub(crate) fn migrate(
                 [],
             )
             .map_err(BufferError::during("creating the counters row"))?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(BufferError::during("writing the schema version"))?;
             Migration::Created
         }
-        SCHEMA_VERSION => {
+        1 | SCHEMA_VERSION => {
+            tx.execute_batch(CREATE_V2)
+                .map_err(BufferError::during("creating the session table"))?;
             repair_missing_counters(&tx)?;
             Migration::Current
         }
@@ -139,9 +167,59 @@ pub(crate) fn migrate(
             });
         }
     };
+    if found != SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(BufferError::during("writing the schema version"))?;
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let marker = match role {
+        Role::Owner => {
+            "INSERT INTO session (id, clean, opened_at_ms, closed_at_ms) VALUES (1, 0, ?1, NULL)
+             ON CONFLICT (id) DO UPDATE SET clean = 0, opened_at_ms = excluded.opened_at_ms,
+                                            closed_at_ms = NULL"
+        }
+        Role::Guest => {
+            "INSERT INTO session (id, clean, opened_at_ms) VALUES (1, 0, ?1)
+             ON CONFLICT (id) DO UPDATE SET clean = 0 WHERE clean != 0"
+        }
+    };
+    tx.execute(marker, [now_ms])
+        .map_err(BufferError::during("marking the session open"))?;
+    tx.execute(
+        "UPDATE counters SET max_bytes = ?1 WHERE id = 1 AND max_bytes IS NOT ?1",
+        [max_bytes],
+    )
+    .map_err(BufferError::during("recording the size cap"))?;
     tx.commit()
-        .map_err(BufferError::during("committing the schema"))?;
+        .map_err(BufferError::during("committing the session start"))?;
     Ok(outcome)
+}
+
+/// Marks the session closed cleanly (the service's last write before it closes the file).
+pub(crate) fn mark_clean(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE session SET clean = 1, closed_at_ms = ?1 WHERE id = 1",
+        [chrono::Utc::now().timestamp_millis()],
+    )?;
+    Ok(())
+}
+
+/// The marker as a read-only connection sees it: `None` if the file has none (a file written
+/// by an older agent, or not by the agent at all).
+pub(crate) fn read_marker(conn: &Connection) -> rusqlite::Result<Option<bool>> {
+    let has_table: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'session'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_table == 0 {
+        return Ok(None);
+    }
+    conn.query_row("SELECT clean FROM session WHERE id = 1", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .optional()
+    .map(|clean| clean.map(|c| c != 0))
 }
 
 /// The counters row can only be missing if someone edited the file by hand; rebuild it from a
@@ -186,23 +264,22 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn read(conn: &Connection) -> rusqlite::Result<Self> {
-        conn.query_row(
+        conn.prepare_cached(
             "SELECT last_seq, pending_count, pending_bytes, dead_count, dead_bytes,
                     refused_total, max_bytes
              FROM counters WHERE id = 1",
-            [],
-            |row| {
-                Ok(Self {
-                    last_seq: row.get(0)?,
-                    pending_count: row.get(1)?,
-                    pending_bytes: row.get(2)?,
-                    dead_count: row.get(3)?,
-                    dead_bytes: row.get(4)?,
-                    refused_total: row.get(5)?,
-                    max_bytes: row.get(6)?,
-                })
-            },
-        )
+        )?
+        .query_row([], |row| {
+            Ok(Self {
+                last_seq: row.get(0)?,
+                pending_count: row.get(1)?,
+                pending_bytes: row.get(2)?,
+                dead_count: row.get(3)?,
+                dead_bytes: row.get(4)?,
+                refused_total: row.get(5)?,
+                max_bytes: row.get(6)?,
+            })
+        })
     }
 
     /// Adds deltas to the stored totals (one UPDATE, inside the caller's transaction).

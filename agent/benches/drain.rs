@@ -1,0 +1,246 @@
+//! The release `scout-agent` binary against an in-process collector on loopback: start-up time,
+//! idle memory and disk writes, drain rate of a 100,000-transaction backlog, and memory while
+//! draining. Prints figures; asserts only that everything arrived.
+//!
+//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scout_agent::simulate::StoreTraffic;
+use scout_collector::store::{Store, StoreOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
+
+struct Agent(Child);
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// User plus system CPU seconds of a process (`self` for this one).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn wait_listening(log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("listening address=")
+    {
+        assert!(Instant::now() < deadline, "agent did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn backlog(config: &Path) -> u64 {
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["backlog"]["count"].as_u64().unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rows: usize = std::env::var("SCOUT_BENCH_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The collector, in this process, on SQLite.
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let token = scout_collector::devices::new_token().unwrap();
+    store
+        .add_device(
+            "SCOUTPI-0004",
+            "104",
+            &scout_collector::devices::token_hash(&token),
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_addr = listener.local_addr().unwrap();
+    let serve = <scout_collector::cli::Cli as clap::Parser>::parse_from([
+        "scout-collector",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let Some(scout_collector::cli::Command::Serve(config)) = serve.command else {
+        unreachable!()
+    };
+    let server = tokio::spawn(scout_collector::run(
+        listener,
+        store.clone(),
+        config,
+        std::future::pending(),
+    ));
+
+    // The agent's config and a backlog, taken in with `scout-agent enqueue`.
+    let config = dir.path().join("agent.toml");
+    std::fs::create_dir_all(dir.path().join("spool")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\ncollector_url = \"http://{collector_addr}\"\n\
+             token = \"{token}\"\noutbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
+             max_outbox_bytes = 4294967296\nheartbeat_interval_secs = 3600\n",
+            dir.path().join("outbox.db").display(),
+            dir.path().join("spool").display()
+        ),
+    )
+    .unwrap();
+
+    // Idle: start-up time, RSS and disk writes with nothing to send.
+    let log = dir.path().join("idle.log");
+    let started = Instant::now();
+    let agent = Agent(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SCOUT_AGENT_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(&log);
+    let startup_empty = started.elapsed();
+    let pid = agent.0.id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let written_before = proc_field(pid, "io", "write_bytes:");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let idle_rss = proc_field(pid, "status", "VmRSS:");
+    let idle_written = proc_field(pid, "io", "write_bytes:") - written_before;
+    drop(agent);
+
+    // Files of 10,000 transactions (intake reads at most 32 MiB per file).
+    let backlog_dir = dir.path().join("backlog");
+    std::fs::create_dir_all(&backlog_dir).unwrap();
+    let mut traffic = StoreTraffic::new("SCOUTPI-0004", "104", 0.3, 9);
+    let now = chrono::Utc::now();
+    let mut bytes = 0;
+    for (part, start) in (0..rows).step_by(10_000).enumerate() {
+        let mut body = String::with_capacity(10_000 * 1500);
+        for _ in start..(start + 10_000).min(rows) {
+            body.push_str(&traffic.next_transaction(now).to_string());
+            body.push('\n');
+        }
+        bytes += body.len();
+        std::fs::write(backlog_dir.join(format!("part-{part:03}.ndjson")), body).unwrap();
+    }
+    let file = backlog_dir;
+    let enqueue_started = Instant::now();
+    let out = Command::new(BIN)
+        .args(["enqueue", "--config"])
+        .arg(&config)
+        .arg(&file)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let enqueue_time = enqueue_started.elapsed();
+    assert_eq!(backlog(&config) as usize, rows);
+
+    // Drain: start with the backlog, time until the collector has every row.
+    let log = dir.path().join("drain.log");
+    let started = Instant::now();
+    let agent = Agent(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SCOUT_AGENT_LOG", "warn,scout_agent::service=info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(&log);
+    let startup_backlog = started.elapsed();
+    let pid = agent.0.id();
+    let drain_started = Instant::now();
+    let collector_cpu_before = cpu_secs("self");
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(proc_field(pid, "status", "VmRSS:"));
+        if store.bronze_count().await.unwrap() as usize >= rows {
+            break;
+        }
+        assert!(
+            drain_started.elapsed() < Duration::from_secs(600),
+            "drain too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drain = drain_started.elapsed();
+    let hwm = proc_field(pid, "status", "VmHWM:");
+    let agent_cpu = cpu_secs(&pid.to_string());
+    let collector_cpu = cpu_secs("self") - collector_cpu_before;
+    drop(agent);
+    server.abort();
+
+    println!(
+        "agent start-up, empty outbox:          {:.0} ms",
+        startup_empty.as_secs_f64() * 1e3
+    );
+    println!(
+        "agent idle RSS:                        {:.1} MB",
+        idle_rss as f64 / 1024.0
+    );
+    println!("agent disk writes over 20 s idle:      {idle_written} bytes");
+    println!(
+        "enqueue CLI: {rows} tx ({:.0} MB) in {:.2} s = {:.0} tx/s",
+        bytes as f64 / 1e6,
+        enqueue_time.as_secs_f64(),
+        rows as f64 / enqueue_time.as_secs_f64()
+    );
+    println!(
+        "agent start-up with {rows} pending:  {:.0} ms",
+        startup_backlog.as_secs_f64() * 1e3
+    );
+    println!(
+        "drain to a local collector (SQLite): {rows} tx in {:.2} s = {:.0} tx/s",
+        drain.as_secs_f64(),
+        rows as f64 / drain.as_secs_f64()
+    );
+    println!(
+        "CPU during the drain: agent {agent_cpu:.2} s, collector (and this bench) {collector_cpu:.2} s"
+    );
+    println!(
+        "agent RSS while draining: peak {:.1} MB (VmHWM {:.1} MB)",
+        peak_rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}

@@ -1,0 +1,172 @@
+//! The agent service (`scout-agent run`): opens the outbox, then runs intake (HTTP and spool),
+//! the uplink and the status server side by side until shutdown, and closes the outbox last.
+//!
+//! Shutdown order: stop taking new work (HTTP intake, spool scans), let the uplink finish its
+//! request in flight (bounded by the request timeout), then close the outbox, which finishes
+//! the current SQLite transaction and marks the session clean. A corruption seen while running
+//! ends the service with an error so that systemd restarts it and the next start quarantines
+//! the file.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use scout_common::DeviceId;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::AgentConfig;
+use crate::http::{AgentState, IntakeCounters, router};
+use crate::intake::spool::{SpoolConfig, SpoolWatcher};
+use crate::outbox::{Outbox, OutboxConfig, OutboxHandle};
+use crate::status::LISTEN_STATE_KEY;
+use crate::uplink::{self, UplinkStatus, Wake};
+
+/// Extra time, beyond the request timeout, that shutdown waits for the tasks.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(5);
+
+/// Runs the agent until `shutdown` completes (or the outbox turns out corrupt).
+pub async fn run(
+    config: AgentConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let device = DeviceId::parse(&config.device_id).context("Invalid device_id")?;
+    let open_config = OutboxConfig::new(config.max_outbox_bytes);
+    let path = config.outbox_path.clone();
+    let (outbox, report) = tokio::task::spawn_blocking(move || Outbox::open(path, open_config))
+        .await
+        .context("Failed to open the outbox")?
+        .with_context(|| format!("Failed to open the outbox {}", config.outbox_path.display()))?;
+    if let Some(q) = &report.quarantined {
+        error!(
+            kept_at = %q.path.display(),
+            reason = %q.reason,
+            salvaged = q.salvaged_pending,
+            damaged = q.damaged_pending,
+            lost = ?q.lost_pending,
+            "THE OUTBOX WAS DAMAGED: it was renamed aside and a fresh one opened"
+        );
+    }
+    info!(
+        path = %config.outbox_path.display(),
+        check = ?report.startup_check,
+        check_ms = report.integrity_check.as_millis() as u64,
+        "outbox open"
+    );
+    let outbox = OutboxHandle::spawn(outbox);
+    let addr = listener
+        .local_addr()
+        .context("Failed to read the listen address")?;
+    outbox
+        .set_state(LISTEN_STATE_KEY, Some(addr.to_string()))
+        .await
+        .context("Failed to record the listen address")?;
+
+    let config = Arc::new(config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let (status_tx, status_rx) = watch::channel(UplinkStatus::default());
+    let wake = Wake::new();
+
+    let uplink_task = {
+        let (outbox, config, wake, stop) =
+            (outbox.clone(), Arc::clone(&config), wake.clone(), stopped());
+        tokio::spawn(async move { uplink::run(outbox, &config, status_tx, wake, stop).await })
+    };
+    // Anything this process commits to the outbox (HTTP intake, spool) wakes the uplink at once;
+    // rows a `scout-agent enqueue` beside us adds are found by the uplink's idle poll.
+    let wake_task = {
+        let (mut enqueued, wake, stop) = (outbox.enqueued(), wake.clone(), stopped());
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    changed = enqueued.changed() => {
+                        if changed.is_err() { break; }
+                        wake.notify();
+                    }
+                }
+            }
+        })
+    };
+    let spool_task = match SpoolConfig::from_agent(&config) {
+        Ok(spool) => {
+            let watcher = SpoolWatcher::new(spool, outbox.clone());
+            let stop = stopped();
+            Some(tokio::spawn(watcher.run(stop)))
+        }
+        Err(e) => {
+            warn!(error = %e, "spool intake disabled");
+            None
+        }
+    };
+    let state = AgentState {
+        config: Arc::clone(&config),
+        device,
+        outbox: outbox.clone(),
+        uplink: status_rx,
+        started_at: chrono::Utc::now(),
+        intake: Arc::new(IntakeCounters::default()),
+    };
+    info!(
+        address = %addr,
+        device = %state.device,
+        collector = %config.collector_url,
+        version = crate::status::VERSION,
+        "scout-agent listening"
+    );
+    let server_task = {
+        let stop = stopped();
+        tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(stop)
+                .await
+        })
+    };
+
+    let mut corruption = outbox.corruption();
+    let outbox_failed = async move {
+        match corruption.wait_for(|seen| *seen).await {
+            Ok(_) => "the outbox reported corruption while running",
+            Err(_) => "the outbox stopped unexpectedly",
+        }
+    };
+    let failure = tokio::select! {
+        () = shutdown => None,
+        why = outbox_failed => Some(why),
+    };
+    info!("stopping: no new intake, finishing the upload in flight");
+    let _ = stop_tx.send(true);
+    let limit = Duration::from_secs(config.request_timeout_secs) + SHUTDOWN_SLACK;
+    let tasks = async {
+        let _ = server_task.await;
+        if let Some(spool) = spool_task {
+            let _ = spool.await;
+        }
+        let _ = uplink_task.await;
+        let _ = wake_task.await;
+    };
+    if tokio::time::timeout(limit, tasks).await.is_err() {
+        warn!(
+            ?limit,
+            "tasks did not stop in time; closing the outbox anyway"
+        );
+    }
+    outbox.close().await.context("Failed to close the outbox")?;
+    info!("stopped cleanly");
+    match failure {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!(
+            "{why}: exiting so the next start checks and quarantines it"
+        )),
+    }
+}

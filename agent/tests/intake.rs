@@ -1,0 +1,552 @@
+//! Intake on real folders: the spool watcher (stable-file rule, remove/archive after the
+//! commit, rejected files with their error list, a full outbox), `scout-agent enqueue`'s
+//! file reader, and `submit` through the outbox actor.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use scout_agent::config::AgentConfig;
+use scout_agent::intake::spool::{ScanReport, SpoolConfig, SpoolWatcher};
+use scout_agent::intake::{
+    self, BodyFormat, ItemErrorKind, Position, enqueue_paths, open_outbox_for_enqueue, parse_body,
+};
+use scout_agent::outbox::{BufferError, Outbox, OutboxConfig, OutboxHandle};
+use scout_common::DeviceId;
+use tempfile::TempDir;
+
+const MB: u64 = 1024 * 1024;
+
+fn device() -> DeviceId {
+    DeviceId::parse("SCOUTPI-0004").unwrap()
+}
+
+/// A realistic transaction of about `len` bytes.
+fn tx(id: &str, len: usize) -> String {
+    let mut text = format!(
+        "{{\"transactionId\":\"{id}\",\"storeId\":\"104\",\"deviceId\":\"SCOUTPI-0004\",\
+         \"timestamp\":\"\",\"items\":[{{\"brandName\":\"Safeguard\",\"quantity\":1,\
+         \"unitPrice\":48.5}}],\"transactionContext\":{{\"audioTranscript\":\""
+    );
+    while text.len() + 3 < len {
+        text.push('x');
+    }
+    text.push_str("\"}}");
+    text
+}
+
+struct Spool {
+    dir: TempDir,
+    handle: OutboxHandle,
+    watcher: SpoolWatcher,
+}
+
+impl Spool {
+    fn new(max_bytes: u64, archive: bool) -> Self {
+        let dir = TempDir::new().unwrap();
+        let (outbox, _) =
+            Outbox::open(dir.path().join("outbox.db"), OutboxConfig::new(max_bytes)).unwrap();
+        let handle = OutboxHandle::spawn(outbox);
+        let config = SpoolConfig {
+            dir: dir.path().join("spool"),
+            poll_interval: Duration::from_millis(50),
+            archive,
+            device_id: device(),
+        };
+        let watcher = SpoolWatcher::new(config, handle.clone());
+        Self {
+            dir,
+            handle,
+            watcher,
+        }
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    fn drop_file(&self, name: &str, text: &str) -> PathBuf {
+        fs::create_dir_all(self.spool()).unwrap();
+        let path = self.spool().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn scan(&mut self) -> ScanReport {
+        self.watcher.scan().await
+    }
+
+    async fn pending_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .handle
+            .peek(usize::MAX, u64::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.transaction_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn stable_files_are_taken_and_removed_after_the_commit() {
+    let mut s = Spool::new(100 * MB, false);
+    s.drop_file("a.json", &tx("a", 3000));
+    s.drop_file(
+        "b.ndjson",
+        &format!("{}\n\n{}\n", tx("b1", 500), tx("b2", 500)),
+    );
+    s.drop_file(
+        "c.jsonl",
+        &format!("[{}, {}]", tx("c1", 300), tx("c2", 300)),
+    );
+
+    // First sighting: nothing is read yet.
+    let first = s.scan().await;
+    assert_eq!((first.waiting, first.taken), (3, 0), "{first:?}");
+    assert!(s.pending_ids().await.is_empty());
+
+    let second = s.scan().await;
+    assert_eq!(
+        (second.taken, second.records, second.waiting),
+        (3, 5, 0),
+        "{second:?}"
+    );
+    assert_eq!(s.pending_ids().await, vec!["a", "b1", "b2", "c1", "c2"]);
+    assert!(names(&s.spool()).is_empty(), "{:?}", names(&s.spool()));
+
+    // The same file dropped again: its id is still pending, so nothing new is stored.
+    s.drop_file("a-again.json", &tx("a", 3000));
+    s.scan().await;
+    let again = s.scan().await;
+    assert_eq!((again.taken, again.records, again.duplicates), (1, 0, 1));
+    assert_eq!(s.handle.stats().await.unwrap().pending_count, 5);
+}
+
+#[tokio::test]
+async fn a_half_written_file_is_not_read_early() {
+    let mut s = Spool::new(100 * MB, false);
+    let text = tx("slow", 3000);
+    let path = s.drop_file("slow.json", &text[..1000]);
+    assert_eq!(s.scan().await.waiting, 1);
+
+    // The producer writes more between scans: still not taken.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&text.as_bytes()[1000..2000])
+        .unwrap();
+    let report = s.scan().await;
+    assert_eq!((report.waiting, report.taken, report.rejected), (1, 0, 0));
+
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&text.as_bytes()[2000..])
+        .unwrap();
+    let report = s.scan().await;
+    assert_eq!((report.waiting, report.taken, report.rejected), (1, 0, 0));
+    assert!(path.exists());
+
+    // Unchanged across two scans: complete, taken whole.
+    let report = s.scan().await;
+    assert_eq!((report.taken, report.records, report.rejected), (1, 1, 0));
+    assert!(!path.exists());
+    let stored = s.handle.peek(1, u64::MAX).await.unwrap();
+    assert_eq!(stored[0].transaction_id, "slow");
+    assert!(!s.spool().join("rejected").exists());
+}
+
+#[tokio::test]
+async fn files_in_progress_and_other_files_are_left_alone() {
+    let mut s = Spool::new(100 * MB, false);
+    for name in [
+        ".hidden.json",
+        "draft.json.tmp",
+        "upload.ndjson.part",
+        "notes.txt",
+        "json",
+        ".json",
+    ] {
+        s.drop_file(name, &tx(name, 300));
+    }
+    fs::create_dir_all(s.spool().join("folder.json")).unwrap();
+    s.drop_file("empty.json", "");
+    for _ in 0..3 {
+        let report = s.scan().await;
+        assert_eq!(report.taken + report.rejected, 0, "{report:?}");
+    }
+    assert_eq!(names(&s.spool()).len(), 8);
+    assert!(s.pending_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_items_are_listed_beside_the_file_in_rejected_and_good_ones_are_taken() {
+    let mut s = Spool::new(100 * MB, false);
+    let body = format!(
+        "{}\n{{\"transactionId\": oops}}\n{}\n{}\n",
+        tx("good-1", 300),
+        tx("good-2", 300),
+        tx("other", 300).replace("SCOUTPI-0004", "SCOUTPI-0009"),
+    );
+    s.drop_file("mixed.ndjson", &body);
+    s.drop_file("garbage.json", "this is not json at all");
+    s.drop_file("array.json", &format!("[{}, 42]", tx("good-3", 300)));
+    s.scan().await;
+    let report = s.scan().await;
+    assert_eq!(
+        (report.rejected, report.records, report.refused_items),
+        (3, 3, 4),
+        "{report:?}"
+    );
+    assert_eq!(s.pending_ids().await, vec!["good-1", "good-2", "good-3"]);
+    assert!(
+        names(&s.spool()) == vec!["rejected"],
+        "{:?}",
+        names(&s.spool())
+    );
+    let rejected = s.spool().join("rejected");
+    assert_eq!(
+        names(&rejected),
+        vec![
+            "array.json",
+            "array.json.errors.txt",
+            "garbage.json",
+            "garbage.json.errors.txt",
+            "mixed.ndjson",
+            "mixed.ndjson.errors.txt"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(rejected.join("mixed.ndjson")).unwrap(),
+        body,
+        "kept as it was"
+    );
+    let errors = fs::read_to_string(rejected.join("mixed.ndjson.errors.txt")).unwrap();
+    assert!(errors.contains("refused 2 of 4"), "{errors}");
+    assert!(errors.contains("line 2: invalid JSON"), "{errors}");
+    assert!(errors.contains("line 4: deviceId SCOUTPI-0009"), "{errors}");
+    let errors = fs::read_to_string(rejected.join("array.json.errors.txt")).unwrap();
+    assert!(
+        errors.contains("index 1: a transaction must be a JSON object"),
+        "{errors}"
+    );
+    let errors = fs::read_to_string(rejected.join("garbage.json.errors.txt")).unwrap();
+    assert!(errors.contains("line 1: invalid JSON"), "{errors}");
+
+    // A second file with the same name does not overwrite the first one's evidence.
+    s.drop_file("garbage.json", "still not json");
+    s.scan().await;
+    s.scan().await;
+    assert!(rejected.join("garbage-1.json").exists());
+    assert!(rejected.join("garbage-1.json.errors.txt").exists());
+}
+
+#[tokio::test]
+async fn archive_mode_keeps_taken_files() {
+    let mut s = Spool::new(100 * MB, true);
+    s.drop_file("a.json", &tx("a", 300));
+    s.scan().await;
+    s.scan().await;
+    s.drop_file("a.json", &tx("a2", 300));
+    s.scan().await;
+    s.scan().await;
+    assert_eq!(
+        names(&s.spool().join("archive")),
+        vec!["a-1.json", "a.json"]
+    );
+    assert_eq!(s.pending_ids().await, vec!["a", "a2"]);
+}
+
+#[tokio::test]
+async fn a_full_outbox_leaves_files_in_place_until_the_backlog_drains() {
+    // 1 MiB cap, nearly filled.
+    let mut s = Spool::new(MB, false);
+    let filler: Vec<_> = (0..340)
+        .map(|i| {
+            parse_body(
+                tx(&format!("old-{i}"), 3000).as_bytes(),
+                &device(),
+                Utc::now(),
+            )
+            .unwrap()
+            .accepted
+            .remove(0)
+            .record
+        })
+        .collect();
+    s.handle.enqueue(filler).await.unwrap();
+    s.drop_file("a.json", &tx("a", 30_000));
+    s.drop_file("b.json", &tx("b", 30_000));
+    s.scan().await;
+    for _ in 0..3 {
+        let report = s.scan().await;
+        assert_eq!(
+            (report.deferred, report.taken, report.rejected),
+            (1, 0, 0),
+            "{report:?}"
+        );
+    }
+    assert_eq!(names(&s.spool()), vec!["a.json", "b.json"]);
+    assert!(s.handle.stats().await.unwrap().refused_total >= 3);
+
+    // The uplink acknowledges the backlog: intake resumes by itself.
+    let seqs: Vec<i64> = s
+        .handle
+        .peek(usize::MAX, u64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    s.handle.settle(seqs, Vec::new()).await.unwrap();
+    let report = s.scan().await;
+    assert_eq!((report.taken, report.deferred), (2, 0), "{report:?}");
+    assert!(names(&s.spool()).is_empty());
+    assert_eq!(s.pending_ids().await, vec!["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_file_larger_than_the_whole_cap_is_rejected_not_retried_forever() {
+    let mut s = Spool::new(MB, false);
+    let lines: Vec<String> = (0..400).map(|i| tx(&format!("t{i}"), 3000)).collect();
+    s.drop_file("huge.ndjson", &lines.join("\n"));
+    s.scan().await;
+    let report = s.scan().await;
+    assert_eq!((report.rejected, report.deferred), (1, 0), "{report:?}");
+    let errors = fs::read_to_string(s.spool().join("rejected/huge.ndjson.errors.txt")).unwrap();
+    assert!(errors.contains("exceed the whole outbox cap"), "{errors}");
+    assert!(s.pending_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_watcher_polls_until_shutdown() {
+    let s = Spool::new(100 * MB, false);
+    let path = s.drop_file("a.json", &tx("a", 300));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(s.watcher.run(async {
+        let _ = stopped.await;
+    }));
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while path.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the file was not taken");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.handle.stats().await.unwrap().pending_count, 1);
+}
+
+#[tokio::test]
+async fn submit_answers_after_the_commit_with_each_items_fate() {
+    let dir = TempDir::new().unwrap();
+    let (outbox, _) = Outbox::open(dir.path().join("outbox.db"), OutboxConfig::new(MB)).unwrap();
+    let handle = OutboxHandle::spawn(outbox);
+    let body = format!(
+        "{}\n{}\nnot json\n{}\n",
+        tx("a", 300),
+        tx("b", 300),
+        tx("a", 300)
+    );
+    let parsed = parse_body(body.as_bytes(), &device(), Utc::now()).unwrap();
+    let report = intake::submit(&handle, parsed).await.unwrap();
+    assert_eq!(report.format, BodyFormat::Ndjson);
+    assert_eq!((report.accepted, report.duplicates), (2, 1));
+    assert_eq!(report.rejected[0].position, Position::Line(3));
+    assert_eq!(report.stored[2].seq, report.stored[0].seq);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["accepted"], 2);
+    assert_eq!(json["rejected"][0]["line"], 3);
+    assert_eq!(json["stored"][1]["transaction_id"], "b");
+
+    // A full outbox refuses the request whole.
+    let lines: Vec<String> = (0..400).map(|i| tx(&format!("t{i}"), 3000)).collect();
+    let parsed = parse_body(lines.join("\n").as_bytes(), &device(), Utc::now()).unwrap();
+    let err = intake::submit(&handle, parsed).await.unwrap_err();
+    assert!(matches!(err, BufferError::Full { .. }), "{err:?}");
+    assert!(err.is_capacity());
+}
+
+#[test]
+fn enqueue_reads_files_directories_and_stdin_and_reports_each() {
+    let dir = TempDir::new().unwrap();
+    let config = AgentConfig {
+        device_id: "SCOUTPI-0004".into(),
+        outbox_path: dir.path().join("var/outbox.db"),
+        max_outbox_bytes: MB,
+        ..AgentConfig::default()
+    };
+    // The service holds the file open meanwhile.
+    let (service, _) = Outbox::open(&config.outbox_path, OutboxConfig::new(MB)).unwrap();
+
+    let inbox = dir.path().join("inbox");
+    fs::create_dir_all(&inbox).unwrap();
+    fs::write(inbox.join("1.json"), tx("d1", 300)).unwrap();
+    fs::write(
+        inbox.join("2.ndjson"),
+        format!("{}\nbroken\n", tx("d2", 300)),
+    )
+    .unwrap();
+    fs::write(inbox.join("3.json.tmp"), tx("skipped", 300)).unwrap();
+    fs::write(inbox.join(".4.json"), tx("skipped", 300)).unwrap();
+    let single = dir.path().join("single.txt");
+    fs::write(&single, format!("[{}]", tx("s1", 300))).unwrap();
+    let empty = dir.path().join("empty.json");
+    fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.json");
+    let mut stdin = format!("{}\n{}\n", tx("in1", 300), tx("d1", 300)).into_bytes();
+
+    let mut outbox = open_outbox_for_enqueue(&config).unwrap();
+    let mut out = Vec::new();
+    let summary = enqueue_paths(
+        &mut outbox,
+        &device(),
+        &[inbox.clone(), single, PathBuf::from("-"), empty, missing],
+        &mut stdin.as_slice(),
+        &mut out,
+    );
+    stdin.clear();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(summary.files.len(), 6, "{summary:?}\n{out}");
+    assert_eq!(summary.accepted(), 4, "{out}");
+    assert_eq!(summary.duplicates(), 1, "{out}");
+    assert_eq!(summary.rejected_items(), 1, "{out}");
+    assert_eq!(summary.failed_files(), 2, "{out}");
+    assert!(!summary.all_taken());
+    assert!(
+        out.contains("1.json: 1 enqueued, 0 already queued, 0 refused"),
+        "{out}"
+    );
+    assert!(out.contains("  line 2: invalid JSON"), "{out}");
+    assert!(
+        out.contains("-: 1 enqueued, 1 already queued, 0 refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("empty.json: not enqueued: no transactions"),
+        "{out}"
+    );
+    assert!(
+        out.contains("missing.json: not enqueued: cannot read"),
+        "{out}"
+    );
+    assert!(
+        out.contains("total: 4 enqueued, 1 already queued, 1 refused, 2 input(s) not taken"),
+        "{out}"
+    );
+    assert_eq!(outbox.enqueue_commits(), 1, "one transaction for all files");
+    outbox.close().unwrap();
+
+    let ids: Vec<String> = service
+        .peek_batch(usize::MAX, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.transaction_id)
+        .collect();
+    assert_eq!(ids, vec!["d1", "d2", "s1", "in1"]);
+}
+
+#[test]
+fn enqueue_never_quarantines_and_reports_a_full_outbox_per_file() {
+    let dir = TempDir::new().unwrap();
+    let config = AgentConfig {
+        device_id: "SCOUTPI-0004".into(),
+        outbox_path: dir.path().join("outbox.db"),
+        max_outbox_bytes: MB,
+        ..AgentConfig::default()
+    };
+    let big = dir.path().join("big.json");
+    fs::write(&big, tx("big", 900_000)).unwrap();
+    let also_big = dir.path().join("also-big.json");
+    fs::write(&also_big, tx("also-big", 900_000)).unwrap();
+    let mut outbox = open_outbox_for_enqueue(&config).unwrap();
+    let mut out = Vec::new();
+    let summary = enqueue_paths(
+        &mut outbox,
+        &device(),
+        &[big, also_big],
+        &mut std::io::empty(),
+        &mut out,
+    );
+    let out = String::from_utf8(out).unwrap();
+    // The first fits; the second is refused alone.
+    assert_eq!(
+        (summary.accepted(), summary.failed_files()),
+        (1, 1),
+        "{out}"
+    );
+    assert!(
+        out.contains("also-big.json: not enqueued: outbox full"),
+        "{out}"
+    );
+    drop(outbox);
+
+    fs::write(&config.outbox_path, b"this is not a database, and it is long enough to have a header ......................................").unwrap();
+    let err = open_outbox_for_enqueue(&config).unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+    assert!(matches!(err, BufferError::CorruptFile { .. }));
+    assert!(
+        fs::read(&config.outbox_path)
+            .unwrap()
+            .starts_with(b"this is not")
+    );
+}
+
+#[test]
+fn an_item_for_another_device_is_refused_clearly() {
+    let parsed = parse_body(
+        tx("x", 300)
+            .replace("SCOUTPI-0004", "scoutpi-0005")
+            .as_bytes(),
+        &device(),
+        Utc::now(),
+    )
+    .unwrap();
+    let err = &parsed.rejected[0];
+    assert!(matches!(err.kind, ItemErrorKind::OtherDevice { .. }));
+    assert_eq!(
+        err.to_string(),
+        "body: deviceId SCOUTPI-0005 is another device; this agent is SCOUTPI-0004 (the \
+         collector would refuse it)"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_spool_file_is_rejected_without_being_read() {
+    let mut s = Spool::new(100 * MB, false);
+    let path = s.drop_file("big.ndjson", "");
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(intake::MAX_BODY_BYTES as u64 + 1)
+        .unwrap();
+    s.scan().await;
+    let report = s.scan().await;
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let errors = fs::read_to_string(s.spool().join("rejected/big.ndjson.errors.txt")).unwrap();
+    assert!(errors.contains("the limit is"), "{errors}");
+}

@@ -1,0 +1,226 @@
+//! Delivery through outages: collector down, agent killed, collector killed, a flaky link.
+//! Every acknowledged transaction must reach bronze exactly once.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use scout_tests::agent::{AgentProcess, AgentSetup, agent_command, status, wait_status};
+use scout_tests::proxy::{Fault, FaultPlan, FaultProxy};
+
+use crate::support::{Central, client, free_port, id, post, transaction};
+
+fn drained(s: &serde_json::Value) -> bool {
+    s["backlog"]["count"] == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_for_the_first_half_then_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Central::new(dir.path());
+    let port = free_port();
+    let setup = AgentSetup::new(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        &central.token,
+    );
+    let agent = AgentProcess::start(&setup);
+    let client = client();
+    let mut acknowledged = HashSet::new();
+    for batch in 0..10 {
+        let ids: Vec<String> = (0..30).map(|n| id(0x0d0e, batch * 30 + n)).collect();
+        acknowledged.extend(post(&client, &agent.url("/v1/transactions"), &ids).await);
+    }
+    assert_eq!(acknowledged.len(), 300);
+    let down = wait_status(&setup.config_path(), Duration::from_secs(20), |s| {
+        s["uplink"]["last_error"].is_string()
+    });
+    assert_eq!(down["backlog"]["count"], 300, "{down:#}");
+    assert_eq!(down["uplink"]["collector_reachable"], false, "{down:#}");
+
+    // Second half: the collector comes up on the address the agent was given.
+    let _collector = central.start(&format!("127.0.0.1:{port}"), &[]);
+    for batch in 10..20 {
+        let ids: Vec<String> = (0..30).map(|n| id(0x0d0e, batch * 30 + n)).collect();
+        acknowledged.extend(post(&client, &agent.url("/v1/transactions"), &ids).await);
+    }
+    let done = wait_status(&setup.config_path(), Duration::from_secs(60), drained);
+    assert!(done["uplink"]["last_success_at"].is_string(), "{done:#}");
+    central.assert_exactly_once(&acknowledged).await;
+    assert_eq!(central.bronze_ids().await.len(), 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_20_times_during_intake_and_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Central::new(dir.path());
+    let collector = central.start("127.0.0.1:0", &[]);
+    let setup = AgentSetup::new(dir.path(), &collector.url(), &central.token)
+        .with("batch_max_records = 40");
+    let client = client();
+    let mut acknowledged = HashSet::new();
+    let mut next = 0_usize;
+    let mut seed = 0x2545_f491_u64;
+    for _ in 0..20 {
+        let agent = AgentProcess::start(&setup);
+        let intake = agent.url("/v1/transactions");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let lifetime = Duration::from_millis(80 + seed % 400);
+        let started = Instant::now();
+        // Feed it until the kill; a request cut off by the kill is simply not acknowledged.
+        let poster = {
+            let client = client.clone();
+            let first = next;
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut n = first;
+                loop {
+                    let ids: Vec<String> = (n..n + 5).map(|i| id(0x0c11, i)).collect();
+                    n += 5;
+                    let body: String = ids
+                        .iter()
+                        .map(|i| format!("{}\n", transaction(i)))
+                        .collect();
+                    let sent = client
+                        .post(&intake)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body)
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    if !response.status().is_success() {
+                        break;
+                    }
+                    let Ok(report) = response.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    for stored in report["stored"].as_array().unwrap() {
+                        acked.push(stored["transaction_id"].as_str().unwrap().to_owned());
+                    }
+                }
+                (acked, n)
+            })
+        };
+        tokio::time::sleep(lifetime.saturating_sub(started.elapsed())).await;
+        agent.kill();
+        let (acked, n) = poster.await.unwrap();
+        acknowledged.extend(acked);
+        next = n;
+    }
+    assert!(
+        acknowledged.len() >= 100,
+        "too little traffic: {}",
+        acknowledged.len()
+    );
+    // A last, undisturbed run drains what is left.
+    let agent = AgentProcess::start(&setup);
+    let done = wait_status(&setup.config_path(), Duration::from_secs(90), drained);
+    assert_eq!(done["dead_letters"], 0, "{done:#}");
+    drop(agent);
+    central.assert_exactly_once(&acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_killed_mid_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Central::new(dir.path());
+    let port = free_port();
+    let setup = AgentSetup::new(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        &central.token,
+    )
+    .with("batch_max_records = 200");
+    // A backlog taken in with `scout-agent enqueue` while the service is stopped.
+    let config = setup.write();
+    let file = dir.path().join("backlog.ndjson");
+    let ids: Vec<String> = (0..3000).map(|n| id(0x0c0c, n)).collect();
+    let body: String = ids
+        .iter()
+        .map(|i| format!("{}\n", transaction(i)))
+        .collect();
+    std::fs::write(&file, body).unwrap();
+    let out = agent_command(&config, &["enqueue", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(status(&config)["backlog"]["count"], 3000);
+
+    let agent = AgentProcess::start(&setup);
+    let listen = format!("127.0.0.1:{port}");
+    for _ in 0..5 {
+        let collector = central.start(&listen, &["--batch-rows", "25"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        collector.kill();
+    }
+    let _collector = central.start(&listen, &[]);
+    wait_status(&config, Duration::from_secs(90), drained);
+    drop(agent);
+    central
+        .assert_exactly_once(&ids.into_iter().collect())
+        .await;
+    assert_eq!(central.bronze_ids().await.len(), 3000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_link_loses_nothing_and_backs_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Central::new(dir.path());
+    let collector = central.start("127.0.0.1:0", &[]);
+    let plan = FaultPlan {
+        weights: vec![
+            (Fault::Pass, 4),
+            (Fault::Reset, 1),
+            (
+                Fault::Unavailable {
+                    retry_after_secs: 1,
+                },
+                1,
+            ),
+            (Fault::Slow(Duration::from_millis(300)), 1),
+            (Fault::Truncate, 2),
+        ],
+        seed: 0x5c0,
+    };
+    let proxy = FaultProxy::start(&collector.url(), plan).await;
+    let setup = AgentSetup::new(dir.path(), &proxy.url(), &central.token)
+        .with("batch_max_records = 10")
+        .with("heartbeat_interval_secs = 3600");
+    let agent = AgentProcess::start(&setup);
+    let client = client();
+    let mut acknowledged = HashSet::new();
+    for batch in 0..20 {
+        let ids: Vec<String> = (0..40).map(|n| id(0x0f1a, batch * 40 + n)).collect();
+        acknowledged.extend(post(&client, &agent.url("/v1/transactions"), &ids).await);
+    }
+    wait_status(&setup.config_path(), Duration::from_secs(120), drained);
+    central.assert_exactly_once(&acknowledged).await;
+    assert_eq!(central.bronze_ids().await.len(), 800);
+
+    let events: Vec<_> = proxy
+        .events()
+        .into_iter()
+        .filter(|e| e.path.starts_with("/v1/ingest"))
+        .collect();
+    let count = |f: fn(&Fault) -> bool| events.iter().filter(|e| f(&e.fault)).count();
+    assert!(
+        count(|f| matches!(f, Fault::Reset)) > 0,
+        "no reset was injected"
+    );
+    assert!(
+        count(|f| matches!(f, Fault::Truncate)) > 0,
+        "no truncation was injected"
+    );
+    let unavailable = count(|f| matches!(f, Fault::Unavailable { .. }));
+    assert!(unavailable > 0, "no 503 was injected");
+    // Retry-After: 1 was honoured after every 503.
+    for pair in events.windows(2) {
+        if matches!(pair[0].fault, Fault::Unavailable { .. }) {
+            let gap = pair[1].at - pair[0].at;
+            assert!(
+                gap >= Duration::from_millis(900),
+                "retried after {gap:?} despite Retry-After: 1"
+            );
+        }
+    }
+    drop(agent);
+}
