@@ -7,22 +7,16 @@ use std::time::{Duration, Instant};
 use scout_tests::agent::{AgentProcess, AgentSetup, agent_command, status, wait_status};
 use scout_tests::proxy::{Fault, FaultPlan, FaultProxy};
 
-use crate::support::{Central, client, free_port, id, post, transaction};
-
-fn drained(s: &serde_json::Value) -> bool {
-    s["backlog"]["count"] == 0
-}
+use crate::support::{
+    Central, client, drained, id, offline_setup, post, spawn_feeder, transaction,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_down_for_the_first_half_then_up() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let port = free_port();
-    let setup = AgentSetup::new(
-        dir.path(),
-        &format!("http://127.0.0.1:{port}"),
-        &central.token,
-    );
+    let (setup, port) = offline_setup(dir.path(), &central);
+
     let agent = AgentProcess::start(&setup);
     let client = client();
     let mut acknowledged = HashSet::new();
@@ -68,40 +62,7 @@ async fn agent_killed_20_times_during_intake_and_upload() {
         seed ^= seed << 17;
         let lifetime = Duration::from_millis(80 + seed % 400);
         let started = Instant::now();
-        // Feed it until the kill; a request cut off by the kill is simply not acknowledged.
-        let poster = {
-            let client = client.clone();
-            let first = next;
-            tokio::spawn(async move {
-                let mut acked = Vec::new();
-                let mut n = first;
-                loop {
-                    let ids: Vec<String> = (n..n + 5).map(|i| id(0x0c11, i)).collect();
-                    n += 5;
-                    let body: String = ids
-                        .iter()
-                        .map(|i| format!("{}\n", transaction(i)))
-                        .collect();
-                    let sent = client
-                        .post(&intake)
-                        .header("content-type", "application/x-ndjson")
-                        .body(body)
-                        .send()
-                        .await;
-                    let Ok(response) = sent else { break };
-                    if !response.status().is_success() {
-                        break;
-                    }
-                    let Ok(report) = response.json::<serde_json::Value>().await else {
-                        break;
-                    };
-                    for stored in report["stored"].as_array().unwrap() {
-                        acked.push(stored["transaction_id"].as_str().unwrap().to_owned());
-                    }
-                }
-                (acked, n)
-            })
-        };
+        let poster = spawn_feeder(&client, intake, 0x0c11, next, 5);
         tokio::time::sleep(lifetime.saturating_sub(started.elapsed())).await;
         agent.kill();
         let (acked, n) = poster.await.unwrap();
@@ -125,13 +86,8 @@ async fn agent_killed_20_times_during_intake_and_upload() {
 async fn collector_killed_mid_batch() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let port = free_port();
-    let setup = AgentSetup::new(
-        dir.path(),
-        &format!("http://127.0.0.1:{port}"),
-        &central.token,
-    )
-    .with("batch_max_records = 200");
+    let (setup, port) = offline_setup(dir.path(), &central);
+    let setup = setup.with("batch_max_records = 200");
     // A backlog taken in with `scout-agent enqueue` while the service is stopped.
     let config = setup.write();
     let file = dir.path().join("backlog.ndjson");

@@ -7,23 +7,16 @@ use std::time::Duration;
 use scout_tests::agent::{AgentProcess, AgentSetup, agent_command, status, wait_status};
 use scout_tests::pki;
 
-use crate::support::{Central, client, free_port, id, post, transaction};
-
-fn drained(s: &serde_json::Value) -> bool {
-    s["backlog"]["count"] == 0
-}
+use crate::support::{
+    Central, client, drained, id, offline_setup, post, spawn_feeder, transaction,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_cap_refuses_intake_then_resumes_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let port = free_port();
-    let setup = AgentSetup::new(
-        dir.path(),
-        &format!("http://127.0.0.1:{port}"),
-        &central.token,
-    )
-    .with("max_outbox_bytes = 1048576");
+    let (setup, port) = offline_setup(dir.path(), &central);
+    let setup = setup.with("max_outbox_bytes = 1048576");
     let agent = AgentProcess::start(&setup);
     let client = client();
     let intake = agent.url("/v1/transactions");
@@ -154,45 +147,16 @@ async fn tls_with_a_test_ca_and_a_wrong_ca_refused() {
 async fn sigterm_finishes_the_commit_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let port = free_port();
-    let setup = AgentSetup::new(
-        dir.path(),
-        &format!("http://127.0.0.1:{port}"),
-        &central.token,
-    );
+    let (setup, port) = offline_setup(dir.path(), &central);
+
     let agent = AgentProcess::start(&setup);
     let client = client();
     let intake = agent.url("/v1/transactions");
-    let poster = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let mut acked = Vec::new();
-            for batch in 0.. {
-                let ids: Vec<String> = (0..10).map(|n| id(0x0517, batch * 10 + n)).collect();
-                let body: String = ids
-                    .iter()
-                    .map(|i| format!("{}\n", transaction(i)))
-                    .collect();
-                let Ok(response) = client.post(&intake).body(body).send().await else {
-                    break;
-                };
-                if !response.status().is_success() {
-                    break;
-                }
-                let Ok(report) = response.json::<serde_json::Value>().await else {
-                    break;
-                };
-                for stored in report["stored"].as_array().unwrap() {
-                    acked.push(stored["transaction_id"].as_str().unwrap().to_owned());
-                }
-            }
-            acked
-        })
-    };
+    let poster = spawn_feeder(&client, intake, 0x0517, 0, 10);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let exit = agent.terminate(Duration::from_secs(15));
     assert!(exit.success(), "exit status {exit:?}");
-    let acknowledged: HashSet<String> = poster.await.unwrap().into_iter().collect();
+    let acknowledged: HashSet<String> = poster.await.unwrap().0.into_iter().collect();
     assert!(!acknowledged.is_empty());
     // Everything acknowledged is in the outbox, and gets delivered after the restart.
     let s = status(&setup.config_path());

@@ -119,3 +119,60 @@ pub async fn post(client: &reqwest::Client, intake: &str, ids: &[String]) -> Vec
         .map(|s| s["transaction_id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Whether an agent's `status --json` shows nothing waiting.
+pub fn drained(s: &Value) -> bool {
+    s["backlog"]["count"] == 0
+}
+
+/// An agent setup pointed at a free port where no collector listens yet; returns the port.
+pub fn offline_setup(dir: &Path, central: &Central) -> (scout_tests::agent::AgentSetup, u16) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    (
+        scout_tests::agent::AgentSetup::new(dir, &url, &central.token),
+        port,
+    )
+}
+
+/// Feeds the agent's intake batches of `per_batch` transactions (ids `id(prefix, n..)` from
+/// `first`) until a request fails (the agent was stopped); returns the acknowledged ids and the
+/// next unused number. A request cut off by the stop is simply not acknowledged.
+pub fn spawn_feeder(
+    client: &reqwest::Client,
+    intake: String,
+    prefix: u32,
+    first: usize,
+    per_batch: usize,
+) -> tokio::task::JoinHandle<(Vec<String>, usize)> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut n = first;
+        loop {
+            let ids: Vec<String> = (n..n + per_batch).map(|i| id(prefix, i)).collect();
+            n += per_batch;
+            let body: String = ids
+                .iter()
+                .map(|i| format!("{}\n", transaction(i)))
+                .collect();
+            let sent = client
+                .post(&intake)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await;
+            let Ok(response) = sent else { break };
+            if !response.status().is_success() {
+                break;
+            }
+            let Ok(report) = response.json::<Value>().await else {
+                break;
+            };
+            for stored in report["stored"].as_array().unwrap() {
+                acked.push(stored["transaction_id"].as_str().unwrap().to_owned());
+            }
+        }
+        (acked, n)
+    })
+}
