@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use chrono::Utc;
 use scout_collector::bronze::{BronzeRow, Landing};
 use scout_collector::store::{Store, StoreOptions};
 use scout_common::Transaction;
+use scout_tests::bins::{self, Process};
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions, Connection, Executor};
 
@@ -160,50 +161,27 @@ fn workload(rows: usize) -> Workload {
     }
 }
 
-struct Server(Child, String);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn bin() -> &'static Path {
+    Path::new(BIN)
 }
 
-fn start(url: &str, log: &std::path::Path) -> Server {
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", url)
-        .env("SCOUT_LOG", "warn,scout_collector::cli=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child, String::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(rest) = text.split("listening address=").nth(1) {
-            server.1 = rest.split_whitespace().next().unwrap().to_owned();
-            return server;
-        }
-        assert!(Instant::now() < deadline, "collector did not start: {text}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn start(url: &str, dir: &Path) -> Process {
+    // The release binary, quiet but for the line that says where it listens.
+    let args = ["serve", "--listen", "127.0.0.1:0"];
+    let env = [
+        ("DATABASE_URL", url),
+        ("SCOUT_LOG", "warn,scout_collector::cli=info"),
+    ];
+    Process::start(bin(), args, &env, dir)
 }
 
 fn add_device(url: &str, device: usize) -> String {
-    let out = Command::new(BIN)
-        .args(["device", "add", &format!("SCOUTPI-{device:04}"), "--store"])
-        .arg(format!("{}", 100 + device))
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
+    bins::add_device(
+        bin(),
+        url,
+        &format!("SCOUTPI-{device:04}"),
+        &format!("{}", 100 + device),
+    )
 }
 
 /// Sends every device's bodies, one connection per device, all devices at once.
@@ -429,8 +407,8 @@ async fn main() {
             "sqlite" => {
                 let url = format!("sqlite://{}", dir.path().join("bench.db").display());
                 let tokens: Vec<String> = (0..DEVICES).map(|d| add_device(&url, d)).collect();
-                let server = start(&url, &dir.path().join("sqlite.log"));
-                let elapsed = drive(&server.1, &tokens, &work).await;
+                let server = start(&url, dir.path());
+                let elapsed = drive(&server.addr, &tokens, &work).await;
                 drop(server);
                 let base = sqlite_baseline(&dir.path().join("baseline.db"), &expected).await;
                 report("sqlite", rows, work.bytes, elapsed, base, "bulk INSERT");
@@ -448,8 +426,8 @@ async fn main() {
                     .to_url_lossy()
                     .to_string();
                 let tokens: Vec<String> = (0..DEVICES).map(|d| add_device(&url, d)).collect();
-                let server = start(&url, &dir.path().join("pg.log"));
-                let elapsed = drive(&server.1, &tokens, &work).await;
+                let server = start(&url, dir.path());
+                let elapsed = drive(&server.addr, &tokens, &work).await;
                 drop(server);
                 let base = copy_baseline(&url, &expected).await;
                 report("postgres", rows, work.bytes, elapsed, base, "COPY");

@@ -1,11 +1,13 @@
 //! The `scout-collector` command line: subcommands and what each prints.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::brands::BrandMatcher;
 use crate::config::ServeConfig;
 use crate::devices;
 use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
@@ -38,6 +40,19 @@ pub enum Command {
     /// Issue, list and revoke device tokens.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Print the brand detected in a product name or transcript, as JSON (no database needed).
+    Brand(BrandArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BrandArgs {
+    /// A product name or transcript, e.g. "koka 1.5L" (several words are joined by spaces).
+    #[arg(required = true, num_args = 1..)]
+    pub text: Vec<String>,
+    /// An operator's dictionary file (same format as collector/data/brands.toml), merged over
+    /// the shipped one.
+    #[arg(long, env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
+    pub dictionary: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +76,9 @@ pub enum DeviceCommand {
 
 /// Runs one subcommand to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Brand(args)) = &cli.command {
+        return brand(args); // needs no database
+    }
     let store = Store::connect(&cli.database_url, &StoreOptions::default())
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
@@ -94,7 +112,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Device(command) => device(&store, command).await,
+        Command::Brand(args) => brand(&args),
     }
+}
+
+fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {
+    let matcher = BrandMatcher::load(args.dictionary.as_deref())
+        .context("Failed to load the brand dictionary")?;
+    let text = args.text.join(" ");
+    let report = matcher.report(&text);
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn device(store: &Store, command: DeviceCommand) -> anyhow::Result<ExitCode> {

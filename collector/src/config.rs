@@ -24,7 +24,7 @@ pub struct IngestLimits {
     #[arg(long, env = "SCOUT_BATCH_ROWS", default_value_t = 1000)]
     pub batch_rows: usize,
     /// Row bytes per bronze commit.
-    #[arg(long, env = "SCOUT_BATCH_BYTES", default_value_t = 2 * 1024 * 1024)]
+    #[arg(long, env = "SCOUT_BATCH_BYTES", default_value_t = 1024 * 1024)]
     pub batch_bytes: usize,
     /// Ingest requests processed at once, collector-wide (503 above it).
     #[arg(long, env = "SCOUT_MAX_IN_FLIGHT", default_value_t = 64)]
@@ -41,7 +41,7 @@ impl Default for IngestLimits {
             max_decoded_bytes: 256 * 1024 * 1024,
             max_line_bytes: 1024 * 1024,
             batch_rows: 1000,
-            batch_bytes: 2 * 1024 * 1024,
+            batch_bytes: 1024 * 1024,
             max_in_flight: 64,
             max_in_flight_per_device: 2,
         }

@@ -4,11 +4,13 @@
 //! `main.rs` only parses arguments; [`cli::run`] dispatches subcommands and [`run`] serves the
 //! HTTP API on a listener the caller bound, until the caller's shutdown future completes.
 
+pub mod brands;
 pub mod bronze;
 pub mod cli;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod quality;
 pub mod routes;
 pub mod server;
 pub mod store;

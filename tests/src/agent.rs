@@ -1,13 +1,14 @@
 //! The real `scout-agent` as a process: a config file in a tempdir, `run`, `status --json`,
 //! real signals.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::bins::{binary, wait_for_log};
+use crate::bins::{Process, binary};
 
 /// What an agent's config file says; `extra` lines are raw TOML (`key = value`).
 #[derive(Debug, Clone)]
@@ -84,76 +85,20 @@ impl AgentSetup {
     }
 }
 
-/// `scout-agent run`; SIGKILLed and reaped on drop unless it already exited.
-#[derive(Debug)]
-pub struct AgentProcess {
-    child: Child,
-    /// `127.0.0.1:PORT` of the local intake and status server.
-    pub addr: String,
-    pub log: PathBuf,
-}
-
-impl AgentProcess {
-    /// Writes the config and starts the agent; returns once it listens.
-    #[allow(clippy::zombie_processes)] // reaped in Drop
-    pub fn start(setup: &AgentSetup) -> Self {
-        let config = setup.write();
-        let log = setup
-            .dir
-            .join(format!("agent-{}.log", uuid::Uuid::new_v4().simple()));
-        let child = Command::new(binary("scout-agent"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("SCOUT_AGENT_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut process = Self {
-            child,
-            addr: String::new(),
-            log,
-        };
-        let line = wait_for_log(&process.log, "listening address=", Duration::from_secs(30));
-        process.addr = line.split_whitespace().next().unwrap().to_owned();
-        process
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGKILL now.
-    pub fn kill(self) {
-        drop(self);
-    }
-
-    /// SIGTERM, then wait (at most `limit`) for the exit status.
-    pub fn terminate(mut self, limit: Duration) -> ExitStatus {
-        crate::bins::signal(self.pid(), "TERM");
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent did not stop within {limit:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Writes the config and starts `scout-agent run`; returns once it listens.
+pub fn start_agent(setup: &AgentSetup) -> Process {
+    let config = setup.write();
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ];
+    Process::start(
+        &binary("scout-agent"),
+        args,
+        &[("SCOUT_AGENT_LOG", "info")],
+        &setup.dir,
+    )
 }
 
 /// Runs `scout-agent <args> --config <config>`.

@@ -304,34 +304,26 @@ async fn land(
         pending_lines: Vec::new(),
         pending_bytes: 0,
     };
-    let mut buf = vec![0_u8; 64 * 1024];
-    let mut decoded = 0_u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .await
-            .map_err(|e| body_error(e, limits.max_body_bytes))?;
-        if n == 0 {
-            break;
-        }
-        decoded += n as u64;
-        if decoded > limits.max_decoded_bytes {
-            return Err(ApiError::TooLarge {
-                limit: limits.max_decoded_bytes,
-            });
-        }
-        framer.push(&buf[..n]);
-        while let Some(item) = framer.next_line() {
-            take(&mut tally, item, device, endpoint);
-        }
-        if tally.pending.len() >= limits.batch_rows || tally.pending_bytes >= limits.batch_bytes {
-            flush(state, &mut tally).await?;
-        }
-    }
-    while let Some(item) = framer.finish() {
-        take(&mut tally, item, device, endpoint);
-    }
-    flush(state, &mut tally).await?;
+    // The body is parsed while the previous batch commits: one batch in flight, so memory
+    // stays bounded while parsing (CPU here) and committing (the database) overlap.
+    let (batches, queue) = tokio::sync::mpsc::channel::<Batch>(1);
+    let reading = read_lines(
+        state,
+        device,
+        endpoint,
+        &mut reader,
+        &mut framer,
+        &mut tally,
+        batches,
+    );
+    let (read, written) = tokio::join!(reading, write_batches(state, queue));
+    let written = written?;
+    read?;
+    let r = &mut tally.response;
+    r.inserted = written.inserted;
+    r.duplicates = written.duplicates;
+    r.rejected.extend(written.rejected);
+    r.rejected.sort_by_key(|rejected| rejected.line);
 
     let r = &mut tally.response;
     r.records_processed = r.inserted + r.duplicates;
@@ -402,22 +394,101 @@ fn reject(tally: &mut Tally, line: u64, transaction_id: Option<String>, error: S
     });
 }
 
-/// Commits the pending rows; only then do they count as acknowledged.
+/// Rows ready to commit, with the line number of each.
+struct Batch {
+    rows: Vec<BronzeRow>,
+    lines: Vec<u64>,
+}
+
+/// What the committed batches came to.
+#[derive(Default)]
+struct Committed {
+    inserted: u64,
+    duplicates: u64,
+    /// Rows the database refused (rejected one by one, with their line numbers).
+    rejected: Vec<RejectedLine>,
+}
+
+/// Frames and parses the body, handing full batches to the writer. Stops early (without an
+/// error of its own) when the writer has gone, which means a commit failed.
+async fn read_lines(
+    state: &AppState,
+    device: &DeviceRecord,
+    endpoint: &str,
+    reader: &mut Pin<Box<dyn AsyncRead + Send>>,
+    framer: &mut LineFramer,
+    tally: &mut Tally,
+    batches: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(), ApiError> {
+    let limits = &state.limits;
+    let mut buf = vec![0_u8; 64 * 1024];
+    let mut decoded = 0_u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| body_error(e, limits.max_body_bytes))?;
+        if n == 0 {
+            break;
+        }
+        decoded += n as u64;
+        if decoded > limits.max_decoded_bytes {
+            return Err(ApiError::TooLarge {
+                limit: limits.max_decoded_bytes,
+            });
+        }
+        framer.push(&buf[..n]);
+        while let Some(item) = framer.next_line() {
+            take(tally, item, device, endpoint);
+        }
+        if (tally.pending.len() >= limits.batch_rows || tally.pending_bytes >= limits.batch_bytes)
+            && batches.send(tally.take_batch()).await.is_err()
+        {
+            return Ok(());
+        }
+    }
+    while let Some(item) = framer.finish() {
+        take(tally, item, device, endpoint);
+    }
+    if !tally.pending.is_empty() {
+        let _ = batches.send(tally.take_batch()).await;
+    }
+    Ok(())
+}
+
+impl Tally {
+    fn take_batch(&mut self) -> Batch {
+        self.pending_bytes = 0;
+        Batch {
+            rows: std::mem::take(&mut self.pending),
+            lines: std::mem::take(&mut self.pending_lines),
+        }
+    }
+}
+
+/// Commits batches as they come; only then do their lines count as acknowledged.
+async fn write_batches(
+    state: &AppState,
+    mut queue: tokio::sync::mpsc::Receiver<Batch>,
+) -> Result<Committed, ApiError> {
+    let mut committed = Committed::default();
+    while let Some(batch) = queue.recv().await {
+        commit(state, batch, &mut committed).await?;
+    }
+    Ok(committed)
+}
+
+/// Commits one batch.
 ///
 /// If the database refuses the batch for a reason other than being busy (a value it cannot
 /// store), the rows are retried one by one so the offending line is rejected with its number
 /// and its neighbours still land: one bad row must not make the agent resend a batch forever.
-async fn flush(state: &AppState, tally: &mut Tally) -> Result<(), ApiError> {
-    if tally.pending.is_empty() {
-        return Ok(());
-    }
-    let rows = std::mem::take(&mut tally.pending);
-    let lines = std::mem::take(&mut tally.pending_lines);
-    tally.pending_bytes = 0;
+async fn commit(state: &AppState, batch: Batch, out: &mut Committed) -> Result<(), ApiError> {
+    let Batch { rows, lines } = batch;
     match state.store.insert_bronze(&rows).await {
         Ok(inserted) => {
-            tally.response.inserted += inserted;
-            tally.response.duplicates += rows.len() as u64 - inserted;
+            out.inserted += inserted;
+            out.duplicates += rows.len() as u64 - inserted;
             Ok(())
         }
         Err(e) if e.is_transient() => Err(e.into()),
@@ -425,17 +496,16 @@ async fn flush(state: &AppState, tally: &mut Tally) -> Result<(), ApiError> {
             tracing::warn!(error = %e, rows = rows.len(), "batch refused; storing row by row");
             for (row, line) in rows.into_iter().zip(lines) {
                 match state.store.insert_bronze(std::slice::from_ref(&row)).await {
-                    Ok(1) => tally.response.inserted += 1,
-                    Ok(_) => tally.response.duplicates += 1,
+                    Ok(1) => out.inserted += 1,
+                    Ok(_) => out.duplicates += 1,
                     Err(e) if e.is_transient() => return Err(e.into()),
                     Err(e) => {
                         tracing::error!(line, error = %e, "row could not be stored");
-                        reject(
-                            tally,
+                        out.rejected.push(RejectedLine {
                             line,
-                            Some(row.transaction_id),
-                            format!("could not be stored: {e}"),
-                        );
+                            transaction_id: Some(row.transaction_id),
+                            error: format!("could not be stored: {e}"),
+                        });
                     }
                 }
             }

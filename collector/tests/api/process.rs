@@ -1,9 +1,10 @@
 //! Tests of the real `scout-collector` binary: memory while streaming a large body, SIGKILL in
 //! the middle of batches, and draining in-flight requests on SIGTERM.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use scout_tests::bins::{self, Process, peak_rss_kib};
 
 use serde_json::json;
 
@@ -15,87 +16,17 @@ crate::both_backends!(
     sigterm_drains_in_flight_requests,
 );
 
-const BIN: &str = env!("CARGO_BIN_EXE_scout-collector");
-
-/// A `scout-collector serve` process on 127.0.0.1:0.
-struct Collector {
-    child: Child,
-    addr: String,
-    log: PathBuf,
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_scout-collector"))
 }
 
-impl Collector {
-    #[allow(clippy::zombie_processes)] // the child is reaped in `Drop`
-    fn start(url: &str, dir: &Path, extra: &[&str]) -> Self {
-        let log = dir.join(format!("collector-{}.log", uuid::Uuid::new_v4().simple()));
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("DATABASE_URL", url)
-            .env("SCOUT_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("listening address=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
-                return Self { child, addr, log };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "collector did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/v1/ingest", self.addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Peak resident memory so far, in KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    fn kill9(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Collector {
-    /// SIGKILL, and reap: no test leaves a collector behind, even when it fails.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `scout-collector serve` on 127.0.0.1:0 (SIGKILLed when dropped).
+fn start(url: &str, dir: &Path, extra: &[&str]) -> Process {
+    bins::start_collector(bin(), url, dir, "127.0.0.1:0", extra)
 }
 
 fn add_device(url: &str, device: &str, store: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["device", "add", device, "--store", store])
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
+    bins::add_device(bin(), url, device, store)
 }
 
 fn client() -> reqwest::Client {
@@ -110,14 +41,14 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
     let db = TestDb::for_backend(backend).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = add_device(&db.url, "SCOUTPI-0004", "104");
-    let collector = Collector::start(&db.url, dir.path(), &[]);
+    let collector = start(&db.url, dir.path(), &[]);
     let client = client();
     // Warm up: one ordinary batch, so pools and buffers exist before the baseline.
     let warm: Vec<String> = (0..500)
         .map(|i| clean_line(&format!("0000aaaa-0000-4000-8000-{i:012}")))
         .collect();
     let response = client
-        .post(collector.url())
+        .post(collector.url("/v1/ingest"))
         .bearer_auth(&token)
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&warm))
@@ -125,7 +56,7 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let baseline = collector.peak_rss_kib();
+    let baseline = peak_rss_kib(collector.pid());
 
     // A 10 MB body, then a 30 MB one, generated as they are sent (the client holds neither).
     let line_len = clean_line("0000bbbb-0000-4000-8000-000000000000").len() + 1;
@@ -142,7 +73,7 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
             Ok::<_, std::io::Error>(ndjson(&batch))
         }));
         let response = client
-            .post(collector.url())
+            .post(collector.url("/v1/ingest"))
             .bearer_auth(&token)
             .header("content-type", "application/x-ndjson")
             .body(reqwest::Body::wrap_stream(chunks))
@@ -152,14 +83,15 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
         assert_eq!(response.status(), 200);
         let r: scout_common::IngestResponse = response.json().await.unwrap();
         assert_eq!(r.inserted, lines as u64);
-        peaks.push(collector.peak_rss_kib());
+        peaks.push(peak_rss_kib(collector.pid()));
     }
     eprintln!(
         "{backend:?}: peak RSS {baseline} KiB, after 10 MB {} KiB, after 30 MB {} KiB",
         peaks[0], peaks[1]
     );
-    // Streaming holds one batch of rows (2 MB by default) at a time: a 10 MB body must not
-    // cost 10 MB, and tripling the body must not raise the peak by more than noise.
+    // Streaming holds a batch being built and one being committed (1 MiB of rows each by
+    // default): a 10 MB body must not cost 10 MB, and tripling the body must not raise the
+    // peak by more than noise.
     assert!(
         peaks[0] - baseline < 10 * 1024,
         "10 MB body raised peak RSS by {} KiB",
@@ -170,7 +102,7 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
         "30 MB body raised peak RSS by {} KiB over the 10 MB one",
         peaks[1] - peaks[0]
     );
-    collector.kill9();
+    collector.kill();
     db.cleanup().await;
 }
 
@@ -191,7 +123,7 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend
         })
         .collect();
 
-    let mut collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+    let mut collector = start(&db.url, dir.path(), &["--batch-rows", "50"]);
     let mut kills = 0;
     let mut acknowledged = 0_u64;
     let mut next_kill = Instant::now() + Duration::from_millis(150);
@@ -199,7 +131,7 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend
         loop {
             // Send in the background and kill the collector while it may be mid-batch.
             let send = client
-                .post(collector.url())
+                .post(collector.url("/v1/ingest"))
                 .bearer_auth(&token)
                 .header("content-type", "application/x-ndjson")
                 .body(body.clone())
@@ -207,7 +139,7 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend
             let handle = tokio::spawn(send);
             if kills < 5 && Instant::now() >= next_kill {
                 tokio::time::sleep(Duration::from_millis(5 + 7 * kills)).await;
-                collector.kill9();
+                collector.kill();
                 kills += 1;
                 next_kill = Instant::now() + Duration::from_millis(200);
                 let outcome = handle.await.unwrap();
@@ -217,11 +149,11 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend
                     // Answered before the kill: acknowledged.
                     let r: scout_common::IngestResponse = response.json().await.unwrap();
                     acknowledged += r.records_processed;
-                    collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+                    collector = start(&db.url, dir.path(), &["--batch-rows", "50"]);
                     break;
                 }
                 // Not acknowledged: restart and send the same batch again.
-                collector = Collector::start(&db.url, dir.path(), &["--batch-rows", "50"]);
+                collector = start(&db.url, dir.path(), &["--batch-rows", "50"]);
                 continue;
             }
             let response = handle.await.unwrap().unwrap();
@@ -241,7 +173,7 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), total, "and each exactly once");
-    collector.kill9();
+    collector.kill();
     drop(store);
     db.cleanup().await;
 }
@@ -250,7 +182,7 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
     let db = TestDb::for_backend(backend).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = add_device(&db.url, "SCOUTPI-0004", "104");
-    let mut collector = Collector::start(&db.url, dir.path(), &[]);
+    let collector = start(&db.url, dir.path(), &[]);
     let client = client();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let first = ndjson(&[clean_line("0000dddd-0000-4000-8000-000000000001")]);
@@ -266,18 +198,14 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
         }),
     );
     let request = client
-        .post(collector.url())
+        .post(collector.url("/v1/ingest"))
         .bearer_auth(&token)
         .header("content-type", "application/x-ndjson")
         .body(reqwest::Body::wrap_stream(body));
     let in_flight = tokio::spawn(request.send());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &collector.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    collector.signal("TERM");
     // Shutdown has begun: wait until the log says so, then let the request finish.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&collector.log)
@@ -300,7 +228,7 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
     assert_eq!(response.status(), 200);
     let r: scout_common::IngestResponse = response.json().await.unwrap();
     assert_eq!(r.inserted, 3);
-    let exit = collector.child.wait().unwrap();
+    let exit = collector.wait(Duration::from_secs(30));
     assert!(exit.success(), "exit status {exit:?}");
     let store = db.store().await;
     assert_eq!(store.bronze_count().await.unwrap(), 3);

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use scout_tests::agent::{AgentProcess, AgentSetup, agent_command, status, wait_status};
+use scout_tests::agent::{AgentSetup, agent_command, start_agent, status, wait_status};
 use scout_tests::proxy::{Fault, FaultPlan, FaultProxy};
 
 use crate::support::{
@@ -17,7 +17,7 @@ async fn collector_down_for_the_first_half_then_up() {
     let central = Central::new(dir.path());
     let (setup, port) = offline_setup(dir.path(), &central);
 
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let client = client();
     let mut acknowledged = HashSet::new();
     for batch in 0..10 {
@@ -48,14 +48,14 @@ async fn agent_killed_20_times_during_intake_and_upload() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
     let collector = central.start("127.0.0.1:0", &[]);
-    let setup = AgentSetup::new(dir.path(), &collector.url(), &central.token)
+    let setup = AgentSetup::new(dir.path(), &collector.url(""), &central.token)
         .with("batch_max_records = 40");
     let client = client();
     let mut acknowledged = HashSet::new();
     let mut next = 0_usize;
     let mut seed = 0x2545_f491_u64;
     for _ in 0..20 {
-        let agent = AgentProcess::start(&setup);
+        let agent = start_agent(&setup);
         let intake = agent.url("/v1/transactions");
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -75,7 +75,7 @@ async fn agent_killed_20_times_during_intake_and_upload() {
         acknowledged.len()
     );
     // A last, undisturbed run drains what is left.
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let done = wait_status(&setup.config_path(), Duration::from_secs(90), drained);
     assert_eq!(done["dead_letters"], 0, "{done:#}");
     drop(agent);
@@ -101,7 +101,7 @@ async fn collector_killed_mid_batch() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(status(&config)["backlog"]["count"], 3000);
 
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let listen = format!("127.0.0.1:{port}");
     for _ in 0..5 {
         let collector = central.start(&listen, &["--batch-rows", "25"]);
@@ -137,11 +137,11 @@ async fn flaky_link_loses_nothing_and_backs_off() {
         ],
         seed: 0x5c0,
     };
-    let proxy = FaultProxy::start(&collector.url(), plan).await;
+    let proxy = FaultProxy::start(&collector.url(""), plan).await;
     let setup = AgentSetup::new(dir.path(), &proxy.url(), &central.token)
         .with("batch_max_records = 10")
         .with("heartbeat_interval_secs = 3600");
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let client = client();
     let mut acknowledged = HashSet::new();
     for batch in 0..20 {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use scout_tests::agent::{AgentProcess, AgentSetup, agent_command, status, wait_status};
+use scout_tests::agent::{AgentSetup, agent_command, start_agent, status, wait_status};
 use scout_tests::pki;
 
 use crate::support::{
@@ -17,7 +17,7 @@ async fn disk_cap_refuses_intake_then_resumes_by_itself() {
     let central = Central::new(dir.path());
     let (setup, port) = offline_setup(dir.path(), &central);
     let setup = setup.with("max_outbox_bytes = 1048576");
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let client = client();
     let intake = agent.url("/v1/transactions");
     let mut acknowledged = HashSet::new();
@@ -60,13 +60,13 @@ async fn corrupted_outbox_is_quarantined_and_the_agent_runs() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
     let collector = central.start("127.0.0.1:0", &[]);
-    let setup = AgentSetup::new(dir.path(), &collector.url(), &central.token);
+    let setup = AgentSetup::new(dir.path(), &collector.url(""), &central.token);
     let garbage: Vec<u8> = (0..64 * 1024_u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(setup.outbox_path(), garbage).unwrap();
 
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let s = status(&setup.config_path());
     let quarantined = &s["outbox"]["quarantined"];
     assert!(quarantined.is_object(), "{s:#}");
@@ -115,7 +115,7 @@ async fn tls_with_a_test_ca_and_a_wrong_ca_refused() {
     std::fs::create_dir_all(&good_dir).unwrap();
     let good = AgentSetup::new(&good_dir, &url, &central.token)
         .with(format!("ca_file = \"{}\"", certs.ca_cert.display()));
-    let agent = AgentProcess::start(&good);
+    let agent = start_agent(&good);
     let ids: Vec<String> = (0..5).map(|n| id(0x7150, n)).collect();
     let acknowledged: HashSet<String> = post(&client(), &agent.url("/v1/transactions"), &ids)
         .await
@@ -131,7 +131,7 @@ async fn tls_with_a_test_ca_and_a_wrong_ca_refused() {
     pki::unrelated_ca(&wrong_ca);
     let wrong = AgentSetup::new(&wrong_dir, &url, &central.token)
         .with(format!("ca_file = \"{}\"", wrong_ca.display()));
-    let agent = AgentProcess::start(&wrong);
+    let agent = start_agent(&wrong);
     post(&client(), &agent.url("/v1/transactions"), &[id(0x7151, 0)]).await;
     let s = wait_status(&wrong.config_path(), Duration::from_secs(30), |s| {
         s["uplink"]["state"] == "tls_failed"
@@ -149,7 +149,7 @@ async fn sigterm_finishes_the_commit_and_stops_cleanly() {
     let central = Central::new(dir.path());
     let (setup, port) = offline_setup(dir.path(), &central);
 
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     let client = client();
     let intake = agent.url("/v1/transactions");
     let poster = spawn_feeder(&client, intake, 0x0517, 0, 10);
@@ -163,7 +163,7 @@ async fn sigterm_finishes_the_commit_and_stops_cleanly() {
     assert_eq!(s["service_running"], false, "{s:#}");
     assert_eq!(s["backlog"]["count"], acknowledged.len(), "{s:#}");
     let _collector = central.start(&format!("127.0.0.1:{port}"), &[]);
-    let agent = AgentProcess::start(&setup);
+    let agent = start_agent(&setup);
     wait_status(&setup.config_path(), Duration::from_secs(60), drained);
     central.assert_exactly_once(&acknowledged).await;
     drop(agent);
@@ -174,8 +174,8 @@ async fn spool_files_are_taken_in_and_status_works_while_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
     let collector = central.start("127.0.0.1:0", &[]);
-    let setup = AgentSetup::new(dir.path(), &collector.url(), &central.token);
-    let agent = AgentProcess::start(&setup);
+    let setup = AgentSetup::new(dir.path(), &collector.url(""), &central.token);
+    let agent = start_agent(&setup);
     let spool = setup.spool_dir();
     let mut expected = HashSet::new();
     for n in 0..12 {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scout_tests::bins::{CollectorProcess, add_device};
+use scout_tests::bins::{Process, add_device, binary, start_collector};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -24,7 +24,7 @@ pub struct Central {
 impl Central {
     pub fn new(dir: &Path) -> Self {
         let url = format!("sqlite://{}", dir.join("collector.db").display());
-        let token = add_device(&url, "SCOUTPI-0004", "104");
+        let token = add_device(&binary("scout-collector"), &url, "SCOUTPI-0004", "104");
         Self {
             url,
             token,
@@ -32,8 +32,14 @@ impl Central {
         }
     }
 
-    pub fn start(&self, listen: &str, extra: &[&str]) -> CollectorProcess {
-        CollectorProcess::start(&self.url, &self.dir, listen, extra)
+    pub fn start(&self, listen: &str, extra: &[&str]) -> Process {
+        start_collector(
+            &binary("scout-collector"),
+            &self.url,
+            &self.dir,
+            listen,
+            extra,
+        )
     }
 
     /// Transaction ids in bronze, with how often each occurs.

@@ -1,0 +1,537 @@
+//! The matching itself: the dictionary indexed by compact form, and the left-to-right scan.
+//!
+//! At each word the scan extends a window word by word while the words written together are
+//! still the beginning of some dictionary entry (a prefix set stops it early), and keeps the
+//! longest complete entry: "san mig light" beats "san mig", "lucky 7 sardines" beats "lucky".
+//! A strong entry is taken as is; a weak one only with one of its brand's context words within
+//! six words (or in the item's other fields), or when the device reported that brand. Words no
+//! entry explains go to the fuzzy step (always for transcripts; for a single detection only when
+//! nothing found scores 0.9 or more, since a fuzzy match never does).
+
+use std::collections::{HashMap, HashSet};
+
+use super::dictionary::{Dictionary, FuzzySetting, KeyKind, MAX_WORDS};
+use super::fuzzy::{FuzzyIndex, default_threshold};
+use super::normalize::{Normalized, normalize, normalize_key};
+use super::transaction::DeviceEvidence;
+use super::{Brand, BrandMatcher, Detection, DictionaryStats, Method, Source, round3};
+
+/// Words either side of a weak entry searched for its context.
+const CONTEXT_WINDOW: usize = 6;
+/// Fuzzy score = this × similarity, so a fuzzy match never outranks an alias.
+const FUZZY_WEIGHT: f64 = 0.9;
+/// A weak entry confirmed only by the device scores this much less than with a context word.
+const DEVICE_ONLY_PENALTY: f64 = 0.1;
+/// The device naming a brand adds this to a detection of it.
+const DEVICE_BOOST: f64 = 0.05;
+/// Longest window the fuzzy step compares, in words.
+const FUZZY_MAX_WORDS: usize = 3;
+/// Shortest window the fuzzy step compares, in letters written together.
+const FUZZY_MIN_LEN: usize = 5;
+
+/// One dictionary entry under its compact form.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    brand: u32,
+    kind: KeyKind,
+    strong: bool,
+    score: f64,
+    display: Box<str>,
+}
+
+/// The dictionary, indexed.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Compact form → entries (one strong brand at most; weak ones may share a form).
+    keys: HashMap<Box<str>, Vec<Entry>>,
+    /// Every prefix of every compact form (the forms included).
+    prefixes: HashSet<Box<str>>,
+    /// Standalone numbers that are part of entries ("555", the "7" of "Lucky 7").
+    numbers: HashSet<Box<str>>,
+    /// Per brand, the words that confirm its weak entries.
+    context: Vec<HashSet<Box<str>>>,
+    /// Words never fuzzy-matched.
+    noise: HashSet<Box<str>>,
+    fuzzy: FuzzyIndex,
+}
+
+/// Indexes a dictionary.
+pub(crate) fn build(dictionary: &Dictionary) -> (Vec<Brand>, Index, DictionaryStats) {
+    let mut index = Index::default();
+    let mut brands = Vec::with_capacity(dictionary.brands.len());
+    let mut stats = DictionaryStats {
+        brands: dictionary.brands.len(),
+        aliases: 0,
+        weak_aliases: 0,
+        categories: 0,
+        fuzzy_keys: 0,
+    };
+    let mut categories = HashSet::new();
+    for (id, spec) in dictionary.brands.iter().enumerate() {
+        let id = id as u32;
+        categories.insert(spec.category);
+        brands.push(Brand {
+            name: spec.name.clone(),
+            category: spec.category,
+            company: spec.company.clone(),
+        });
+        for key in &spec.keys {
+            if key.kind != KeyKind::Name {
+                stats.aliases += 1;
+                if !key.strong {
+                    stats.weak_aliases += 1;
+                }
+            }
+            for word in normalize_key(&key.spaced).words() {
+                if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                    index.numbers.insert(word.into());
+                }
+            }
+            for (i, _) in key.compact.char_indices().skip(1) {
+                index.prefixes.insert(key.compact[..i].into());
+            }
+            index.prefixes.insert(key.compact.as_str().into());
+            index
+                .keys
+                .entry(key.compact.as_str().into())
+                .or_default()
+                .push(Entry {
+                    brand: id,
+                    kind: key.kind,
+                    strong: key.strong,
+                    score: key.score,
+                    display: key.spaced.as_str().into(),
+                });
+            if key.strong && key.kind != KeyKind::Generic {
+                let threshold = match spec.fuzzy {
+                    FuzzySetting::Off => None,
+                    FuzzySetting::Default => default_threshold(key.compact.chars().count()),
+                    FuzzySetting::Threshold(t) => {
+                        (key.compact.chars().count() >= FUZZY_MIN_LEN).then_some(t)
+                    }
+                };
+                if let Some(t) = threshold {
+                    index.fuzzy.insert(&key.compact, &key.spaced, id, t);
+                }
+            }
+        }
+        index
+            .context
+            .push(spec.context.iter().map(|w| w.as_str().into()).collect());
+    }
+    index.noise = dictionary.noise.iter().map(|w| w.as_str().into()).collect();
+    stats.categories = categories.len();
+    stats.fuzzy_keys = index.fuzzy.len();
+    (brands, index, stats)
+}
+
+pub(crate) fn brand_by_name<'m>(m: &'m BrandMatcher, name: &str) -> Option<&'m Brand> {
+    let norm = normalize_key(name);
+    if norm.is_empty() {
+        return None;
+    }
+    m.index
+        .keys
+        .get(norm.compact(0, norm.len()))?
+        .iter()
+        .find(|e| e.kind == KeyKind::Name)
+        .map(|e| &m.brands[e.brand as usize])
+}
+
+/// What surrounds the text being scanned.
+pub(crate) struct Ctx<'a> {
+    /// The text is a brand field: a whole text equal to a (weak) name is that brand.
+    pub(crate) assert_brand: bool,
+    /// The item's other fields, searched for context words too.
+    pub(crate) extra: [Option<&'a Normalized>; 2],
+    pub(crate) device: &'a DeviceEvidence,
+}
+
+/// When the fuzzy step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fuzzy {
+    /// Only if nothing found so far could beat a fuzzy match (one best detection wanted).
+    IfNeeded,
+    /// On every word nothing else explains (all brands wanted).
+    Always,
+}
+
+/// A match in the normalised words `start..end`.
+#[derive(Debug, Clone)]
+struct Hit<'m> {
+    brand: u32,
+    start: usize,
+    end: usize,
+    method: Method,
+    score: f64,
+    kind: KeyKind,
+    display: &'m str,
+    device: bool,
+}
+
+enum At<'m> {
+    Hit(Hit<'m>),
+    /// Weak entries end here, none confirmed: these words are not fuzzy-matched either.
+    Unconfirmed(usize),
+    Nothing,
+}
+
+impl BrandMatcher {
+    fn normalize(&self, text: &str) -> Normalized {
+        normalize(text, |w| self.index.numbers.contains(w))
+    }
+
+    /// The brand a name from the device's `detectedBrands` means (read like a brand field).
+    pub(crate) fn canonical_id(&self, text: &str) -> Option<u32> {
+        let norm = self.normalize(text);
+        let device = DeviceEvidence::default();
+        let ctx = Ctx {
+            assert_brand: true,
+            extra: [None, None],
+            device: &device,
+        };
+        best(&self.scan(&norm, &ctx, Fuzzy::IfNeeded)).map(|h| h.brand)
+    }
+
+    pub(crate) fn brand_at(&self, id: u32) -> &Brand {
+        &self.brands[id as usize]
+    }
+
+    pub(crate) fn detect_in(
+        &self,
+        text: &str,
+        source: Source,
+        device: &DeviceEvidence,
+    ) -> Option<Detection<'_>> {
+        let norm = self.normalize(text);
+        let ctx = Ctx {
+            assert_brand: false,
+            extra: [None, None],
+            device,
+        };
+        let hits = self.scan(&norm, &ctx, Fuzzy::IfNeeded);
+        best(&hits).map(|h| self.detection(&norm, h, source))
+    }
+
+    pub(crate) fn detect_all_in(
+        &self,
+        text: &str,
+        source: Source,
+        device: &DeviceEvidence,
+    ) -> Vec<Detection<'_>> {
+        let norm = self.normalize(text);
+        let ctx = Ctx {
+            assert_brand: false,
+            extra: [None, None],
+            device,
+        };
+        let hits = self.scan(&norm, &ctx, Fuzzy::Always);
+        // One detection per brand: its best evidence, in order of first mention.
+        let mut out: Vec<(usize, &Hit<'_>)> = Vec::new();
+        for h in &hits {
+            match out.iter_mut().find(|(_, o)| o.brand == h.brand) {
+                Some((_, o)) if h.score > o.score => *o = h,
+                Some(_) => {}
+                None => out.push((h.start, h)),
+            }
+        }
+        out.sort_by_key(|(first, _)| *first);
+        out.into_iter()
+            .map(|(_, h)| self.detection(&norm, h, source))
+            .collect()
+    }
+
+    pub(crate) fn item_in(
+        &self,
+        brand_name: Option<&str>,
+        product_name: Option<&str>,
+        category: Option<&str>,
+        device: &DeviceEvidence,
+    ) -> Option<Detection<'_>> {
+        let brand = brand_name
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| self.normalize(s));
+        let product = product_name
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| self.normalize(s));
+        let category = category.map(|s| self.normalize(s));
+        if let Some(b) = &brand {
+            let ctx = Ctx {
+                assert_brand: true,
+                extra: [product.as_ref(), category.as_ref()],
+                device,
+            };
+            let hits = self.scan(b, &ctx, Fuzzy::IfNeeded);
+            if let Some(h) = best(&hits) {
+                return Some(self.detection(b, h, Source::ItemBrand));
+            }
+        }
+        let p = product.as_ref()?;
+        let ctx = Ctx {
+            assert_brand: false,
+            extra: [brand.as_ref(), category.as_ref()],
+            device,
+        };
+        let hits = self.scan(p, &ctx, Fuzzy::IfNeeded);
+        best(&hits).map(|h| self.detection(p, h, Source::ProductName))
+    }
+
+    fn detection<'m>(&'m self, norm: &Normalized, h: &Hit<'m>, source: Source) -> Detection<'m> {
+        Detection {
+            brand: &self.brands[h.brand as usize],
+            method: h.method,
+            score: round3(h.score),
+            matched: norm.spaced(h.start, h.end),
+            key: h.display,
+            source,
+            device_agrees: h.device,
+        }
+    }
+
+    /// Every match in `norm`, in text order.
+    fn scan<'m>(&'m self, norm: &Normalized, ctx: &Ctx<'_>, fuzzy: Fuzzy) -> Vec<Hit<'m>> {
+        let n = norm.len();
+        let mut hits: Vec<Hit<'m>> = Vec::new();
+        let mut unconfirmed: Vec<(usize, usize)> = Vec::new();
+        let mut i = 0;
+        while i < n {
+            match self.match_at(norm, i, ctx) {
+                At::Hit(h) => {
+                    i = h.end;
+                    hits.push(h);
+                }
+                At::Unconfirmed(end) => {
+                    // Not fuzzy-matched either; a strong entry may still start inside.
+                    unconfirmed.push((i, end));
+                    i += 1;
+                }
+                At::Nothing => i += 1,
+            }
+        }
+        let needed = hits.iter().all(|h| h.score < FUZZY_WEIGHT);
+        if n > 0 && (fuzzy == Fuzzy::Always || needed) {
+            let before = hits.len();
+            self.fuzzy_pass(norm, &mut hits, &unconfirmed);
+            if hits.len() != before {
+                hits.sort_by_key(|h| h.start);
+            }
+        }
+        // A generic word right after another brand describes that brand's product ("Payless
+        // Pancit Canton"), fuzzy or not.
+        let mut k = 1;
+        while k < hits.len() {
+            let (p, h) = (&hits[k - 1], &hits[k]);
+            if h.kind == KeyKind::Generic && p.end == h.start && p.brand != h.brand {
+                hits.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+        for h in &mut hits {
+            if ctx.device.has(h.brand) && !h.device {
+                h.device = true;
+                h.score = (h.score + DEVICE_BOOST).min(1.0);
+            }
+        }
+        hits
+    }
+
+    /// The longest entry starting at word `i`.
+    fn match_at<'m>(&'m self, norm: &Normalized, i: usize, ctx: &Ctx<'_>) -> At<'m> {
+        let n = norm.len();
+        let mut found: [(usize, Option<&'m Vec<Entry>>); MAX_WORDS] = [(0, None); MAX_WORDS];
+        let mut count = 0;
+        let mut end = i;
+        while end < n && end - i < MAX_WORDS {
+            let window = norm.compact(i, end + 1);
+            if !self.index.prefixes.contains(window) {
+                break;
+            }
+            if let Some(entries) = self.index.keys.get(window) {
+                found[count] = (end + 1, Some(entries));
+                count += 1;
+            }
+            end += 1;
+        }
+        for (k, &(end, entries)) in found[..count].iter().enumerate().rev() {
+            if let Some(entries) = entries
+                && let Some(mut hit) = self.resolve(norm, i, end, entries, ctx)
+            {
+                // "Nescafé Classic": an alias that starts with the brand's own name is the name.
+                let starts_with_name = found[..k].iter().any(|(_, shorter)| {
+                    shorter.is_some_and(|es| {
+                        es.iter()
+                            .any(|e| e.brand == hit.brand && e.strong && e.kind == KeyKind::Name)
+                    })
+                });
+                if hit.method == Method::Alias && hit.kind == KeyKind::Alias && starts_with_name {
+                    hit.method = Method::Exact;
+                    hit.score = hit.score.max(0.97);
+                }
+                return At::Hit(hit);
+            }
+        }
+        match count {
+            0 => At::Nothing,
+            _ => At::Unconfirmed(found[count - 1].0),
+        }
+    }
+
+    /// Which brand the entries at `start..end` mean here, if any.
+    fn resolve<'m>(
+        &'m self,
+        norm: &Normalized,
+        start: usize,
+        end: usize,
+        entries: &'m [Entry],
+        ctx: &Ctx<'_>,
+    ) -> Option<Hit<'m>> {
+        let whole = start == 0 && end == norm.len();
+        let hit = |e: &'m Entry, method, score, device| Hit {
+            brand: e.brand,
+            start,
+            end,
+            method,
+            score,
+            kind: e.kind,
+            display: &e.display,
+            device,
+        };
+        if let Some(e) = entries.iter().find(|e| e.strong) {
+            return Some(match e.kind {
+                KeyKind::Name => hit(e, Method::Exact, if whole { 1.0 } else { 0.97 }, false),
+                KeyKind::Alias | KeyKind::Generic => hit(e, Method::Alias, e.score, false),
+            });
+        }
+        if ctx.assert_brand
+            && whole
+            && let Some(e) = entries.iter().find(|e| e.kind == KeyKind::Name)
+        {
+            return Some(hit(e, Method::Exact, 1.0, false));
+        }
+        // Weak entries: the one with the most context words; the device's word counts less
+        // than any context word; a tie between brands is ambiguous.
+        let mut best: Option<(&'m Entry, usize)> = None;
+        let mut tie = false;
+        for e in entries {
+            let words = self.context_words(e.brand, norm, start, end, ctx);
+            let rank = if words > 0 {
+                words + 1
+            } else if ctx.device.has(e.brand) {
+                1
+            } else {
+                continue;
+            };
+            match best {
+                Some((_, r)) if rank > r => {
+                    best = Some((e, rank));
+                    tie = false;
+                }
+                Some((b, r)) => tie |= rank == r && b.brand != e.brand,
+                None => best = Some((e, rank)),
+            }
+        }
+        match best {
+            Some((e, 1)) if !tie => {
+                Some(hit(e, Method::Context, e.score - DEVICE_ONLY_PENALTY, true))
+            }
+            Some((e, _)) if !tie => Some(hit(e, Method::Context, e.score, false)),
+            _ => None,
+        }
+    }
+
+    /// Context words of `brand` near `start..end` and in the item's other fields.
+    fn context_words(
+        &self,
+        brand: u32,
+        norm: &Normalized,
+        start: usize,
+        end: usize,
+        ctx: &Ctx<'_>,
+    ) -> usize {
+        let set = &self.index.context[brand as usize];
+        if set.is_empty() {
+            return 0;
+        }
+        let lo = start.saturating_sub(CONTEXT_WINDOW);
+        let hi = (end + CONTEXT_WINDOW).min(norm.len());
+        let near = (lo..hi)
+            .filter(|&k| (k < start || k >= end) && set.contains(norm.word(k)))
+            .count();
+        let fields: usize = ctx
+            .extra
+            .iter()
+            .flatten()
+            .map(|f| f.words().filter(|w| set.contains(*w)).count())
+            .sum();
+        near + fields
+    }
+
+    /// Fuzzy-matches the words no entry explained.
+    fn fuzzy_pass<'m>(
+        &'m self,
+        norm: &Normalized,
+        hits: &mut Vec<Hit<'m>>,
+        unconfirmed: &[(usize, usize)],
+    ) {
+        let n = norm.len();
+        let covered = |k: usize| {
+            hits.iter().any(|h| h.start <= k && k < h.end)
+                || unconfirmed.iter().any(|&(s, e)| s <= k && k < e)
+        };
+        let eligible: Vec<bool> = (0..n)
+            .map(|k| {
+                let w = norm.word(k);
+                w.is_ascii()
+                    && w.len() >= 2
+                    && !w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    && !self.index.noise.contains(w)
+                    && !covered(k)
+            })
+            .collect();
+        let mut scratch = String::new();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < n {
+            let mut best: Option<(usize, &'m super::fuzzy::FuzzyKey, f64)> = None;
+            let mut end = i;
+            while end < n && end - i < FUZZY_MAX_WORDS && eligible[end] {
+                end += 1;
+                let window = norm.compact(i, end);
+                if window.len() < FUZZY_MIN_LEN {
+                    continue;
+                }
+                if let Some((key, sim)) = self.index.fuzzy.best(window, &mut scratch)
+                    && best.is_none_or(|(_, _, s)| sim > s)
+                {
+                    best = Some((end, key, sim));
+                }
+            }
+            match best {
+                Some((end, key, sim)) => {
+                    found.push(Hit {
+                        brand: key.brand,
+                        start: i,
+                        end,
+                        method: Method::Fuzzy,
+                        score: FUZZY_WEIGHT * sim,
+                        kind: KeyKind::Alias,
+                        display: &key.display,
+                        device: false,
+                    });
+                    i = end;
+                }
+                None => i += 1,
+            }
+        }
+        hits.extend(found);
+    }
+}
+
+/// The best hit: highest score, then the longer entry, then the earlier.
+fn best<'a, 'm>(hits: &'a [Hit<'m>]) -> Option<&'a Hit<'m>> {
+    hits.iter().reduce(|a, b| {
+        let key = |h: &Hit<'_>| (h.score, h.display.len());
+        if key(b) > key(a) { b } else { a }
+    })
+}
