@@ -2,7 +2,13 @@
 //! idle memory and disk writes, drain rate of a 100,000-transaction backlog, and memory while
 //! draining. Prints figures; asserts only that everything arrived.
 //!
-//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size).
+//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size,
+//! `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_AGENT_BIN` measures another
+//! build of the agent, e.g. the device profile: `target/release-small/scout-agent`).
+//!
+//! The idle phase runs with the default heartbeat interval (60 s) and the uplink's idle poll
+//! (30 s), so the window sees both; bytes written are the kernel's `write_bytes` for the agent
+//! process (its log file included), extrapolated to an hour from the window.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
@@ -13,7 +19,12 @@ use std::time::{Duration, Instant};
 use scout_agent::simulate::StoreTraffic;
 use scout_collector::store::{Store, StoreOptions};
 
-const BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
+const BUILT_BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
+
+/// The agent binary under test: `SCOUT_BENCH_AGENT_BIN`, else the one cargo built for this bench.
+fn bin() -> String {
+    std::env::var("SCOUT_BENCH_AGENT_BIN").unwrap_or_else(|_| BUILT_BIN.to_owned())
+}
 
 struct Agent(Child);
 impl Drop for Agent {
@@ -51,13 +62,17 @@ fn wait_listening(log: &Path) {
         .unwrap_or_default()
         .contains("listening address=")
     {
-        assert!(Instant::now() < deadline, "agent did not start");
+        assert!(
+            Instant::now() < deadline,
+            "agent did not start:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 fn backlog(config: &Path) -> u64 {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["status", "--json", "--config"])
         .arg(config)
         .output()
@@ -73,6 +88,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let idle_secs: u64 = std::env::var("SCOUT_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let dir = tempfile::tempdir().unwrap();
 
     // The collector, in this process, on SQLite.
@@ -108,28 +127,28 @@ async fn main() {
         std::future::pending(),
     ));
 
-    // The agent's config and a backlog, taken in with `scout-agent enqueue`.
+    // The agent's config and a backlog, taken in with `scout-agent enqueue`. The idle phase
+    // keeps the default heartbeat interval, the drain phase does without heartbeats.
     let config = dir.path().join("agent.toml");
+    let idle_config = dir.path().join("agent-idle.toml");
     std::fs::create_dir_all(dir.path().join("spool")).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\ncollector_url = \"http://{collector_addr}\"\n\
-             token = \"{token}\"\noutbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
-             max_outbox_bytes = 4294967296\nheartbeat_interval_secs = 3600\n",
-            dir.path().join("outbox.db").display(),
-            dir.path().join("spool").display()
-        ),
-    )
-    .unwrap();
+    let common = format!(
+        "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\ncollector_url = \"http://{collector_addr}\"\n\
+         token = \"{token}\"\noutbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
+         max_outbox_bytes = 4294967296\n",
+        dir.path().join("outbox.db").display(),
+        dir.path().join("spool").display()
+    );
+    std::fs::write(&idle_config, &common).unwrap();
+    std::fs::write(&config, format!("{common}heartbeat_interval_secs = 3600\n")).unwrap();
 
     // Idle: start-up time, RSS and disk writes with nothing to send.
     let log = dir.path().join("idle.log");
     let started = Instant::now();
     let agent = Agent(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["run", "--config"])
-            .arg(&config)
+            .arg(&idle_config)
             .env("SCOUT_AGENT_LOG", "info")
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(Stdio::null())
@@ -141,9 +160,10 @@ async fn main() {
     let pid = agent.0.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let written_before = proc_field(pid, "io", "write_bytes:");
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let idle_rss = proc_field(pid, "status", "VmRSS:");
     let idle_written = proc_field(pid, "io", "write_bytes:") - written_before;
+    let idle_log_bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
     drop(agent);
 
     // Files of 10,000 transactions (intake reads at most 32 MiB per file).
@@ -163,7 +183,7 @@ async fn main() {
     }
     let file = backlog_dir;
     let enqueue_started = Instant::now();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["enqueue", "--config"])
         .arg(&config)
         .arg(&file)
@@ -178,7 +198,7 @@ async fn main() {
     let log = dir.path().join("drain.log");
     let started = Instant::now();
     let agent = Agent(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["run", "--config"])
             .arg(&config)
             .env("SCOUT_AGENT_LOG", "warn,scout_agent::service=info")
@@ -219,7 +239,12 @@ async fn main() {
         "agent idle RSS:                        {:.1} MB",
         idle_rss as f64 / 1024.0
     );
-    println!("agent disk writes over 20 s idle:      {idle_written} bytes");
+    println!(
+        "agent disk writes over {idle_secs} s idle:      {idle_written} bytes \
+         (= {:.0} bytes per idle hour; log file {idle_log_bytes} bytes in all, start-up included)",
+        idle_written as f64 * 3600.0 / idle_secs.max(1) as f64
+    );
+    println!("agent binary: {}", bin());
     println!(
         "enqueue CLI: {rows} tx ({:.0} MB) in {:.2} s = {:.0} tx/s",
         bytes as f64 / 1e6,

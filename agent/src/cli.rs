@@ -1,7 +1,14 @@
 //! The `scout-agent` command line: `run` (the service), `status`, `enqueue`, `validate`,
 //! `simulate`, `dead-letters`. Every subcommand takes `--config PATH`.
+//!
+//! Only `run` gets a multi-threaded runtime. The other subcommands are short and run on the
+//! calling thread ([`Cli::runtime`]): their SQLite and file work is done in place rather than
+//! through `spawn_blocking`, and `status` tries HTTP only when something listens, so they start
+//! no thread at all. That keeps them light on the device, and lets the cross-built binary be
+//! smoke-tested under qemu-user, where a process that starts threads hangs (cross/smoke.sh).
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -73,6 +80,22 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// The runtime this subcommand runs on: two worker threads for the service, the calling
+    /// thread alone for everything else.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self.command {
+            Command::Run => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(2);
+                builder
+            }
+            _ => tokio::runtime::Builder::new_current_thread(),
+        };
+        builder.enable_all().build()
+    }
+}
+
 fn load(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
     AgentConfig::load_from_process(Some(path))
         .with_context(|| format!("Failed to load the configuration {}", path.display()))
@@ -97,7 +120,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => status_command(&config, json).await,
-        Command::Enqueue { paths } => enqueue(&config, paths).await,
+        Command::Enqueue { paths } => enqueue(&config, paths),
         Command::Simulate {
             rate,
             count,
@@ -105,7 +128,7 @@ pub async fn run(
             seed,
             print,
         } => simulate(&config, rate, count, quirks, seed, print, shutdown).await,
-        Command::DeadLetters { export, limit } => dead_letters(&config, export, limit).await,
+        Command::DeadLetters { export, limit } => dead_letters(&config, export, limit),
     }
 }
 
@@ -145,12 +168,18 @@ fn validate_quietly(config: &AgentConfig) -> bool {
     fatal
 }
 
-/// The live report from the running service, if it answers.
+/// How long `status` waits for the service's port to accept a connection.
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The live report from the running service, if it answers. A plain TCP connect comes first:
+/// when nothing listens (the service is stopped), no HTTP client is built at all.
 async fn live_report(config: &AgentConfig, outbox: Option<&Outbox>) -> Option<StatusReport> {
-    let mut addr = config.listen.to_string();
-    if config.listen.port() == 0 {
-        addr = outbox?.state_value(LISTEN_STATE_KEY).ok()??;
-    }
+    let addr: SocketAddr = if config.listen.port() == 0 {
+        outbox?.state_value(LISTEN_STATE_KEY).ok()??.parse().ok()?
+    } else {
+        config.listen
+    };
+    drop(std::net::TcpStream::connect_timeout(&addr, PROBE_CONNECT_TIMEOUT).ok()?);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .no_proxy()
@@ -184,8 +213,7 @@ fn empty_stats(config: &AgentConfig) -> OutboxStats {
 }
 
 async fn status_command(config: &AgentConfig, json: bool) -> anyhow::Result<ExitCode> {
-    let path = config.outbox_path.clone();
-    let outbox = match tokio::task::spawn_blocking(move || Outbox::open_read_only(path)).await? {
+    let outbox = match Outbox::open_read_only(&config.outbox_path) {
         Ok(outbox) => Some(outbox),
         Err(BufferError::NotFound { .. }) => None,
         Err(e) => return Err(e).context("Failed to read the outbox"),
@@ -227,22 +255,16 @@ async fn status_command(config: &AgentConfig, json: bool) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn enqueue(config: &AgentConfig, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+fn enqueue(config: &AgentConfig, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     let device = DeviceId::parse(&config.device_id).context("Invalid device_id")?;
-    let config = config.clone();
-    let summary = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut outbox = crate::intake::open_outbox_for_enqueue(&config).with_context(|| {
-            format!("Failed to open the outbox {}", config.outbox_path.display())
-        })?;
-        let mut stdin = std::io::stdin().lock();
-        let mut stdout = std::io::stdout().lock();
-        let summary =
-            crate::intake::enqueue_paths(&mut outbox, &device, &paths, &mut stdin, &mut stdout);
-        let _ = stdout.flush();
-        outbox.close().context("Failed to close the outbox")?;
-        Ok(summary)
-    })
-    .await??;
+    let mut outbox = crate::intake::open_outbox_for_enqueue(config)
+        .with_context(|| format!("Failed to open the outbox {}", config.outbox_path.display()))?;
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    let summary =
+        crate::intake::enqueue_paths(&mut outbox, &device, &paths, &mut stdin, &mut stdout);
+    let _ = stdout.flush();
+    outbox.close().context("Failed to close the outbox")?;
     Ok(if summary.all_taken() {
         ExitCode::SUCCESS
     } else {
@@ -276,8 +298,7 @@ async fn simulate(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let path = config.outbox_path.clone();
-    let outbox = tokio::task::spawn_blocking(move || Outbox::open_read_only(path).ok()).await?;
+    let outbox = Outbox::open_read_only(&config.outbox_path).ok();
     let mut addr = config.listen.to_string();
     if config.listen.port() == 0
         && let Some(found) = outbox
@@ -328,15 +349,13 @@ async fn simulate(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dead_letters(
+fn dead_letters(
     config: &AgentConfig,
     export: Option<PathBuf>,
     limit: usize,
 ) -> anyhow::Result<ExitCode> {
-    let path = config.outbox_path.clone();
-    let outbox = tokio::task::spawn_blocking(move || Outbox::open_read_only(path))
-        .await?
-        .context("Failed to read the outbox")?;
+    let outbox =
+        Outbox::open_read_only(&config.outbox_path).context("Failed to read the outbox")?;
     match export {
         Some(target) if target.as_os_str() == "-" => {
             let report = outbox.export_dead_letters(std::io::stdout().lock())?;

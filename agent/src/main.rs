@@ -17,11 +17,8 @@ fn main() -> ExitCode {
     // One crypto library in the whole process: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Worker threads for `run` only; the other subcommands start no thread (see cli.rs).
+    let runtime = match cli.runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: Failed to start the async runtime: {e}");

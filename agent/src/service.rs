@@ -6,6 +6,10 @@
 //! the current SQLite transaction and marks the session clean. A corruption seen while running
 //! ends the service with an error so that systemd restarts it and the next start quarantines
 //! the file.
+//!
+//! Under systemd (`Type=notify`) the service says `READY=1` once the listener is bound and the
+//! outbox is open, pings the watchdog while the outbox thread answers, and says `STOPPING=1`
+//! when shutdown begins (see [`crate::systemd`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -132,6 +136,15 @@ pub async fn run(
                 .await
         })
     };
+    crate::systemd::ready(&format!("listening on {addr}"));
+    let watchdog_task = crate::systemd::watchdog_interval().map(|interval| {
+        info!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        let (outbox, stop) = (outbox.clone(), stopped());
+        tokio::spawn(crate::systemd::keep_alive(outbox, interval, stop))
+    });
 
     let mut corruption = outbox.corruption();
     let outbox_failed = async move {
@@ -144,6 +157,7 @@ pub async fn run(
         () = shutdown => None,
         why = outbox_failed => Some(why),
     };
+    crate::systemd::stopping();
     info!("stopping: no new intake, finishing the upload in flight");
     let _ = stop_tx.send(true);
     let limit = Duration::from_secs(config.request_timeout_secs) + SHUTDOWN_SLACK;
@@ -154,6 +168,9 @@ pub async fn run(
         }
         let _ = uplink_task.await;
         let _ = wake_task.await;
+        if let Some(watchdog) = watchdog_task {
+            let _ = watchdog.await;
+        }
     };
     if tokio::time::timeout(limit, tasks).await.is_err() {
         warn!(
