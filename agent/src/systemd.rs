@@ -162,8 +162,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = open_outbox(dir.path());
         let sent = pings(outbox.clone(), Duration::from_millis(520)).await;
-        // Ticks at 0, 50, ..., 500 ms: 11, give or take scheduling.
-        assert!((8..=12).contains(&sent), "{sent} pings in 520 ms");
+        // Ticks at 0, 50, ..., 500 ms: 11, fewer on a busy machine, never more.
+        assert!((4..=11).contains(&sent), "{sent} pings in 520 ms");
         outbox.close().await.unwrap();
     }
 
