@@ -7,9 +7,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
 use crate::brands::BrandMatcher;
 use crate::config::ServeConfig;
 use crate::devices;
+use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
 
 /// Scout collector: device ingest and retail analytics.
@@ -42,6 +45,34 @@ pub enum Command {
     Device(DeviceCommand),
     /// Print the brand detected in a product name or transcript, as JSON (no database needed).
     Brand(BrandArgs),
+    /// Run the medallion stages (bronze → silver → gold) until nothing is pending, and print
+    /// what each stage did. `serve` does this continuously; this is for batch runs and rebuilds.
+    Process(ProcessArgs),
+    /// Print a day's gold KPIs per store and brand.
+    Kpis(KpisArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProcessArgs {
+    /// Rebuild silver and gold from all of bronze (after a dictionary change, say).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// An operator's brand dictionary file, merged over the shipped one.
+    #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
+    pub brands_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KpisArgs {
+    /// Business day (Asia/Manila), YYYY-MM-DD; the newest day in gold when omitted.
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Only this store.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +114,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
     store.migrate().await.context("Failed to migrate")?;
+    // Signals are handled from here on, even while the rest starts up.
+    let shutdown = crate::shutdown_signal();
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["scout-collector"]).config));
@@ -96,24 +129,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("Failed to listen on {}", config.listen))?;
-            let scheme = if config.tls_cert.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            tracing::info!(
-                address = %listener.local_addr()?,
-                scheme,
-                database = ?store.backend(),
-                version = crate::VERSION,
-                "scout-collector listening"
-            );
-            crate::run(listener, store, config, crate::shutdown_signal()).await?;
+            crate::run(listener, store, config, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Device(command) => device(&store, command).await,
         Command::Brand(args) => brand(&args),
+        Command::Process(args) => process(store, &args).await,
+        Command::Kpis(args) => kpis(&store, &args).await,
     }
+}
+
+async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
+    let matcher = BrandMatcher::load(args.brands_file.as_deref())
+        .context("Failed to load the brand dictionary")?;
+    if args.rebuild {
+        let marked = store.reset_medallion().await?;
+        println!("rebuild: {marked} bronze rows marked for processing");
+    }
+    let pipeline = Pipeline::new(store.clone(), Arc::new(matcher), PipelineOptions::default());
+    let report = pipeline.catch_up().await?;
+    let s = &report.silver;
+    println!(
+        "silver: {} bronze rows → {} silver rows, {} quarantined, in {:.2} s",
+        s.bronze_rows, s.silver_rows, s.quarantined, report.silver_secs
+    );
+    println!(
+        "gold:   {} day × store partitions rebuilt ({} gold rows) in {:.2} s",
+        report.gold.partitions, report.gold.gold_rows, report.gold_secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn kpis(store: &Store, args: &KpisArgs) -> anyhow::Result<ExitCode> {
+    let date = match args.date {
+        Some(d) => d,
+        None => match store.latest_gold_date().await? {
+            Some(d) => d,
+            None => {
+                eprintln!("gold is empty: nothing processed yet (run `scout-collector process`)");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+    };
+    let rows = store.gold_day(date, args.store.as_deref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", crate::gold::kpi_table(date, &rows));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {

@@ -68,6 +68,50 @@ pub struct ServeConfig {
     pub admin_token: Option<AdminToken>,
     #[command(flatten)]
     pub limits: IngestLimits,
+    #[command(flatten)]
+    pub pipeline: PipelineConfig,
+}
+
+/// The medallion pipeline as `serve` runs it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineConfig {
+    /// Run the medallion stages (silver, gold) in this process: `true` or `false` (an
+    /// ingest-only collector). Several processing collectors may share one PostgreSQL database.
+    #[arg(
+        long = "process",
+        env = "SCOUT_PROCESS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub enabled: bool,
+    /// Seconds between checks for new bronze rows when no ingest in this process wakes the
+    /// pipeline (rows landed by another collector are found this way).
+    #[arg(long, env = "SCOUT_PROCESS_POLL_SECS", default_value_t = 2.0)]
+    pub process_poll_secs: f64,
+    /// An operator's brand dictionary file, merged over the shipped one.
+    #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
+    pub brands_file: Option<PathBuf>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            process_poll_secs: 2.0,
+            brands_file: None,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The pipeline's options from these settings.
+    pub fn options(&self) -> crate::pipeline::PipelineOptions {
+        crate::pipeline::PipelineOptions {
+            poll: std::time::Duration::from_secs_f64(self.process_poll_secs.clamp(0.05, 3600.0)),
+            ..Default::default()
+        }
+    }
 }
 
 impl ServeConfig {

@@ -10,18 +10,24 @@ pub mod cli;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod gold;
+pub mod pipeline;
 pub mod quality;
 pub mod routes;
 pub mod server;
+pub mod silver;
 pub mod store;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-pub use config::{AdminToken, IngestLimits, ServeConfig};
+use brands::BrandMatcher;
+pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
+use pipeline::Pipeline;
 pub use routes::{AppState, router};
 pub use store::Store;
 
@@ -45,43 +51,83 @@ pub async fn run(
             "no admin token configured: GET /v1/devices is open to anyone who can reach the collector"
         );
     }
-    let state = AppState::new(store, config.limits).with_admin_token(config.admin_token.as_ref());
+    let store_backend = store.backend();
+    let mut state =
+        AppState::new(store.clone(), config.limits).with_admin_token(config.admin_token.as_ref());
+    // The pipeline stops when the server starts draining.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut pipeline_task = None;
+    if config.pipeline.enabled {
+        let matcher = BrandMatcher::load(config.pipeline.brands_file.as_deref())
+            .context("Failed to load the brand dictionary")?;
+        let pipeline = Pipeline::new(store, Arc::new(matcher), config.pipeline.options());
+        state.etl = Some(pipeline.metrics());
+        let wake = Arc::clone(&state.pipeline_wake);
+        let mut stop = stop.clone();
+        pipeline_task = Some(tokio::spawn(pipeline.run(wake, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })));
+    } else {
+        tracing::info!("medallion processing is off in this process (--process false)");
+    }
+    drop(stop);
     let app = router(state);
-    server::serve(
+    tracing::info!(
+        address = %listener.local_addr()?,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        database = ?store_backend,
+        version = VERSION,
+        "scout-collector listening"
+    );
+    let served = server::serve(
         listener,
         app,
         tls,
-        shutdown,
+        async {
+            shutdown.await;
+            let _ = stopping.send(true);
+        },
         Duration::from_secs(config.drain_secs),
     )
-    .await
-    .context("Failed to serve")
+    .await;
+    let _ = stopping.send(true);
+    if let Some(task) = pipeline_task {
+        // A pass in flight is rolled back by the database if it cannot finish.
+        let _ = task.await;
+    }
+    served.context("Failed to serve")
 }
 
-/// Completes on Ctrl-C or SIGTERM: the one shutdown path of the binary.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on Ctrl-C or SIGTERM: the one shutdown path of the binary. The SIGTERM handler is
+/// installed when this is called (inside the runtime), not when the future is first polled, so
+/// a signal that arrives during start-up is not fatal.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!("Ctrl-C received"),
+            () = terminate => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }

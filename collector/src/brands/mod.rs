@@ -98,6 +98,19 @@ pub enum Source {
     Transcript,
 }
 
+impl Source {
+    /// The name used in JSON and in silver's `brand_source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Text => "text",
+            Source::ItemBrand => "item_brand",
+            Source::ProductName => "product_name",
+            Source::ExplicitMention => "explicit_mention",
+            Source::Transcript => "transcript",
+        }
+    }
+}
+
 /// One brand found in a text, with its evidence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection<'m> {

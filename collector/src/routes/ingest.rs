@@ -475,6 +475,9 @@ async fn write_batches(
     while let Some(batch) = queue.recv().await {
         commit(state, batch, &mut committed).await?;
     }
+    if committed.inserted > 0 {
+        state.pipeline_wake.notify_one();
+    }
     Ok(committed)
 }
 

@@ -6,17 +6,19 @@ pub mod fleet;
 mod health;
 pub mod heartbeat;
 pub mod ingest;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 pub use auth::AdminDigest;
 
 use crate::config::{AdminToken, IngestLimits};
+use crate::pipeline::EtlMetrics;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -30,6 +32,10 @@ pub struct AppState {
     pub per_device: Arc<Mutex<HashMap<String, usize>>>,
     /// Hash of the admin token the fleet view requires; `None`: the fleet view is open.
     pub admin: Option<AdminDigest>,
+    /// Woken when ingest commits new bronze rows, so the pipeline starts at once.
+    pub pipeline_wake: Arc<Notify>,
+    /// The pipeline's counters, when this process runs it.
+    pub etl: Option<Arc<EtlMetrics>>,
 }
 
 impl AppState {
@@ -39,6 +45,8 @@ impl AppState {
             limits: Arc::new(limits),
             per_device: Arc::default(),
             admin: None,
+            pipeline_wake: Arc::default(),
+            etl: None,
             store,
         }
     }
@@ -55,6 +63,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/heartbeat", post(heartbeat::heartbeat))
         .route("/v1/devices", get(fleet::devices))

@@ -3,8 +3,13 @@
 //! fast paths differ (`UNNEST` batches on PostgreSQL, prepared per-row inserts in one transaction
 //! on SQLite) and table names differ (`bronze.x` on PostgreSQL is `bronze_x` on SQLite).
 
+mod medallion;
+mod medallion_postgres;
+mod medallion_sqlite;
 mod postgres;
 mod sqlite;
+
+pub use medallion::{Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch};
 
 use std::str::FromStr;
 use std::time::Duration;

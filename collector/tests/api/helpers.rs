@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use scout_collector::store::{Store, StoreOptions};
-use scout_collector::{AdminToken, IngestLimits, ServeConfig, devices};
+use scout_collector::{AdminToken, IngestLimits, PipelineConfig, ServeConfig, devices};
 use serde_json::Value;
 use sqlx::{ConnectOptions, Connection, Row};
 use tempfile::TempDir;
@@ -168,19 +168,44 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDb, limits: IngestLimits) -> Self {
-        Self::spawn_configured(db, limits, None).await
+        Self::spawn_configured(db, limits, None, PipelineConfig::default()).await
+    }
+
+    /// The app with its background pipeline off, so a test runs the stages itself.
+    pub async fn spawn_ingest_only(db: TestDb) -> Self {
+        let pipeline = PipelineConfig {
+            enabled: false,
+            ..PipelineConfig::default()
+        };
+        Self::spawn_configured(db, IngestLimits::default(), None, pipeline).await
+    }
+
+    /// The app with its background pipeline polling every `poll_secs`.
+    pub async fn spawn_processing(db: TestDb, poll_secs: f64) -> Self {
+        let pipeline = PipelineConfig {
+            process_poll_secs: poll_secs,
+            ..PipelineConfig::default()
+        };
+        Self::spawn_configured(db, IngestLimits::default(), None, pipeline).await
     }
 
     /// The app with the fleet view behind `admin_token`.
     pub async fn spawn_with_admin_token(db: TestDb, admin_token: &str) -> Self {
         let token = Some(AdminToken::new(admin_token));
-        Self::spawn_configured(db, IngestLimits::default(), token).await
+        Self::spawn_configured(
+            db,
+            IngestLimits::default(),
+            token,
+            PipelineConfig::default(),
+        )
+        .await
     }
 
     async fn spawn_configured(
         db: TestDb,
         limits: IngestLimits,
         admin_token: Option<AdminToken>,
+        pipeline: PipelineConfig,
     ) -> Self {
         install_crypto();
         let store = db.store().await;
@@ -193,6 +218,7 @@ impl TestApp {
             drain_secs: 5,
             admin_token,
             limits,
+            pipeline,
         };
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(scout_collector::run(

@@ -7,6 +7,7 @@
 mod fleet;
 mod helpers;
 mod ingest;
+mod medallion;
 mod process;
 mod tls;
 

@@ -1,0 +1,146 @@
+//! `GET /metrics`: Prometheus text. The pipeline's counters come from this process; the backlog
+//! gauges are read from the database at each scrape (shared by every collector on it).
+//! `etl_processing_errors`, `etl_last_successful_run` and `etl_quality_score` keep the names
+//! existing alert rules use (CONTRACT.md §4).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use scout_common::metrics::{CONTENT_TYPE, Kind, MetricsText};
+
+use super::AppState;
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut m = MetricsText::new();
+    m.family(
+        Kind::Gauge,
+        "scout_collector_info",
+        "Collector version and database backend.",
+        &[(
+            &[
+                ("version", crate::VERSION),
+                ("database", backend_name(&state)),
+            ],
+            1.0,
+        )],
+    );
+    match state.store.backlog().await {
+        Ok(b) => {
+            m.single(
+                Kind::Gauge,
+                "scout_etl_bronze_pending",
+                "Bronze rows not yet processed into silver (all collectors).",
+                b.bronze_pending as f64,
+            );
+            m.single(
+                Kind::Gauge,
+                "scout_etl_bronze_oldest_pending_age_seconds",
+                "Age of the oldest unprocessed bronze row (0 when none).",
+                b.oldest_pending_epoch
+                    .map_or(0.0, |t| (Utc::now().timestamp() - t).max(0) as f64),
+            );
+            m.single(
+                Kind::Gauge,
+                "scout_etl_gold_pending_partitions",
+                "Day-and-store partitions waiting for a gold rebuild (all collectors).",
+                b.gold_pending as f64,
+            );
+            m.single(
+                Kind::Gauge,
+                "scout_collector_database_up",
+                "1 when the database answered this scrape.",
+                1.0,
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database unreachable");
+            m.single(
+                Kind::Gauge,
+                "scout_collector_database_up",
+                "1 when the database answered this scrape.",
+                0.0,
+            );
+        }
+    }
+    if let Some(etl) = &state.etl {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
+        m.single(
+            Kind::Counter,
+            "etl_processing_errors",
+            "Medallion passes in this process that failed (retried).",
+            load(&etl.errors),
+        );
+        m.single(
+            Kind::Gauge,
+            "etl_last_successful_run",
+            "Unix time this process last completed a medallion pass (0: never).",
+            etl.last_caught_up.load(Ordering::Relaxed) as f64,
+        );
+        if let Some(q) = etl.recent_quality() {
+            m.single(
+                Kind::Gauge,
+                "etl_quality_score",
+                "Mean quality score (0..1) of the silver rows this process wrote recently.",
+                q,
+            );
+        }
+        m.single(
+            Kind::Counter,
+            "scout_etl_bronze_processed_total",
+            "Bronze rows processed into silver by this process.",
+            load(&etl.bronze_processed),
+        );
+        m.single(
+            Kind::Counter,
+            "scout_etl_silver_rows_total",
+            "Silver rows written by this process.",
+            load(&etl.silver_rows),
+        );
+        m.single(
+            Kind::Counter,
+            "scout_etl_quarantined_total",
+            "Items and transactions quarantined by this process.",
+            load(&etl.quarantined),
+        );
+        m.single(
+            Kind::Counter,
+            "scout_etl_gold_partitions_total",
+            "Gold partitions rebuilt by this process.",
+            load(&etl.gold_partitions),
+        );
+        m.family(
+            Kind::Counter,
+            "scout_etl_stage_seconds_total",
+            "Time spent in each stage by this process.",
+            &[
+                (&[("stage", "silver")], load(&etl.silver_micros) / 1e6),
+                (&[("stage", "gold")], load(&etl.gold_micros) / 1e6),
+            ],
+        );
+        m.family(
+            Kind::Counter,
+            "scout_etl_batches_total",
+            "Stage transactions committed by this process.",
+            &[
+                (&[("stage", "silver")], load(&etl.silver_batches)),
+                (&[("stage", "gold")], load(&etl.gold_batches)),
+            ],
+        );
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        m.finish(),
+    )
+        .into_response()
+}
+
+fn backend_name(state: &AppState) -> &'static str {
+    match state.store.backend() {
+        crate::store::Backend::Sqlite => "sqlite",
+        crate::store::Backend::Postgres => "postgres",
+    }
+}

@@ -1,0 +1,172 @@
+//! The medallion stages' database side: claiming pending bronze rows, writing silver and the
+//! quarantine, queueing and rebuilding gold partitions, and reading KPIs back.
+//!
+//! Coordination lives in the database, never in memory, so any number of collectors can run the
+//! stages against one PostgreSQL database:
+//! - **silver:** a bronze row is pending while `silver_processed_at` is NULL. A batch claims
+//!   pending rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer under
+//!   `BEGIN IMMEDIATE`), replaces their silver and quarantine rows, queues the (day, store)
+//!   partitions they touch, and marks them processed, all in one transaction.
+//! - **gold:** `metadata.gold_pending` holds the partitions to rebuild. A silver writer upserts
+//!   its partitions with `DO UPDATE` (a row lock, taken in key order); a refresher claims
+//!   partitions with `SKIP LOCKED`, deletes them from the queue, and rebuilds their gold,
+//!   product and customer rows from silver in the same transaction. A silver batch that commits
+//!   after a refresh read its partition has re-queued it (its upsert waited for the refresh's
+//!   lock), so gold never misses a committed silver row.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{Store, StoreError, classify, medallion_postgres as pg, medallion_sqlite as lite};
+use crate::silver::{BronzeRecord, SilverOutcome};
+
+/// What one silver batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SilverBatch {
+    /// Bronze rows claimed and processed.
+    pub bronze_rows: u64,
+    pub silver_rows: u64,
+    pub quarantined: u64,
+    /// (day, store) partitions queued for gold.
+    pub partitions_queued: u64,
+    /// Sum of the silver rows' quality scores (for the mean).
+    pub quality_sum: f64,
+}
+
+/// What one gold batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GoldBatch {
+    pub partitions: u64,
+    pub gold_rows: u64,
+}
+
+/// Work waiting for the stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    /// Bronze rows not yet in silver.
+    pub bronze_pending: i64,
+    /// Ingest time of the oldest of them (seconds since the epoch), if any.
+    pub oldest_pending_epoch: Option<i64>,
+    /// (day, store) partitions waiting for a gold rebuild.
+    pub gold_pending: i64,
+}
+
+/// One gold row, as `kpis` and `demo` print it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoldRow {
+    pub transaction_date: NaiveDate,
+    pub store_id: String,
+    pub brand_name: String,
+    pub product_category: String,
+    pub revenue_centavos: i64,
+    pub transaction_count: i64,
+    pub unique_customers: i64,
+    pub avg_basket_size: f64,
+    pub units_sold: f64,
+}
+
+/// The silver stage's work, handed the claimed rows off the async runtime.
+pub type BuildSilver = Box<dyn FnOnce(Vec<BronzeRecord>) -> Vec<SilverOutcome> + Send>;
+
+impl Store {
+    /// Claims up to `limit` pending bronze rows, turns them into silver with `build` (run on a
+    /// blocking thread) and commits everything in one transaction. Returns zeros when nothing
+    /// was pending.
+    pub async fn silver_batch(
+        &self,
+        limit: i64,
+        build: BuildSilver,
+    ) -> Result<SilverBatch, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::silver_batch(pool, limit, build).await,
+            Self::Postgres(pool) => pg::silver_batch(pool, limit, build).await,
+        }
+        .map_err(classify)
+    }
+
+    /// Claims up to `limit` queued (day, store) partitions and rebuilds their gold and analytics
+    /// rows from silver, in one transaction.
+    pub async fn gold_batch(&self, limit: i64) -> Result<GoldBatch, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::gold_batch(pool, limit).await,
+            Self::Postgres(pool) => pg::gold_batch(pool, limit).await,
+        }
+        .map_err(classify)
+    }
+
+    /// Marks every bronze row pending again and queues every silver partition, so the stages
+    /// rebuild silver and gold from scratch (after a dictionary change, say). Returns the number
+    /// of bronze rows marked.
+    pub async fn reset_medallion(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::reset(pool).await,
+            Self::Postgres(pool) => pg::reset(pool).await,
+        }
+        .map_err(classify)
+    }
+
+    /// Work waiting for the stages.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::backlog(pool).await,
+            Self::Postgres(pool) => pg::backlog(pool).await,
+        }
+        .map_err(classify)
+    }
+
+    /// The newest business day in gold.
+    pub async fn latest_gold_date(&self) -> Result<Option<NaiveDate>, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::latest_gold_date(pool).await,
+            Self::Postgres(pool) => pg::latest_gold_date(pool).await,
+        }
+        .map_err(classify)
+    }
+
+    /// Gold rows of one day (optionally one store), by store then revenue, largest first.
+    pub async fn gold_day(
+        &self,
+        date: NaiveDate,
+        store_id: Option<&str>,
+    ) -> Result<Vec<GoldRow>, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::gold_day(pool, date, store_id).await,
+            Self::Postgres(pool) => pg::gold_day(pool, date, store_id).await,
+        }
+        .map_err(classify)
+    }
+}
+
+/// Sorted, distinct partitions (sorting keeps lock order stable between silver writers).
+pub(super) fn partitions(mut keys: Vec<(NaiveDate, String)>) -> Vec<(NaiveDate, String)> {
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The silver stage's counts for a set of outcomes.
+pub(super) fn counts(outcomes: &[SilverOutcome], partitions_queued: usize) -> SilverBatch {
+    SilverBatch {
+        bronze_rows: outcomes.len() as u64,
+        silver_rows: outcomes.iter().map(|o| o.rows.len() as u64).sum(),
+        quarantined: outcomes.iter().map(|o| o.rejects.len() as u64).sum(),
+        partitions_queued: partitions_queued as u64,
+        quality_sum: outcomes
+            .iter()
+            .flat_map(|o| &o.rows)
+            .map(|r| r.quality_score)
+            .sum(),
+    }
+}
+
+/// Runs the build off the async runtime.
+pub(super) async fn run_build(
+    build: BuildSilver,
+    records: Vec<BronzeRecord>,
+) -> Result<Vec<SilverOutcome>, StoreError> {
+    tokio::task::spawn_blocking(move || build(records))
+        .await
+        .map_err(|e| {
+            StoreError::Database(sqlx::Error::Protocol(format!("silver build failed: {e}")))
+        })
+}

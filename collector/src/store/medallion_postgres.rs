@@ -1,0 +1,419 @@
+//! PostgreSQL side of the medallion stages (see `medallion.rs` for the coordination rules).
+//! Rows travel as arrays turned back into rows by `UNNEST`: one statement per table per batch.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use super::StoreError;
+use super::medallion::{
+    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, partitions, run_build,
+};
+use crate::silver::{BronzeRecord, SilverOutcome};
+
+pub(super) async fn silver_batch(
+    pool: &PgPool,
+    limit: i64,
+    build: BuildSilver,
+) -> Result<SilverBatch, StoreError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT id, transaction_id, store_id, device_id, transaction_timestamp, \
+         payload::text AS payload, captured_at, device_seq, agent_version \
+         FROM bronze.scout_raw_transactions WHERE silver_processed_at IS NULL \
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(SilverBatch::default());
+    }
+    let records = rows
+        .iter()
+        .map(|r| {
+            Ok(BronzeRecord {
+                bronze_id: r.try_get("id")?,
+                transaction_id: r.try_get("transaction_id")?,
+                store_id: r.try_get("store_id")?,
+                device_id: r.try_get("device_id")?,
+                transaction_timestamp: r.try_get("transaction_timestamp")?,
+                payload: r.try_get("payload")?,
+                captured_at: r.try_get("captured_at")?,
+                device_seq: r.try_get("device_seq")?,
+                agent_version: r.try_get("agent_version")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    drop(rows);
+    let outcomes = run_build(build, records).await?;
+    let queued = write_silver(&mut tx, &outcomes).await?;
+    tx.commit().await?;
+    Ok(counts(&outcomes, queued))
+}
+
+async fn write_silver(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[SilverOutcome],
+) -> Result<usize, StoreError> {
+    let bronze_ids: Vec<i64> = outcomes.iter().map(|o| o.bronze_id).collect();
+    // Re-processing replaces: the old rows go, and their partitions are rebuilt too.
+    let old = sqlx::query(
+        "DELETE FROM silver.transactions_cleaned WHERE bronze_id = ANY($1) \
+         RETURNING transaction_date, store_id",
+    )
+    .bind(&bronze_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM silver.transactions_quarantine WHERE bronze_id = ANY($1)")
+        .bind(&bronze_ids)
+        .execute(&mut **tx)
+        .await?;
+    let mut keys = Vec::new();
+    for r in &old {
+        keys.push((r.try_get::<NaiveDate, _>(0)?, r.try_get::<String, _>(1)?));
+    }
+    insert_rows(tx, outcomes).await?;
+    insert_rejects(tx, outcomes).await?;
+    keys.extend(
+        outcomes
+            .iter()
+            .flat_map(|o| &o.rows)
+            .map(|r| (r.transaction_date, r.store_id.clone())),
+    );
+    let keys = partitions(keys);
+    let (dates, stores): (Vec<NaiveDate>, Vec<String>) = keys.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at) \
+         SELECT d, s, now() FROM UNNEST($1::date[], $2::text[]) AS k(d, s) ORDER BY d, s \
+         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
+    )
+    .bind(&dates)
+    .bind(&stores)
+    .execute(&mut **tx)
+    .await?;
+    let scores: Vec<f64> = outcomes.iter().map(|o| o.quality_score).collect();
+    let metadata: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o.bronze_metadata.as_str())
+        .collect();
+    sqlx::query(
+        "UPDATE bronze.scout_raw_transactions b SET silver_processed_at = now(), \
+         quality_score = u.score, processing_metadata = b.processing_metadata || u.meta::jsonb \
+         FROM UNNEST($1::int8[], $2::float8[], $3::text[]) AS u(id, score, meta) \
+         WHERE b.id = u.id",
+    )
+    .bind(&bronze_ids)
+    .bind(&scores)
+    .bind(&metadata)
+    .execute(&mut **tx)
+    .await?;
+    Ok(dates.len())
+}
+
+async fn insert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[SilverOutcome],
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = outcomes.iter().flat_map(|o| &o.rows).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    macro_rules! column {
+        ($f:expr) => {
+            rows.iter().map($f).collect::<Vec<_>>()
+        };
+    }
+    sqlx::query(
+        "INSERT INTO silver.transactions_cleaned (id, transaction_id, \"timestamp\", \
+         transaction_date, amount, payment_method, product_category, brand_name, sku, \
+         customer_id, store_id, device_id, age_bracket, gender, location_data, data_source, \
+         quality_score, bronze_id, item_index, amount_centavos, quantity, unit_price, \
+         product_name, device_brand, brand_method, brand_source, brand_score, quality_issues, \
+         daypart, day_type, basket_units, basket_band) \
+         SELECT id, transaction_id, ts, d, (centavos::numeric / 100)::numeric(14, 2), pay, cat, \
+         brand, sku, customer, store, device, age, gender, loc::jsonb, src, score, bronze, idx, \
+         centavos, qty, unit::numeric(14, 2), product, dbrand, method, bsource, bscore, \
+         issues::jsonb, daypart, daytype, units, band \
+         FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::date[], $5::int8[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+         $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::int8[], \
+         $19::int4[], $20::float8[], $21::float8[], $22::text[], $23::text[], $24::text[], \
+         $25::text[], $26::float8[], $27::text[], $28::text[], $29::text[], $30::float8[], \
+         $31::text[]) \
+         AS t(id, transaction_id, ts, d, centavos, pay, cat, brand, sku, customer, store, \
+         device, age, gender, loc, src, score, bronze, idx, qty, unit, product, dbrand, method, \
+         bsource, bscore, issues, daypart, daytype, units, band)",
+    )
+    .bind(column!(|r| r.id.as_str()))
+    .bind(column!(|r| r.transaction_id.as_str()))
+    .bind(column!(|r| r.timestamp))
+    .bind(column!(|r| r.transaction_date))
+    .bind(column!(|r| r.amount_centavos))
+    .bind(column!(|r| r.payment_method.as_str()))
+    .bind(column!(|r| r.product_category.as_str()))
+    .bind(column!(|r| r.brand_name.as_str()))
+    .bind(column!(|r| r.sku.as_deref()))
+    .bind(column!(|r| r.customer_id.as_deref()))
+    .bind(column!(|r| r.store_id.as_str()))
+    .bind(column!(|r| r.device_id.as_str()))
+    .bind(column!(|r| r.age_bracket.as_deref()))
+    .bind(column!(|r| r.gender.as_deref()))
+    .bind(column!(|r| r.location_data.as_deref()))
+    .bind(column!(|r| r.data_source))
+    .bind(column!(|r| r.quality_score))
+    .bind(column!(|r| r.bronze_id))
+    .bind(column!(|r| r.item_index))
+    .bind(column!(|r| r.quantity))
+    .bind(column!(|r| r.unit_price))
+    .bind(column!(|r| r.product_name.as_deref()))
+    .bind(column!(|r| r.device_brand.as_deref()))
+    .bind(column!(|r| r.brand_method))
+    .bind(column!(|r| r.brand_source))
+    .bind(column!(|r| r.brand_score))
+    .bind(column!(|r| r.quality_issues.as_str()))
+    .bind(column!(|r| r.daypart))
+    .bind(column!(|r| r.day_type))
+    .bind(column!(|r| r.basket_units))
+    .bind(column!(|r| r.basket_band))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_rejects(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[SilverOutcome],
+) -> Result<(), StoreError> {
+    let rejects: Vec<_> = outcomes.iter().flat_map(|o| &o.rejects).collect();
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    macro_rules! column {
+        ($f:expr) => {
+            rejects.iter().map($f).collect::<Vec<_>>()
+        };
+    }
+    sqlx::query(
+        "INSERT INTO silver.transactions_quarantine (bronze_id, transaction_id, device_id, \
+         store_id, item_index, reasons, record, quality_score, quality_issues) \
+         SELECT bronze, txn, device, store, idx, reasons::jsonb, record::jsonb, score, \
+         issues::jsonb \
+         FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], \
+         $7::text[], $8::float8[], $9::text[]) \
+         AS t(bronze, txn, device, store, idx, reasons, record, score, issues)",
+    )
+    .bind(column!(|r| r.bronze_id))
+    .bind(column!(|r| r.transaction_id.as_str()))
+    .bind(column!(|r| r.device_id.as_str()))
+    .bind(column!(|r| r.store_id.as_deref()))
+    .bind(column!(|r| r.item_index))
+    .bind(column!(|r| r.reasons.as_str()))
+    .bind(column!(|r| r.record.as_deref()))
+    .bind(column!(|r| r.quality_score))
+    .bind(column!(|r| r.quality_issues.as_str()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The claimed partitions as a row source, for the rebuild statements.
+const CLAIMED: &str = "k AS (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
+
+pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, StoreError> {
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(
+        "DELETE FROM metadata.gold_pending p USING ( \
+           SELECT transaction_date, store_id FROM metadata.gold_pending \
+           ORDER BY transaction_date, store_id LIMIT $1 FOR UPDATE SKIP LOCKED) c \
+         WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id \
+         RETURNING p.transaction_date, p.store_id",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if claimed.is_empty() {
+        return Ok(GoldBatch::default());
+    }
+    let mut dates = Vec::with_capacity(claimed.len());
+    let mut stores = Vec::with_capacity(claimed.len());
+    for r in &claimed {
+        dates.push(r.try_get::<NaiveDate, _>(0)?);
+        stores.push(r.try_get::<String, _>(1)?);
+    }
+    for table in [
+        "scout.scout_gold_transactions",
+        "gold.product_analytics",
+        "gold.customer_analytics",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} g USING UNNEST($1::date[], $2::text[]) AS k(d, s) \
+             WHERE g.transaction_date = k.d AND g.store_id = k.s"
+        )))
+        .bind(&dates)
+        .bind(&stores)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Money sums exact numerics; averages are taken over numerics too, so the result does not
+    // depend on the order rows are read in (two collectors, one database, one answer).
+    let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, per_tx AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
+             sum(t.quantity::numeric) AS units, count(*) AS item_rows, \
+             max(t.basket_units)::numeric AS basket_units, \
+             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             t.device_id, t.transaction_id) \
+         INSERT INTO scout.scout_gold_transactions (transaction_date, brand_name, \
+           product_category, store_id, revenue_peso, transaction_count, unique_customers, \
+           avg_basket_size, revenue_centavos, units_sold, item_rows) \
+         SELECT transaction_date, brand_name, product_category, store_id, sum(revenue), \
+           count(*), count(DISTINCT customer), round(avg(basket_units), 4)::float8, \
+           sum(centavos), round(sum(units), 4)::float8, sum(item_rows) \
+         FROM per_tx GROUP BY transaction_date, store_id, brand_name, product_category"
+    )))
+    .bind(&dates)
+    .bind(&stores)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, brand AS ( \
+           SELECT t.transaction_date, t.store_id, t.product_category, t.brand_name, \
+             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
+             sum(t.quantity::numeric) AS units, \
+             count(DISTINCT t.device_id || ':' || t.transaction_id) AS transactions, \
+             avg(t.quality_score::numeric) AS quality \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.product_category, t.brand_name) \
+         INSERT INTO gold.product_analytics (transaction_date, store_id, product_category, \
+           brand_name, revenue_peso, revenue_centavos, units_sold, transaction_count, \
+           avg_unit_price, category_revenue_share, store_revenue_share, rank_in_category, \
+           avg_quality_score) \
+         SELECT transaction_date, store_id, product_category, brand_name, revenue, centavos, \
+           round(units, 4)::float8, transactions, \
+           CASE WHEN units > 0 THEN round(revenue / units, 2) END, \
+           round(centavos::numeric / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
+             store_id, product_category), 0), 4)::float8, \
+           round(centavos::numeric / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
+             store_id), 0), 4)::float8, \
+           row_number() OVER (PARTITION BY transaction_date, store_id, product_category \
+             ORDER BY centavos DESC, brand_name), \
+           round(quality, 4)::float8 \
+         FROM brand"
+    )))
+    .bind(&dates)
+    .bind(&stores)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, per_tx AS ( \
+           SELECT t.transaction_date, t.store_id, min(t.daypart) AS daypart, \
+             min(t.day_type) AS day_type, min(t.payment_method) AS payment_method, \
+             min(t.basket_band) AS basket_band, sum(t.amount) AS revenue, \
+             sum(t.amount_centavos) AS centavos, max(t.basket_units)::numeric AS units, \
+             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.device_id, t.transaction_id) \
+         INSERT INTO gold.customer_analytics (transaction_date, store_id, daypart, day_type, \
+           payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
+           revenue_centavos, avg_basket_value, avg_basket_units) \
+         SELECT transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+           count(*), count(DISTINCT customer), sum(revenue), sum(centavos), \
+           round(sum(revenue) / count(*), 2), round(avg(units), 4)::float8 \
+         FROM per_tx GROUP BY transaction_date, store_id, daypart, day_type, payment_method, \
+           basket_band"
+    )))
+    .bind(&dates)
+    .bind(&stores)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(GoldBatch {
+        partitions: dates.len() as u64,
+        gold_rows: gold,
+    })
+}
+
+pub(super) async fn reset(pool: &PgPool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let marked = sqlx::query(
+        "UPDATE bronze.scout_raw_transactions SET silver_processed_at = NULL \
+         WHERE silver_processed_at IS NOT NULL",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at) \
+         SELECT DISTINCT transaction_date, store_id, now() FROM silver.transactions_cleaned \
+         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(marked)
+}
+
+pub(super) async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM bronze.scout_raw_transactions \
+                 WHERE silver_processed_at IS NULL), \
+                (SELECT min(ingested_at) FROM bronze.scout_raw_transactions \
+                 WHERE silver_processed_at IS NULL), \
+                (SELECT count(*) FROM metadata.gold_pending)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        bronze_pending: row.try_get(0)?,
+        oldest_pending_epoch: row
+            .try_get::<Option<DateTime<Utc>>, _>(1)?
+            .map(|t| t.timestamp()),
+        gold_pending: row.try_get(2)?,
+    })
+}
+
+pub(super) async fn latest_gold_date(pool: &PgPool) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT max(transaction_date) FROM scout.scout_gold_transactions")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(super) async fn gold_day(
+    pool: &PgPool,
+    date: NaiveDate,
+    store_id: Option<&str>,
+) -> Result<Vec<GoldRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT transaction_date, store_id, brand_name, product_category, revenue_centavos, \
+         transaction_count, unique_customers, avg_basket_size, units_sold \
+         FROM scout.scout_gold_transactions \
+         WHERE transaction_date = $1 AND ($2::text IS NULL OR store_id = $2) \
+         ORDER BY store_id, revenue_centavos DESC, brand_name, product_category",
+    )
+    .bind(date)
+    .bind(store_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GoldRow {
+                transaction_date: r.try_get(0)?,
+                store_id: r.try_get(1)?,
+                brand_name: r.try_get(2)?,
+                product_category: r.try_get(3)?,
+                revenue_centavos: r.try_get(4)?,
+                transaction_count: r.try_get(5)?,
+                unique_customers: r.try_get(6)?,
+                avg_basket_size: r.try_get(7)?,
+                units_sold: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}

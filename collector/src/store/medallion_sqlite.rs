@@ -1,0 +1,374 @@
+//! SQLite side of the medallion stages (see `medallion.rs` for the coordination rules). Each
+//! stage runs under `BEGIN IMMEDIATE`: it holds the database's one write lock from its first
+//! read, so two processes on one file never claim the same rows. Claimed gold partitions travel
+//! into the rebuild statements as one JSON array of `[day, store]` pairs (`json_each`).
+
+use chrono::{NaiveDate, Utc};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::StoreError;
+use super::medallion::{
+    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, partitions, run_build,
+};
+use super::sqlite::{parse_ts, ts};
+use crate::silver::{BronzeRecord, SilverOutcome};
+
+pub(super) async fn silver_batch(
+    pool: &SqlitePool,
+    limit: i64,
+    build: BuildSilver,
+) -> Result<SilverBatch, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let rows = sqlx::query(
+        "SELECT id, transaction_id, store_id, device_id, transaction_timestamp, payload, \
+         captured_at, device_seq, agent_version \
+         FROM bronze_scout_raw_transactions WHERE silver_processed_at IS NULL \
+         ORDER BY id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(SilverBatch::default());
+    }
+    let mut records = Vec::with_capacity(rows.len());
+    for r in &rows {
+        records.push(BronzeRecord {
+            bronze_id: r.try_get("id")?,
+            transaction_id: r.try_get("transaction_id")?,
+            store_id: r.try_get("store_id")?,
+            device_id: r.try_get("device_id")?,
+            transaction_timestamp: parse_ts(r.try_get("transaction_timestamp")?)
+                .unwrap_or_default(),
+            payload: r.try_get("payload")?,
+            captured_at: parse_ts(r.try_get("captured_at")?),
+            device_seq: r.try_get("device_seq")?,
+            agent_version: r.try_get("agent_version")?,
+        });
+    }
+    drop(rows);
+    let outcomes = run_build(build, records).await?;
+    let queued = write_silver(&mut tx, &outcomes).await?;
+    tx.commit().await?;
+    Ok(counts(&outcomes, queued))
+}
+
+async fn write_silver(
+    tx: &mut Transaction<'_, Sqlite>,
+    outcomes: &[SilverOutcome],
+) -> Result<usize, StoreError> {
+    let now = ts(Utc::now());
+    let ids = serde_json::to_string(&outcomes.iter().map(|o| o.bronze_id).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned());
+    let old = sqlx::query(
+        "DELETE FROM silver_transactions_cleaned \
+         WHERE bronze_id IN (SELECT value FROM json_each(?)) \
+         RETURNING transaction_date, store_id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM silver_transactions_quarantine \
+         WHERE bronze_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
+    let mut keys = Vec::new();
+    for r in &old {
+        let day: String = r.try_get(0)?;
+        if let Ok(day) = day.parse::<NaiveDate>() {
+            keys.push((day, r.try_get::<String, _>(1)?));
+        }
+    }
+    for row in outcomes.iter().flat_map(|o| &o.rows) {
+        sqlx::query(
+            "INSERT INTO silver_transactions_cleaned (id, transaction_id, \"timestamp\", \
+             transaction_date, amount, payment_method, product_category, brand_name, sku, \
+             customer_id, store_id, device_id, age_bracket, gender, location_data, data_source, \
+             quality_score, loaded_at, bronze_id, item_index, amount_centavos, quantity, \
+             unit_price, product_name, device_brand, brand_method, brand_source, brand_score, \
+             quality_issues, daypart, day_type, basket_units, basket_band) \
+             VALUES (?, ?, ?, ?, ? / 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+             round(?, 2), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.transaction_id)
+        .bind(ts(row.timestamp))
+        .bind(row.transaction_date.to_string())
+        .bind(row.amount_centavos)
+        .bind(&row.payment_method)
+        .bind(&row.product_category)
+        .bind(&row.brand_name)
+        .bind(&row.sku)
+        .bind(&row.customer_id)
+        .bind(&row.store_id)
+        .bind(&row.device_id)
+        .bind(&row.age_bracket)
+        .bind(&row.gender)
+        .bind(&row.location_data)
+        .bind(row.data_source)
+        .bind(row.quality_score)
+        .bind(&now)
+        .bind(row.bronze_id)
+        .bind(row.item_index)
+        .bind(row.amount_centavos)
+        .bind(row.quantity)
+        .bind(row.unit_price)
+        .bind(&row.product_name)
+        .bind(&row.device_brand)
+        .bind(row.brand_method)
+        .bind(row.brand_source)
+        .bind(row.brand_score)
+        .bind(&row.quality_issues)
+        .bind(row.daypart)
+        .bind(row.day_type)
+        .bind(row.basket_units)
+        .bind(row.basket_band)
+        .execute(&mut **tx)
+        .await?;
+        keys.push((row.transaction_date, row.store_id.clone()));
+    }
+    for r in outcomes.iter().flat_map(|o| &o.rejects) {
+        sqlx::query(
+            "INSERT INTO silver_transactions_quarantine (bronze_id, transaction_id, device_id, \
+             store_id, item_index, reasons, record, quality_score, quality_issues, \
+             quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.bronze_id)
+        .bind(&r.transaction_id)
+        .bind(&r.device_id)
+        .bind(&r.store_id)
+        .bind(r.item_index)
+        .bind(&r.reasons)
+        .bind(&r.record)
+        .bind(r.quality_score)
+        .bind(&r.quality_issues)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let keys = partitions(keys);
+    for (day, store) in &keys {
+        sqlx::query(
+            "INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at) \
+             VALUES (?, ?, ?) \
+             ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
+        )
+        .bind(day.to_string())
+        .bind(store)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for o in outcomes {
+        sqlx::query(
+            "UPDATE bronze_scout_raw_transactions SET silver_processed_at = ?, \
+             quality_score = ?, processing_metadata = json_patch(processing_metadata, ?) \
+             WHERE id = ?",
+        )
+        .bind(&now)
+        .bind(o.quality_score)
+        .bind(&o.bronze_metadata)
+        .bind(o.bronze_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(keys.len())
+}
+
+/// The claimed partitions as a row source (`?1`: a JSON array of `[day, store]`).
+const CLAIMED: &str = "k AS (SELECT json_extract(value, '$[0]') AS d, \
+                       json_extract(value, '$[1]') AS s FROM json_each(?1))";
+
+pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatch, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let claimed = sqlx::query(
+        "SELECT transaction_date, store_id FROM metadata_gold_pending \
+         ORDER BY transaction_date, store_id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if claimed.is_empty() {
+        return Ok(GoldBatch::default());
+    }
+    let mut pairs = Vec::with_capacity(claimed.len());
+    for r in &claimed {
+        pairs.push((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?));
+    }
+    let keys = serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned());
+    let now = ts(Utc::now());
+    for table in [
+        "metadata_gold_pending",
+        "scout_scout_gold_transactions",
+        "gold_product_analytics",
+        "gold_customer_analytics",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH {CLAIMED} DELETE FROM {table} \
+             WHERE (transaction_date, store_id) IN (SELECT d, s FROM k)"
+        )))
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, per_tx AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.amount_centavos) AS centavos, sum(t.quantity) AS units, count(*) AS item_rows, \
+             max(t.basket_units) AS basket_units, \
+             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             t.device_id, t.transaction_id) \
+         INSERT INTO scout_scout_gold_transactions (transaction_date, brand_name, \
+           product_category, store_id, revenue_peso, transaction_count, unique_customers, \
+           avg_basket_size, created_at, revenue_centavos, units_sold, item_rows) \
+         SELECT transaction_date, brand_name, product_category, store_id, sum(centavos) / 100.0, \
+           count(*), count(DISTINCT customer), round(avg(basket_units), 4), ?2, sum(centavos), \
+           round(sum(units), 4), sum(item_rows) \
+         FROM per_tx GROUP BY transaction_date, store_id, brand_name, product_category"
+    )))
+    .bind(&keys)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, brand AS ( \
+           SELECT t.transaction_date, t.store_id, t.product_category, t.brand_name, \
+             sum(t.amount_centavos) AS centavos, sum(t.quantity) AS units, \
+             count(DISTINCT t.device_id || ':' || t.transaction_id) AS transactions, \
+             avg(t.quality_score) AS quality \
+           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.product_category, t.brand_name) \
+         INSERT INTO gold_product_analytics (transaction_date, store_id, product_category, \
+           brand_name, revenue_peso, revenue_centavos, units_sold, transaction_count, \
+           avg_unit_price, category_revenue_share, store_revenue_share, rank_in_category, \
+           avg_quality_score, created_at) \
+         SELECT transaction_date, store_id, product_category, brand_name, centavos / 100.0, \
+           centavos, round(units, 4), transactions, \
+           CASE WHEN units > 0 THEN round(centavos / 100.0 / units, 2) END, \
+           round(centavos * 1.0 / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
+             store_id, product_category), 0), 4), \
+           round(centavos * 1.0 / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
+             store_id), 0), 4), \
+           row_number() OVER (PARTITION BY transaction_date, store_id, product_category \
+             ORDER BY centavos DESC, brand_name), \
+           round(quality, 4), ?2 \
+         FROM brand"
+    )))
+    .bind(&keys)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH {CLAIMED}, per_tx AS ( \
+           SELECT t.transaction_date, t.store_id, min(t.daypart) AS daypart, \
+             min(t.day_type) AS day_type, min(t.payment_method) AS payment_method, \
+             min(t.basket_band) AS basket_band, sum(t.amount_centavos) AS centavos, \
+             max(t.basket_units) AS units, \
+             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY t.transaction_date, t.store_id, t.device_id, t.transaction_id) \
+         INSERT INTO gold_customer_analytics (transaction_date, store_id, daypart, day_type, \
+           payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
+           revenue_centavos, avg_basket_value, avg_basket_units, created_at) \
+         SELECT transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+           count(*), count(DISTINCT customer), sum(centavos) / 100.0, sum(centavos), \
+           round(sum(centavos) / 100.0 / count(*), 2), round(avg(units), 4), ?2 \
+         FROM per_tx GROUP BY transaction_date, store_id, daypart, day_type, payment_method, \
+           basket_band"
+    )))
+    .bind(&keys)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(GoldBatch {
+        partitions: pairs.len() as u64,
+        gold_rows: gold,
+    })
+}
+
+pub(super) async fn reset(pool: &SqlitePool) -> Result<u64, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let marked = sqlx::query(
+        "UPDATE bronze_scout_raw_transactions SET silver_processed_at = NULL \
+         WHERE silver_processed_at IS NOT NULL",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at) \
+         SELECT DISTINCT transaction_date, store_id, ? FROM silver_transactions_cleaned WHERE true \
+         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
+    )
+    .bind(ts(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(marked)
+}
+
+pub(super) async fn backlog(pool: &SqlitePool) -> Result<Backlog, StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM bronze_scout_raw_transactions \
+                 WHERE silver_processed_at IS NULL), \
+                (SELECT min(ingested_at) FROM bronze_scout_raw_transactions \
+                 WHERE silver_processed_at IS NULL), \
+                (SELECT count(*) FROM metadata_gold_pending)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        bronze_pending: row.try_get(0)?,
+        oldest_pending_epoch: parse_ts(row.try_get(1)?).map(|t| t.timestamp()),
+        gold_pending: row.try_get(2)?,
+    })
+}
+
+pub(super) async fn latest_gold_date(pool: &SqlitePool) -> Result<Option<NaiveDate>, StoreError> {
+    let day: Option<String> =
+        sqlx::query_scalar("SELECT max(transaction_date) FROM scout_scout_gold_transactions")
+            .fetch_one(pool)
+            .await?;
+    Ok(day.and_then(|d| d.parse().ok()))
+}
+
+pub(super) async fn gold_day(
+    pool: &SqlitePool,
+    date: NaiveDate,
+    store_id: Option<&str>,
+) -> Result<Vec<GoldRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT transaction_date, store_id, brand_name, product_category, revenue_centavos, \
+         transaction_count, unique_customers, avg_basket_size, units_sold \
+         FROM scout_scout_gold_transactions \
+         WHERE transaction_date = ?1 AND (?2 IS NULL OR store_id = ?2) \
+         ORDER BY store_id, revenue_centavos DESC, brand_name, product_category",
+    )
+    .bind(date.to_string())
+    .bind(store_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GoldRow {
+                transaction_date: r.try_get::<String, _>(0)?.parse().unwrap_or(date),
+                store_id: r.try_get(1)?,
+                brand_name: r.try_get(2)?,
+                product_category: r.try_get(3)?,
+                revenue_centavos: r.try_get(4)?,
+                transaction_count: r.try_get(5)?,
+                unique_customers: r.try_get(6)?,
+                avg_basket_size: r.try_get(7)?,
+                units_sold: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}

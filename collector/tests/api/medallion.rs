@@ -1,0 +1,738 @@
+//! The medallion stages on both backends: quirky payloads flowing into correct silver rows,
+//! quarantined rejects, quality scores in bronze and silver, gold equal to silver sums,
+//! idempotent re-runs and rebuilds, late data, and the background pipeline keeping up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scout_collector::brands::BrandMatcher;
+use scout_collector::pipeline::{PassReport, Pipeline, PipelineOptions};
+use scout_collector::store::Store;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::helpers::{Backend, CLEAN, QUIRKY, TestApp, TestDb, bronze_rows, ndjson};
+
+crate::both_backends!(
+    quirks_flow_through_to_silver,
+    rejects_are_quarantined_with_reasons,
+    quality_scores_explain_themselves,
+    gold_equals_silver_sums,
+    rerunning_and_rebuilding_change_nothing,
+    late_transaction_corrects_its_day,
+    serve_keeps_up_with_ingest,
+);
+
+fn pipeline(store: &Store) -> Pipeline {
+    let options = PipelineOptions {
+        silver_batch: 64, // several batches even for small test sets
+        gold_batch: 3,
+        ..PipelineOptions::default()
+    };
+    Pipeline::new(
+        store.clone(),
+        Arc::new(BrandMatcher::shipped().unwrap()),
+        options,
+    )
+}
+
+async fn process(store: &Store) -> PassReport {
+    pipeline(store).catch_up().await.unwrap()
+}
+
+async fn app(backend: Backend) -> TestApp {
+    TestApp::spawn_ingest_only(TestDb::for_backend(backend).await.unwrap()).await
+}
+
+fn stamp(mut v: Value, seq: u64, captured_at: &str) -> String {
+    v["_agent"] = json!({"capturedAt": captured_at, "seq": seq, "version": "0.1.0"});
+    v.to_string()
+}
+
+/// A sale at device SCOUTPI-0004 (store 104) unless the line says otherwise.
+fn sale(id: &str, timestamp: &str, items: &[(&str, &str, f64, f64)], payment: &str) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(brand, product, qty, unit)| {
+            json!({"brandName": brand, "productName": product, "quantity": qty,
+                   "unitPrice": unit, "totalPrice": qty * unit, "confidence": 0.9})
+        })
+        .collect();
+    let total: f64 = items
+        .iter()
+        .map(|i| i["totalPrice"].as_f64().unwrap())
+        .sum();
+    json!({
+        "transactionId": id, "storeId": "104", "deviceId": "SCOUTPI-0004",
+        "timestamp": timestamp, "items": items,
+        "brandDetection": {"detectedBrands": {}, "explicitMentions": []},
+        "totals": {"totalAmount": total},
+        "transactionContext": {"paymentMethod": payment, "audioTranscript": ""},
+    })
+}
+
+/// A silver row read back the same way from either backend.
+#[derive(Debug, Clone, PartialEq)]
+struct SilverView {
+    id: String,
+    transaction_id: String,
+    timestamp: String,
+    date: String,
+    amount_centavos: i64,
+    payment_method: String,
+    category: String,
+    brand: String,
+    store_id: String,
+    device_id: String,
+    data_source: String,
+    quality_score: f64,
+    issues: Value,
+    daypart: String,
+    day_type: String,
+    brand_method: String,
+    basket_band: String,
+}
+
+macro_rules! silver_view {
+    ($r:expr) => {{
+        let r = $r;
+        let s = |i: usize| r.get::<String, _>(i);
+        SilverView {
+            id: s(0),
+            transaction_id: s(1),
+            timestamp: s(2),
+            date: s(3),
+            amount_centavos: r.get(4),
+            payment_method: s(5),
+            category: s(6),
+            brand: s(7),
+            store_id: s(8),
+            device_id: s(9),
+            data_source: s(10),
+            quality_score: r.get(11),
+            issues: serde_json::from_str(&s(12)).unwrap(),
+            daypart: s(13),
+            day_type: s(14),
+            brand_method: s(15),
+            basket_band: s(16),
+        }
+    }};
+}
+
+async fn silver(store: &Store) -> Vec<SilverView> {
+    const COLS: &str = "id, transaction_id, TS, DATE, amount_centavos, payment_method, \
+        product_category, brand_name, store_id, device_id, data_source, quality_score, \
+        ISSUES, daypart, day_type, brand_method, basket_band";
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM silver_transactions_cleaned ORDER BY id",
+            COLS.replace("TS", "\"timestamp\"")
+                .replace("DATE", "transaction_date")
+                .replace("ISSUES", "quality_issues")
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| silver_view!(r))
+        .collect(),
+        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM silver.transactions_cleaned ORDER BY id",
+            COLS.replace(
+                "TS",
+                "to_char(\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+            )
+            .replace("DATE", "transaction_date::text")
+            .replace("ISSUES", "quality_issues::text")
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| silver_view!(r))
+        .collect(),
+    }
+}
+
+/// Every row of a table as one text line per row (the columns that must not change when the
+/// same data is processed again), sorted.
+async fn table_lines(store: &Store, table: &str) -> Vec<String> {
+    let (pg, lite, cols) = match table {
+        "silver" => (
+            "silver.transactions_cleaned",
+            "silver_transactions_cleaned",
+            "id, transaction_id, \"timestamp\", transaction_date, amount, payment_method, \
+             product_category, brand_name, sku, customer_id, store_id, device_id, data_source, \
+             quality_score, bronze_id, item_index, amount_centavos, quantity, brand_method, \
+             brand_score, quality_issues, daypart, day_type, basket_units, basket_band",
+        ),
+        "quarantine" => (
+            "silver.transactions_quarantine",
+            "silver_transactions_quarantine",
+            "bronze_id, transaction_id, device_id, item_index, reasons, quality_score",
+        ),
+        "gold" => (
+            "scout.scout_gold_transactions",
+            "scout_scout_gold_transactions",
+            "transaction_date, store_id, brand_name, product_category, revenue_peso, \
+             revenue_centavos, transaction_count, unique_customers, avg_basket_size, units_sold, \
+             item_rows",
+        ),
+        "product" => (
+            "gold.product_analytics",
+            "gold_product_analytics",
+            "transaction_date, store_id, product_category, brand_name, revenue_peso, \
+             revenue_centavos, units_sold, transaction_count, avg_unit_price, \
+             category_revenue_share, store_revenue_share, rank_in_category, avg_quality_score",
+        ),
+        "customer" => (
+            "gold.customer_analytics",
+            "gold_customer_analytics",
+            "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+             transaction_count, unique_customers, revenue_peso, revenue_centavos, \
+             avg_basket_value, avg_basket_units",
+        ),
+        other => panic!("no table {other}"),
+    };
+    let mut lines: Vec<String> = match store {
+        Store::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT concat_ws('|', {cols}) FROM {lite}"
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT concat_ws('|', {cols}) FROM {pg}"
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    };
+    lines.sort();
+    lines
+}
+
+async fn snapshot(store: &Store) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for t in ["silver", "quarantine", "gold", "product", "customer"] {
+        all.push(table_lines(store, t).await);
+    }
+    all
+}
+
+/// (day, sum of silver centavos, sum of gold centavos, sum of product centavos, sum of
+/// customer centavos) per day.
+async fn day_sums(store: &Store) -> Vec<(String, i64, i64, i64, i64)> {
+    let sql = |silver: &str, gold: &str, product: &str, customer: &str, day: &str| {
+        format!(
+            "SELECT s.d, CAST(s.c AS BIGINT), \
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {gold} g \
+                WHERE g.transaction_date{day} = s.d), \
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {product} p \
+                WHERE p.transaction_date{day} = s.d), \
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {customer} c \
+                WHERE c.transaction_date{day} = s.d) \
+             FROM (SELECT transaction_date{day} AS d, sum(amount_centavos) AS c FROM {silver} \
+                   GROUP BY transaction_date) s ORDER BY s.d"
+        )
+    };
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
+            "silver_transactions_cleaned",
+            "scout_scout_gold_transactions",
+            "gold_product_analytics",
+            "gold_customer_analytics",
+            "",
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect(),
+        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
+            "silver.transactions_cleaned",
+            "scout.scout_gold_transactions",
+            "gold.product_analytics",
+            "gold.customer_analytics",
+            "::text",
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect(),
+    }
+}
+
+async fn quarantine(store: &Store) -> Vec<(String, Option<i64>, Value)> {
+    let rows = match store {
+        Store::Sqlite(pool) => sqlx::query(
+            "SELECT transaction_id, item_index, reasons FROM silver_transactions_quarantine \
+             ORDER BY transaction_id, item_index",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
+        .collect::<Vec<(String, Option<i64>, String)>>(),
+        Store::Postgres(pool) => sqlx::query(
+            "SELECT transaction_id, item_index::int8, reasons::text \
+             FROM silver.transactions_quarantine ORDER BY transaction_id, item_index NULLS FIRST",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
+        .collect(),
+    };
+    rows.into_iter()
+        .map(|(t, i, r)| (t, i, serde_json::from_str(&r).unwrap()))
+        .collect()
+}
+
+fn codes(reasons: &Value) -> Vec<&str> {
+    reasons
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect()
+}
+
+fn issue_codes(issues: &Value) -> Vec<&str> {
+    issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect()
+}
+
+/// bronze (transaction_id, quality_score, processing_metadata.quality.issues codes).
+async fn bronze_quality(store: &Store) -> Vec<(String, Option<f64>, Vec<String>)> {
+    let scores: Vec<(String, Option<f64>)> = match store {
+        Store::Sqlite(pool) => sqlx::query(
+            "SELECT transaction_id, quality_score FROM bronze_scout_raw_transactions ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect(),
+        Store::Postgres(pool) => sqlx::query(
+            "SELECT transaction_id, quality_score FROM bronze.scout_raw_transactions ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect(),
+    };
+    let views = bronze_rows(store).await;
+    scores
+        .into_iter()
+        .zip(views)
+        .map(|((id, score), view)| {
+            assert_eq!(id, view.transaction_id);
+            let issues = view.processing_metadata["quality"]["issues"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|i| i["code"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (id, score, issues)
+        })
+        .collect()
+}
+
+async fn quirks_flow_through_to_silver(backend: Backend) {
+    let app = app(backend).await;
+    let token6 = app.add_device("SCOUTPI-0006", "106").await;
+    let quirky = stamp(
+        serde_json::from_str(QUIRKY).unwrap(),
+        7,
+        "2026-11-27T03:15:00.250Z",
+    );
+    app.ingest_ok(&token6, ndjson(&[&quirky])).await;
+    app.ingest_ok(&app.token, ndjson(&[CLEAN.replace('\n', "")]))
+        .await;
+    let report = process(&app.store).await;
+    assert_eq!(report.silver.bronze_rows, 2);
+    assert_eq!(report.silver.silver_rows, 5);
+    assert_eq!(report.silver.quarantined, 0);
+
+    let rows = silver(&app.store).await;
+    let quirky: Vec<_> = rows
+        .iter()
+        .filter(|r| r.device_id == "SCOUTPI-0006")
+        .collect();
+    assert_eq!(quirky.len(), 3, "{rows:#?}");
+    for r in &quirky {
+        // Lower-case device id: one device. No timestamp: the agent's capture time, read as a
+        // Manila business day and daypart (11:15 on a Friday).
+        assert_eq!(r.store_id, "106");
+        assert!(r.id.starts_with(&format!("SCOUTPI-0006:{}:", r.transaction_id)));
+        assert_eq!(r.timestamp, "2026-11-27T03:15:00.250000Z");
+        assert_eq!(r.date, "2026-11-27");
+        assert_eq!(
+            (r.daypart.as_str(), r.day_type.as_str()),
+            ("morning", "weekday")
+        );
+        assert_eq!(r.payment_method, "gcash");
+        assert_eq!(r.data_source, "edge");
+        assert_eq!(r.basket_band, "4-6", "3 + 1 + 1 units");
+    }
+    let by_brand = |b: &str| {
+        quirky
+            .iter()
+            .find(|r| r.brand == b)
+            .unwrap_or_else(|| panic!("{b} in {quirky:#?}"))
+    };
+    // `brand` instead of `brandName`, numbers as strings, an empty total: 3 × ₱14.
+    assert_eq!(by_brand("Lucky Me!").amount_centavos, 4200);
+    assert_eq!(by_brand("Lucky Me!").category, "Instant Noodles");
+    // `{product, price}` only: the brand comes from the product name.
+    let kopiko = by_brand("Kopiko");
+    assert_eq!(
+        (kopiko.amount_centavos, kopiko.category.as_str()),
+        (800, "Coffee")
+    );
+    assert_eq!(by_brand("Tide").amount_centavos, 1200);
+    assert_eq!(by_brand("Tide").category, "Laundry");
+
+    // The clean transaction: its own timestamp (00:41 UTC = 08:41 in Manila, a Saturday).
+    let clean: Vec<_> = rows
+        .iter()
+        .filter(|r| r.device_id == "SCOUTPI-0004")
+        .collect();
+    assert_eq!(clean.len(), 2);
+    assert!(
+        clean
+            .iter()
+            .all(|r| r.date == "2025-09-13" && r.daypart == "morning")
+    );
+    assert!(clean.iter().all(|r| r.day_type == "weekend"));
+    let sum: i64 = clean.iter().map(|r| r.amount_centavos).sum();
+    assert_eq!(sum, 7200);
+    app.finish().await;
+}
+
+async fn rejects_are_quarantined_with_reasons(backend: Backend) {
+    let app = app(backend).await;
+    let mut mixed = sale(
+        "aaaaaaaa-0000-4000-8000-000000000001",
+        "2026-11-20T02:00:00Z",
+        &[("Coca-Cola", "Coke Mismo", 1.0, 15.0)],
+        "cash",
+    );
+    let items = mixed["items"].as_array_mut().unwrap();
+    items.push(
+        json!({"brandName": "Tide", "productName": "Tide Bar", "quantity": 1, "totalPrice": -12}),
+    );
+    items.push(json!({"brandName": "Safeguard", "productName": "Safeguard 60g", "quantity": 1}));
+    items.push(json!({"brandName": "Piattos", "productName": "Piattos", "quantity": 0, "unitPrice": 20, "totalPrice": 20}));
+    let empty = json!({"transactionId": "aaaaaaaa-0000-4000-8000-000000000002",
+        "storeId": "104", "deviceId": "SCOUTPI-0004", "timestamp": "2026-11-20T03:00:00Z", "items": []});
+    app.ingest_ok(&app.token, ndjson(&[mixed.to_string(), empty.to_string()]))
+        .await;
+    let report = process(&app.store).await;
+    assert_eq!(report.silver.bronze_rows, 2);
+    assert_eq!(report.silver.silver_rows, 1, "only the Coke is a sale");
+    assert_eq!(report.silver.quarantined, 4);
+
+    let q = quarantine(&app.store).await;
+    let find = |t: &str, i: Option<i64>| &q.iter().find(|r| r.0 == t && r.1 == i).unwrap().2;
+    let mixed_id = "aaaaaaaa-0000-4000-8000-000000000001";
+    assert_eq!(codes(find(mixed_id, Some(1))), ["negative_amount"]);
+    assert_eq!(codes(find(mixed_id, Some(2))), ["missing_amount"]);
+    assert_eq!(codes(find(mixed_id, Some(3))), ["non_positive_quantity"]);
+    assert_eq!(
+        codes(find("aaaaaaaa-0000-4000-8000-000000000002", None)),
+        ["no_items"]
+    );
+    let rows = silver(&app.store).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].brand.as_str(), rows[0].amount_centavos),
+        ("Coca-Cola", 1500)
+    );
+    // Nothing is lost: every bronze row is processed, and each is accounted for.
+    assert_eq!(app.store.backlog().await.unwrap().bronze_pending, 0);
+    app.finish().await;
+}
+
+async fn quality_scores_explain_themselves(backend: Backend) {
+    let app = app(backend).await;
+    let clean = CLEAN.replace('\n', "");
+    // No id and no timestamp (the capture time stands in), otherwise clean.
+    let mut loose: Value = serde_json::from_str(&clean).unwrap();
+    loose.as_object_mut().unwrap().remove("transactionId");
+    loose["timestamp"] = json!("");
+    let loose = stamp(loose, 1, "2026-11-27T01:00:00Z");
+    let negative = sale(
+        "aaaaaaaa-0000-4000-8000-0000000000ff",
+        "2026-11-27T01:00:00Z",
+        &[("Coca-Cola", "Coke Mismo", 1.0, 15.0)],
+        "cash",
+    );
+    let mut negative = negative;
+    negative["totals"]["totalAmount"] = json!(-15);
+    app.ingest_ok(&app.token, ndjson(&[clean, loose, negative.to_string()]))
+        .await;
+    process(&app.store).await;
+
+    let bronze = bronze_quality(&app.store).await;
+    let (_, clean_score, clean_issues) = &bronze[0];
+    let clean_score = clean_score.unwrap();
+    assert!(
+        clean_score > 0.7,
+        "clean edge transaction scored {clean_score}"
+    );
+    let (_, loose_score, loose_issues) = &bronze[1];
+    assert!(loose_score.unwrap() < clean_score);
+    for code in ["derived_transaction_id", "timestamp_from_capture"] {
+        assert!(
+            loose_issues.iter().any(|c| c == code),
+            "{code} in {loose_issues:?}"
+        );
+        assert!(!clean_issues.iter().any(|c| c == code));
+    }
+    let (_, negative_score, negative_issues) = &bronze[2];
+    assert!(negative_score.unwrap() < clean_score);
+    assert!(
+        negative_issues.iter().any(|c| c == "negative_total_amount"),
+        "{negative_issues:?}"
+    );
+
+    // Clean item rows with amount, brand and category score above 0.8.
+    let rows = silver(&app.store).await;
+    let clean_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.transaction_id == "4b8c7a36-2f5e-4d1a-9b3c-7e2f1a6d8c90")
+        .collect();
+    assert_eq!(clean_rows.len(), 2);
+    for r in clean_rows {
+        assert!(r.quality_score > 0.8, "{r:?}");
+        assert_ne!(r.brand_method, "none");
+        for code in issue_codes(&r.issues) {
+            assert!(!code.starts_with("missing"), "{code} on a clean row");
+        }
+    }
+    app.finish().await;
+}
+
+/// Sales over three days and two stores, with a few quirks.
+async fn trade(app: &TestApp) -> usize {
+    let token5 = app.add_device("SCOUTPI-0005", "105").await;
+    let catalogue = [
+        ("Coca-Cola", "Coke Mismo 290ml", 15.0),
+        ("Lucky Me", "Pancit Canton 60g", 14.25),
+        ("Safeguard", "Safeguard 60g", 28.5),
+        ("Kopiko", "Kopiko Brown 3in1", 8.0),
+        ("Tide", "Tide Bar 125g", 12.0),
+        ("Piattos", "Piattos Cheese 40g", 19.75),
+    ];
+    let payments = ["cash", "gcash", "maya", "utang"];
+    let mut count = 0;
+    for (device, token, store) in [
+        ("SCOUTPI-0004", &app.token, "104"),
+        ("SCOUTPI-0005", &token5, "105"),
+    ] {
+        let mut lines = Vec::new();
+        for i in 0..60u32 {
+            let day = 20 + i % 3;
+            let hour = (i * 7) % 24;
+            let n = 1 + (i as usize % 4);
+            let items: Vec<_> = (0..n)
+                .map(|k| {
+                    let (b, p, price) = catalogue[(i as usize + k * 5) % catalogue.len()];
+                    (b, p, f64::from(1 + (i + k as u32) % 3), price)
+                })
+                .collect();
+            let mut v = sale(
+                &format!("bbbbbbbb-0000-4000-8000-{store}{i:09}"),
+                &format!("2026-11-{day}T{hour:02}:{:02}:00Z", i % 60),
+                &items,
+                payments[i as usize % 4],
+            );
+            v["storeId"] = json!(store);
+            v["deviceId"] = json!(device);
+            if i % 10 == 0 {
+                v["customerId"] = json!(format!("suki-{}", i % 20));
+            }
+            lines.push(v.to_string());
+            count += 1;
+        }
+        app.ingest_ok(token, ndjson(&lines)).await;
+    }
+    count
+}
+
+async fn gold_equals_silver_sums(backend: Backend) {
+    let app = app(backend).await;
+    trade(&app).await;
+    let report = process(&app.store).await;
+    assert_eq!(report.silver.bronze_rows, 120);
+    assert!(report.gold.partitions >= 6, "{report:?}");
+    let sums = day_sums(&app.store).await;
+    assert!(sums.len() >= 3, "{sums:?}");
+    for (day, silver, gold, product, customer) in &sums {
+        assert!(*silver > 0);
+        assert_eq!(silver, gold, "gold revenue on {day}");
+        assert_eq!(silver, product, "product analytics revenue on {day}");
+        assert_eq!(silver, customer, "customer analytics revenue on {day}");
+    }
+    if let Store::Postgres(pool) = &app.store {
+        // Pesos are exact numerics on PostgreSQL: the peso sums agree to the centavo too.
+        let mismatched: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT transaction_date, sum(amount) AS s \
+               FROM silver.transactions_cleaned GROUP BY 1) s \
+             JOIN (SELECT transaction_date, sum(revenue_peso) AS g \
+               FROM scout.scout_gold_transactions GROUP BY 1) g USING (transaction_date) \
+             WHERE s.s <> g.g",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(mismatched, 0);
+    }
+    // Customer analytics counts each transaction once.
+    let customer_lines = table_lines(&app.store, "customer").await;
+    let transactions: i64 = customer_lines
+        .iter()
+        .map(|l| l.split('|').nth(6).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(transactions, 120);
+    let b = app.store.backlog().await.unwrap();
+    assert_eq!((b.bronze_pending, b.gold_pending), (0, 0));
+    app.finish().await;
+}
+
+async fn rerunning_and_rebuilding_change_nothing(backend: Backend) {
+    let app = app(backend).await;
+    trade(&app).await;
+    process(&app.store).await;
+    let first = snapshot(&app.store).await;
+    // silver, gold, product and customer analytics all have rows (the quarantine has none).
+    for (i, table) in first.iter().enumerate() {
+        assert_eq!(table.is_empty(), i == 1, "table {i}");
+    }
+
+    // A second run finds nothing to do and changes nothing.
+    let again = process(&app.store).await;
+    assert_eq!((again.silver.bronze_rows, again.gold.partitions), (0, 0));
+    assert_eq!(snapshot(&app.store).await, first);
+
+    // Resending the same data lands nothing new.
+    trade_again(&app).await;
+    let after_resend = process(&app.store).await;
+    assert_eq!(after_resend.silver.bronze_rows, 0);
+
+    // A rebuild from all of bronze gives the same rows.
+    assert_eq!(app.store.reset_medallion().await.unwrap(), 120);
+    let rebuilt = process(&app.store).await;
+    assert_eq!(rebuilt.silver.bronze_rows, 120);
+    assert_eq!(snapshot(&app.store).await, first);
+    app.finish().await;
+}
+
+async fn trade_again(app: &TestApp) {
+    // The device SCOUTPI-0005 exists now; resend store 104's lines only (same content).
+    let lines: Vec<String> = bronze_rows(&app.store)
+        .await
+        .into_iter()
+        .filter(|r| r.device_id == "SCOUTPI-0004")
+        .map(|r| r.payload.to_string())
+        .collect();
+    let r = app.ingest_ok(&app.token, ndjson(&lines)).await;
+    assert_eq!((r.inserted, r.duplicates), (0, 60));
+}
+
+async fn late_transaction_corrects_its_day(backend: Backend) {
+    let app = app(backend).await;
+    trade(&app).await;
+    process(&app.store).await;
+    let before = day_sums(&app.store).await;
+    let gold_before = table_lines(&app.store, "gold").await;
+
+    // A transaction from the 20th arrives days late (22:30 UTC on the 19th is the 20th in
+    // Manila).
+    let late = sale(
+        "cccccccc-0000-4000-8000-000000000001",
+        "2026-11-19T22:30:00Z",
+        &[("Coca-Cola", "Coke Mismo 290ml", 2.0, 15.0)],
+        "cash",
+    );
+    app.ingest_ok(&app.token, ndjson(&[late.to_string()])).await;
+    let report = process(&app.store).await;
+    assert_eq!((report.silver.bronze_rows, report.gold.partitions), (1, 1));
+
+    let after = day_sums(&app.store).await;
+    assert_eq!(after.len(), before.len());
+    for ((day, s0, ..), (day1, s1, g1, p1, c1)) in before.iter().zip(&after) {
+        assert_eq!(day, day1);
+        let expected = if day == "2026-11-20" { s0 + 3000 } else { *s0 };
+        assert_eq!(*s1, expected, "silver on {day}");
+        assert_eq!((g1, p1, c1), (s1, s1, s1), "gold on {day}");
+    }
+    // Only the 20th at store 104 changed.
+    let gold_after = table_lines(&app.store, "gold").await;
+    let changed: Vec<_> = gold_after
+        .iter()
+        .filter(|l| !gold_before.contains(l))
+        .collect();
+    assert!(!changed.is_empty());
+    assert!(
+        changed.iter().all(|l| l.starts_with("2026-11-20|104|")),
+        "{changed:#?}"
+    );
+    app.finish().await;
+}
+
+async fn serve_keeps_up_with_ingest(backend: Backend) {
+    let app = TestApp::spawn_processing(TestDb::for_backend(backend).await.unwrap(), 30.0).await;
+    let sent = Instant::now();
+    trade(&app).await;
+    // The poll interval is 30 s: only ingest's wake-up can make this quick.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let b = app.store.backlog().await.unwrap();
+        let gold_rows = table_lines(&app.store, "gold").await.len();
+        if b.bronze_pending == 0 && b.gold_pending == 0 && gold_rows > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pipeline did not keep up: {b:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lag = sent.elapsed();
+    let sums = day_sums(&app.store).await;
+    assert!(sums.iter().all(|(_, s, g, ..)| s == g), "{sums:?}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "etl_processing_errors 0",
+        "etl_last_successful_run ",
+        "etl_quality_score ",
+        "scout_etl_bronze_pending 0",
+        "scout_etl_silver_rows_total ",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+    }
+    eprintln!("ingest to gold: {lag:?}");
+    app.finish().await;
+}
