@@ -34,6 +34,11 @@ struct DefaultServe {
     config: ServeConfig,
 }
 
+/// `serve`'s settings from the environment and defaults.
+pub(crate) fn default_serve_config() -> ServeConfig {
+    DefaultServe::parse_from(["scout-collector"]).config
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (applies migrations first).
@@ -50,6 +55,9 @@ pub enum Command {
     Process(ProcessArgs),
     /// Print a day's gold KPIs per store and brand.
     Kpis(KpisArgs),
+    /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
+    /// agents, let them trade, then print the day's KPIs per store and brand.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +118,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Brand(args)) = &cli.command {
         return brand(args); // needs no database
     }
+    if let Some(Command::Demo(args)) = &cli.command {
+        return crate::demo::run(args, crate::shutdown_signal()).await; // brings its own database
+    }
     let store = Store::connect(&cli.database_url, &StoreOptions::default())
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
@@ -118,7 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let shutdown = crate::shutdown_signal();
     let command = cli
         .command
-        .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["scout-collector"]).config));
+        .unwrap_or_else(|| Command::Serve(default_serve_config()));
     match command {
         Command::Migrate => {
             println!("migrations applied ({:?})", store.backend());
@@ -136,6 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Brand(args) => brand(&args),
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
+        Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
 }
 

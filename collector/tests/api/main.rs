@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+mod demo;
 mod fleet;
 mod helpers;
 mod ingest;
