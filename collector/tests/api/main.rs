@@ -10,6 +10,7 @@ mod helpers;
 mod ingest;
 mod medallion;
 mod process;
+mod scale_out;
 mod tls;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(Backend)` bodies.

@@ -156,7 +156,7 @@ async fn silver(store: &Store) -> Vec<SilverView> {
 
 /// Every row of a table as one text line per row (the columns that must not change when the
 /// same data is processed again), sorted.
-async fn table_lines(store: &Store, table: &str) -> Vec<String> {
+pub(crate) async fn table_lines(store: &Store, table: &str) -> Vec<String> {
     let (pg, lite, cols) = match table {
         "silver" => (
             "silver.transactions_cleaned",
@@ -165,6 +165,15 @@ async fn table_lines(store: &Store, table: &str) -> Vec<String> {
              product_category, brand_name, sku, customer_id, store_id, device_id, data_source, \
              quality_score, bronze_id, item_index, amount_centavos, quantity, brand_method, \
              brand_score, quality_issues, daypart, day_type, basket_units, basket_band",
+        ),
+        // Without bronze ids, which differ between databases holding the same data.
+        "silver_portable" => (
+            "silver.transactions_cleaned",
+            "silver_transactions_cleaned",
+            "id, transaction_id, \"timestamp\", transaction_date, amount, payment_method, \
+             product_category, brand_name, sku, customer_id, store_id, device_id, data_source, \
+             quality_score, item_index, amount_centavos, quantity, brand_method, brand_score, \
+             quality_issues, daypart, day_type, basket_units, basket_band",
         ),
         "quarantine" => (
             "silver.transactions_quarantine",
