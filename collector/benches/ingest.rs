@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,109 +17,18 @@ use scout_collector::bronze::{BronzeRow, Landing};
 use scout_collector::store::{Store, StoreOptions};
 use scout_common::Transaction;
 use scout_tests::bins::{self, Process};
-use serde_json::{Value, json};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{Connection, Executor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scout-collector");
 const DEVICES: usize = 8;
 const LINES_PER_REQUEST: usize = 1000;
 
-/// A small deterministic generator, so every run sends the same data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
-const CATALOG: &[(&str, &str, &str, f64)] = &[
-    (
-        "Safeguard",
-        "Safeguard Pure White 60g",
-        "Personal Care",
-        28.5,
-    ),
-    ("Coca-Cola", "Coke Mismo 290ml", "Beverages", 15.0),
-    (
-        "Lucky Me",
-        "Lucky Me Pancit Canton Original 60g",
-        "Instant Noodles",
-        14.0,
-    ),
-    ("Kopiko", "Kopiko Brown Coffee 3in1 25g", "Coffee", 8.0),
-    ("Tide", "Tide Powder Kalamansi 70g", "Laundry", 12.0),
-    ("Piattos", "Piattos Cheese 40g", "Snacks", 18.0),
-    ("Bear Brand", "Bear Brand Fortified 33g", "Dairy", 11.0),
-    ("Colgate", "Colgate Fresh Gel 22ml", "Oral Care", 16.0),
-    ("Marlboro", "Marlboro Red stick", "Tobacco", 9.0),
-    ("Smart", "Smart Load 50", "Telco Load", 50.0),
-];
-
-const PHRASES: &[&str] = &[
-    "Ate, pabili po ng isang {b}.",
-    "Meron po kayong {b}? Dalawa na lang po.",
-    "Kuya, {b} nga, yung malamig.",
-    "Pa-load po ng {b}, salamat.",
-    "Isa pang {b} tsaka yung sukli po.",
-];
-
-fn transaction(rng: &mut Rng, device: usize, n: usize) -> Value {
-    let count = 3 + (rng.next() % 5) as usize;
-    let mut items = Vec::new();
-    let mut transcript = String::new();
-    let mut detected = serde_json::Map::new();
-    let mut mapping = serde_json::Map::new();
-    let mut total = 0.0;
-    for i in 0..count {
-        let (brand, product, category, price) = *rng.pick(CATALOG);
-        let quantity = 1 + rng.next() % 3;
-        let line_total = price * quantity as f64;
-        total += line_total;
-        items.push(json!({
-            "itemId": format!("item-{n}-{i}"), "brandName": brand, "productName": product,
-            "sku": format!("SKU-{}", brand.to_uppercase().replace(' ', "-")),
-            "quantity": quantity, "unitPrice": price, "totalPrice": line_total,
-            "category": category, "subcategory": null,
-            "confidence": 0.6 + (rng.next() % 40) as f64 / 100.0, "isUnbranded": false
-        }));
-        transcript.push_str(&rng.pick(PHRASES).replace("{b}", brand));
-        transcript.push(' ');
-        detected.insert(
-            brand.to_owned(),
-            json!(0.5 + (rng.next() % 50) as f64 / 100.0),
-        );
-        mapping.insert(category.to_owned(), json!([brand]));
-    }
-    json!({
-        "transactionId": format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", n, device, n % 4096, device, rng.next() & 0xffff_ffff_ffff),
-        "storeId": format!("{}", 100 + device),
-        "deviceId": format!("SCOUTPI-{:04}", device),
-        "timestamp": "",
-        "items": items,
-        "brandDetection": {
-            "detectedBrands": detected,
-            "explicitMentions": detected.keys().take(2).collect::<Vec<_>>(),
-            "implicitSignals": ["malamig", "sukli"],
-            "categoryBrandMapping": mapping,
-            "detectionMethods": ["stt_keyword", "vision"]
-        },
-        "totals": {"totalAmount": total, "totalItems": count, "currency": "PHP"},
-        "transactionContext": {
-            "duration": 20 + rng.next() % 60, "paymentMethod": *rng.pick(&["cash", "gcash", "maya"]),
-            "audioTranscript": transcript.trim_end(), "processingMethods": ["whisper-small", "yolo-n"],
-            "timeOfDay": "morning", "dayType": "weekday"
-        },
-        "privacy": {"audioStored": false, "dataRetentionDays": 30, "consentTimestamp": "2025-09-13T00:41:13.919830.000Z"},
-        "edgeVersion": "2.3.1",
-        "_agent": {"capturedAt": Utc::now().to_rfc3339(), "seq": n, "version": "0.1.0"}
-    })
-}
+#[path = "support/database.rs"]
+mod database;
+#[path = "support/workload.rs"]
+mod workload;
+use database::BenchDatabase;
+use workload::transaction;
 
 struct Workload {
     /// Per device: NDJSON request bodies.
@@ -130,7 +38,7 @@ struct Workload {
 }
 
 fn workload(rows: usize) -> Workload {
-    let mut rng = Rng(0x5c0_7ba5e);
+    let mut rng = workload::Rng(0x5c0_7ba5e);
     let mut bodies = vec![Vec::new(); DEVICES];
     let mut current = vec![String::new(); DEVICES];
     let mut counts = [0; DEVICES];
@@ -167,7 +75,8 @@ fn bin() -> &'static Path {
 
 fn start(url: &str, dir: &Path) -> Process {
     // The release binary, quiet but for the line that says where it listens.
-    let args = ["serve", "--listen", "127.0.0.1:0"];
+    // Ingest alone: the medallion stages have their own benchmark (`--bench medallion`).
+    let args = ["serve", "--listen", "127.0.0.1:0", "--process", "false"];
     let env = [
         ("DATABASE_URL", url),
         ("SCOUT_LOG", "warn,scout_collector::cli=info"),
@@ -414,29 +323,15 @@ async fn main() {
                 report("sqlite", rows, work.bytes, elapsed, base, "bulk INSERT");
             }
             "postgres" => {
-                let name = format!("scout_bench_{}", std::process::id());
-                let mut admin = sqlx::PgConnection::connect(&pg_admin).await.unwrap();
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .unwrap();
-                let url = sqlx::postgres::PgConnectOptions::from_str(&pg_admin)
-                    .unwrap()
-                    .database(&name)
-                    .to_url_lossy()
-                    .to_string();
+                let db = BenchDatabase::create(&pg_admin, "scout_bench").await;
+                let url = db.url.clone();
                 let tokens: Vec<String> = (0..DEVICES).map(|d| add_device(&url, d)).collect();
                 let server = start(&url, dir.path());
                 let elapsed = drive(&server.addr, &tokens, &work).await;
                 drop(server);
                 let base = copy_baseline(&url, &expected).await;
                 report("postgres", rows, work.bytes, elapsed, base, "COPY");
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE {name} WITH (FORCE)"
-                    )))
-                    .await
-                    .unwrap();
+                db.drop_now().await;
             }
             other => panic!("unknown backend {other:?}"),
         }

@@ -65,6 +65,9 @@ pub struct ProcessArgs {
     /// Rebuild silver and gold from all of bronze (after a dictionary change, say).
     #[arg(long)]
     pub rebuild: bool,
+    /// Rebuild gold from silver as it stands (after a change to the gold definitions).
+    #[arg(long, conflicts_with = "rebuild")]
+    pub rebuild_gold: bool,
     /// An operator's brand dictionary file, merged over the shipped one.
     #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
     pub brands_file: Option<PathBuf>,
@@ -157,6 +160,10 @@ async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
     if args.rebuild {
         let marked = store.reset_medallion().await?;
         println!("rebuild: {marked} bronze rows marked for processing");
+    }
+    if args.rebuild_gold {
+        let queued = store.queue_gold_rebuild().await?;
+        println!("rebuild: {queued} day × store partitions queued for gold");
     }
     let pipeline = Pipeline::new(store.clone(), Arc::new(matcher), PipelineOptions::default());
     let report = pipeline.catch_up().await?;

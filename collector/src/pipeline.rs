@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::brands::BrandMatcher;
 use crate::silver;
-use crate::store::{GoldBatch, SilverBatch, Store, StoreError};
+use crate::store::{Backend, GoldBatch, SilverBatch, Store, StoreError};
 
 /// Batch sizes and pacing.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +32,18 @@ pub struct PipelineOptions {
     pub gold_batch: i64,
     /// Longest sleep between checks when no ingest wakes the pipeline.
     pub poll: Duration,
+    /// Silver batches run at once on PostgreSQL (each claims its own rows; one builds while
+    /// another writes). SQLite has one writer, so it always runs one.
+    pub silver_workers: usize,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
             silver_batch: 500,
-            gold_batch: 200,
+            gold_batch: 2000,
             poll: Duration::from_secs(2),
+            silver_workers: 2,
         }
     }
 }
@@ -173,35 +177,61 @@ impl Pipeline {
         Ok(batch)
     }
 
-    /// Runs silver until nothing is pending, then gold until nothing is queued.
-    pub async fn catch_up(&self) -> Result<PassReport, StoreError> {
-        let mut report = PassReport::default();
-        let started = Instant::now();
+    /// Runs silver batches until no bronze row is pending (several at once on PostgreSQL).
+    pub async fn silver_pass(&self) -> Result<SilverBatch, StoreError> {
+        let workers = match self.store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => self.options.silver_workers.max(1),
+        };
+        let mut total = SilverBatch::default();
         loop {
-            let b = self.silver_step().await?;
-            if b.bronze_rows == 0 {
-                break;
+            let steps = futures_util::future::join_all((0..workers).map(|_| self.silver_step()));
+            let mut done = 0;
+            for b in steps.await {
+                let b = b?;
+                done += b.bronze_rows;
+                total.bronze_rows += b.bronze_rows;
+                total.silver_rows += b.silver_rows;
+                total.quarantined += b.quarantined;
+                total.partitions_queued += b.partitions_queued;
+                total.quality_sum += b.quality_sum;
             }
-            report.silver.bronze_rows += b.bronze_rows;
-            report.silver.silver_rows += b.silver_rows;
-            report.silver.quarantined += b.quarantined;
-            report.silver.partitions_queued += b.partitions_queued;
+            if done == 0 {
+                return Ok(total);
+            }
         }
-        report.silver_secs = started.elapsed().as_secs_f64();
-        let started = Instant::now();
+    }
+
+    /// Runs gold batches until no partition is queued.
+    pub async fn gold_pass(&self) -> Result<GoldBatch, StoreError> {
+        let mut total = GoldBatch::default();
         loop {
             let b = self.gold_step().await?;
             if b.partitions == 0 {
-                break;
+                return Ok(total);
             }
-            report.gold.partitions += b.partitions;
-            report.gold.gold_rows += b.gold_rows;
+            total.partitions += b.partitions;
+            total.gold_rows += b.gold_rows;
         }
-        report.gold_secs = started.elapsed().as_secs_f64();
+    }
+
+    /// Runs silver until nothing is pending, then gold until nothing is queued.
+    pub async fn catch_up(&self) -> Result<PassReport, StoreError> {
+        let started = Instant::now();
+        let silver = self.silver_pass().await?;
+        let silver_secs = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let gold = self.gold_pass().await?;
+        let gold_secs = started.elapsed().as_secs_f64();
         self.metrics
             .last_caught_up
             .store(Utc::now().timestamp(), Ordering::Relaxed);
-        Ok(report)
+        Ok(PassReport {
+            silver,
+            gold,
+            silver_secs,
+            gold_secs,
+        })
     }
 
     /// Keeps the stages caught up until `shutdown` completes. Wakes on `wake` (ingest committed

@@ -31,7 +31,9 @@
 //!   (`missing_amount`), with a negative amount (`negative_amount`: returns and voids are not
 //!   sales) or a quantity of 0 or less (`non_positive_quantity`).
 //! - `basket_units` is the sum of the quantities of the transaction's sold items; `basket_band`
-//!   groups it: `1`, `2-3`, `4-6`, `7+` units.
+//!   groups it: `1`, `2-3`, `4-6`, `7+` units. `first_in_basket` marks the transaction's first
+//!   row and `first_in_group` the first row of each brand × category in it, so gold counts
+//!   transactions and baskets with plain sums, without regrouping rows per transaction.
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc, Weekday};
 use scout_common::protocol::AgentStamp;
@@ -147,6 +149,11 @@ pub struct SilverRow {
     pub day_type: &'static str,
     pub basket_units: f64,
     pub basket_band: &'static str,
+    /// The first of the transaction's rows with this brand and category: gold counts the
+    /// transaction (and its basket) once per brand × category on it.
+    pub first_in_group: bool,
+    /// The transaction's first row: customer analytics count the transaction on it.
+    pub first_in_basket: bool,
 }
 
 /// One quarantined record (`silver.transactions_quarantine`).
@@ -295,7 +302,13 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
 
     let basket_units: f64 = sold.iter().map(|(i, ..)| t.items[*i].quantity).sum();
     let transaction_date = business_day(at);
-    for (index, amount_centavos, resolved, score) in sold {
+    let mut groups: Vec<(&str, &str)> = Vec::with_capacity(sold.len());
+    for (position, (index, amount_centavos, resolved, score)) in sold.into_iter().enumerate() {
+        let group = (resolved.brand, resolved.category);
+        let first_in_group = !groups.contains(&group);
+        if first_in_group {
+            groups.push(group);
+        }
         let item = &t.items[index];
         out.rows.push(SilverRow {
             id: format!("{}:{}:{index}", record.device_id, record.transaction_id),
@@ -329,6 +342,8 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             day_type: day_type(at),
             basket_units,
             basket_band: basket_band(basket_units),
+            first_in_group,
+            first_in_basket: position == 0,
         });
     }
     out

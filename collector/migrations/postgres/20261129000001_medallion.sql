@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS silver.transactions_cleaned (
     daypart             text NOT NULL,
     day_type            text NOT NULL,
     basket_units        double precision NOT NULL,
-    basket_band         text NOT NULL
+    basket_band         text NOT NULL,
+    first_in_group      boolean NOT NULL,
+    first_in_basket     boolean NOT NULL
 );
 
 CREATE INDEX IF NOT EXISTS transactions_cleaned_date_store
@@ -99,6 +101,7 @@ CREATE TABLE IF NOT EXISTS scout.scout_gold_transactions (
     revenue_centavos  bigint NOT NULL,
     units_sold        double precision NOT NULL,
     item_rows         bigint NOT NULL,
+    avg_quality_score double precision NOT NULL,
     CONSTRAINT scout_gold_transactions_grain
         UNIQUE (transaction_date, store_id, brand_name, product_category)
 );

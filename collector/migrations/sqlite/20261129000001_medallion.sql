@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS silver_transactions_cleaned (
     daypart             TEXT NOT NULL,
     day_type            TEXT NOT NULL,
     basket_units        REAL NOT NULL,
-    basket_band         TEXT NOT NULL
+    basket_band         TEXT NOT NULL,
+    first_in_group      INTEGER NOT NULL,
+    first_in_basket     INTEGER NOT NULL
 );
 
 CREATE INDEX IF NOT EXISTS silver_transactions_cleaned_date_store
@@ -87,6 +89,7 @@ CREATE TABLE IF NOT EXISTS scout_scout_gold_transactions (
     revenue_centavos  INTEGER NOT NULL,
     units_sold        REAL NOT NULL,
     item_rows         INTEGER NOT NULL,
+    avg_quality_score REAL NOT NULL,
     UNIQUE (transaction_date, store_id, brand_name, product_category)
 );
 

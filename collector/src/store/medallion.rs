@@ -105,6 +105,16 @@ impl Store {
         .map_err(classify)
     }
 
+    /// Queues every (day, store) partition that has silver rows, so gold is rebuilt from silver
+    /// as it stands. Returns the number queued.
+    pub async fn queue_gold_rebuild(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(pool) => lite::queue_gold_rebuild(pool).await,
+            Self::Postgres(pool) => pg::queue_gold_rebuild(pool).await,
+        }
+        .map_err(classify)
+    }
+
     /// Work waiting for the stages.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
         match self {

@@ -129,20 +129,20 @@ async fn insert_rows(
          customer_id, store_id, device_id, age_bracket, gender, location_data, data_source, \
          quality_score, bronze_id, item_index, amount_centavos, quantity, unit_price, \
          product_name, device_brand, brand_method, brand_source, brand_score, quality_issues, \
-         daypart, day_type, basket_units, basket_band) \
+         daypart, day_type, basket_units, basket_band, first_in_group, first_in_basket) \
          SELECT id, transaction_id, ts, d, (centavos::numeric / 100)::numeric(14, 2), pay, cat, \
          brand, sku, customer, store, device, age, gender, loc::jsonb, src, score, bronze, idx, \
          centavos, qty, unit::numeric(14, 2), product, dbrand, method, bsource, bscore, \
-         issues::jsonb, daypart, daytype, units, band \
+         issues::jsonb, daypart, daytype, units, band, fg, fb \
          FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::date[], $5::int8[], \
          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
          $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::int8[], \
          $19::int4[], $20::float8[], $21::float8[], $22::text[], $23::text[], $24::text[], \
          $25::text[], $26::float8[], $27::text[], $28::text[], $29::text[], $30::float8[], \
-         $31::text[]) \
+         $31::text[], $32::bool[], $33::bool[]) \
          AS t(id, transaction_id, ts, d, centavos, pay, cat, brand, sku, customer, store, \
          device, age, gender, loc, src, score, bronze, idx, qty, unit, product, dbrand, method, \
-         bsource, bscore, issues, daypart, daytype, units, band)",
+         bsource, bscore, issues, daypart, daytype, units, band, fg, fb)",
     )
     .bind(column!(|r| r.id.as_str()))
     .bind(column!(|r| r.transaction_id.as_str()))
@@ -175,6 +175,8 @@ async fn insert_rows(
     .bind(column!(|r| r.day_type))
     .bind(column!(|r| r.basket_units))
     .bind(column!(|r| r.basket_band))
+    .bind(column!(|r| r.first_in_group))
+    .bind(column!(|r| r.first_in_basket))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -254,77 +256,94 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
         .execute(&mut *tx)
         .await?;
     }
-    // Money sums exact numerics; averages are taken over numerics too, so the result does not
-    // depend on the order rows are read in (two collectors, one database, one answer).
+    // Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table,
+    // no regrouping per transaction. A large batch (a rebuild) reads silver sequentially and
+    // hashes; a small one (new rows for today) goes through the (day, store) index.
+    sqlx::query("SET LOCAL work_mem = '64MB'")
+        .execute(&mut *tx)
+        .await?;
+    if dates.len() > 64 {
+        sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut *tx)
+            .await?;
+    }
     let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, per_tx AS ( \
+        "WITH {CLAIMED}, \
+         known AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             count(DISTINCT t.customer_id) AS n \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
+         agg AS ( \
            SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
              sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
-             sum(t.quantity::numeric) AS units, count(*) AS item_rows, \
-             max(t.basket_units)::numeric AS basket_units, \
-             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
+             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
            FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             t.device_id, t.transaction_id) \
+           GROUP BY 1, 2, 3, 4) \
          INSERT INTO scout.scout_gold_transactions (transaction_date, brand_name, \
            product_category, store_id, revenue_peso, transaction_count, unique_customers, \
-           avg_basket_size, revenue_centavos, units_sold, item_rows) \
-         SELECT transaction_date, brand_name, product_category, store_id, sum(revenue), \
-           count(*), count(DISTINCT customer), round(avg(basket_units), 4)::float8, \
-           sum(centavos), round(sum(units), 4)::float8, sum(item_rows) \
-         FROM per_tx GROUP BY transaction_date, store_id, brand_name, product_category"
+           avg_basket_size, revenue_centavos, units_sold, item_rows, avg_quality_score) \
+         SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, a.revenue, \
+           a.transactions, a.anonymous + coalesce(n.n, 0), round(a.basket::numeric, 4)::float8, \
+           a.centavos, round(a.units::numeric, 4)::float8, a.item_rows, \
+           round(a.quality::numeric, 4)::float8 \
+         FROM agg a LEFT JOIN known n \
+           USING (transaction_date, store_id, brand_name, product_category)"
     )))
     .bind(&dates)
     .bind(&stores)
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // Product analytics share gold's grain: derived from the gold rows just written.
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, brand AS ( \
-           SELECT t.transaction_date, t.store_id, t.product_category, t.brand_name, \
-             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
-             sum(t.quantity::numeric) AS units, \
-             count(DISTINCT t.device_id || ':' || t.transaction_id) AS transactions, \
-             avg(t.quality_score::numeric) AS quality \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.product_category, t.brand_name) \
+        "WITH {CLAIMED} \
          INSERT INTO gold.product_analytics (transaction_date, store_id, product_category, \
            brand_name, revenue_peso, revenue_centavos, units_sold, transaction_count, \
            avg_unit_price, category_revenue_share, store_revenue_share, rank_in_category, \
            avg_quality_score) \
-         SELECT transaction_date, store_id, product_category, brand_name, revenue, centavos, \
-           round(units, 4)::float8, transactions, \
-           CASE WHEN units > 0 THEN round(revenue / units, 2) END, \
-           round(centavos::numeric / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
-             store_id, product_category), 0), 4)::float8, \
-           round(centavos::numeric / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
-             store_id), 0), 4)::float8, \
-           row_number() OVER (PARTITION BY transaction_date, store_id, product_category \
-             ORDER BY centavos DESC, brand_name), \
-           round(quality, 4)::float8 \
-         FROM brand"
+         SELECT g.transaction_date, g.store_id, g.product_category, g.brand_name, \
+           g.revenue_peso, g.revenue_centavos, g.units_sold, g.transaction_count, \
+           CASE WHEN g.units_sold > 0 THEN round(g.revenue_peso / g.units_sold::numeric, 2) END, \
+           round(g.revenue_centavos::numeric / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id, g.product_category), 0), 4)::float8, \
+           round(g.revenue_centavos::numeric / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id), 0), 4)::float8, \
+           row_number() OVER (PARTITION BY g.transaction_date, g.store_id, g.product_category \
+             ORDER BY g.revenue_centavos DESC, g.brand_name), \
+           g.avg_quality_score \
+         FROM scout.scout_gold_transactions g JOIN k ON g.transaction_date = k.d AND g.store_id = k.s"
     )))
     .bind(&dates)
     .bind(&stores)
     .execute(&mut *tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, per_tx AS ( \
-           SELECT t.transaction_date, t.store_id, min(t.daypart) AS daypart, \
-             min(t.day_type) AS day_type, min(t.payment_method) AS payment_method, \
-             min(t.basket_band) AS basket_band, sum(t.amount) AS revenue, \
-             sum(t.amount_centavos) AS centavos, max(t.basket_units)::numeric AS units, \
-             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+        "WITH {CLAIMED}, \
+         known AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, count(DISTINCT t.customer_id) AS n \
            FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.device_id, t.transaction_id) \
+           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+         agg AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4, 5, 6) \
          INSERT INTO gold.customer_analytics (transaction_date, store_id, daypart, day_type, \
            payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
            revenue_centavos, avg_basket_value, avg_basket_units) \
-         SELECT transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
-           count(*), count(DISTINCT customer), sum(revenue), sum(centavos), \
-           round(sum(revenue) / count(*), 2), round(avg(units), 4)::float8 \
-         FROM per_tx GROUP BY transaction_date, store_id, daypart, day_type, payment_method, \
-           basket_band"
+         SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+           a.basket_band, a.transactions, a.anonymous + coalesce(n.n, 0), a.revenue, a.centavos, \
+           round(a.revenue / a.transactions, 2), round(a.units::numeric, 4)::float8 \
+         FROM agg a LEFT JOIN known n \
+           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)"
     )))
     .bind(&dates)
     .bind(&stores)
@@ -346,16 +365,19 @@ pub(super) async fn reset(pool: &PgPool) -> Result<u64, StoreError> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query(
-        "INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at) \
-         SELECT DISTINCT transaction_date, store_id, now() FROM silver.transactions_cleaned \
-         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(QUEUE_ALL).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(marked)
 }
+
+pub(super) async fn queue_gold_rebuild(pool: &PgPool) -> Result<u64, StoreError> {
+    Ok(sqlx::query(QUEUE_ALL).execute(pool).await?.rows_affected())
+}
+
+/// Queues every partition that has silver rows.
+const QUEUE_ALL: &str = "INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at) \
+     SELECT DISTINCT transaction_date, store_id, now() FROM silver.transactions_cleaned \
+     ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at";
 
 pub(super) async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
     let row = sqlx::query(

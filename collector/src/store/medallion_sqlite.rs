@@ -4,7 +4,7 @@
 //! into the rebuild statements as one JSON array of `[day, store]` pairs (`json_each`).
 
 use chrono::{NaiveDate, Utc};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
 use super::medallion::{
@@ -82,54 +82,62 @@ async fn write_silver(
             keys.push((day, r.try_get::<String, _>(1)?));
         }
     }
-    for row in outcomes.iter().flat_map(|o| &o.rows) {
-        sqlx::query(
+    // Multi-row inserts: one statement per 300 rows (35 values each, well under SQLite's
+    // 32,766 bound parameters) instead of one per row.
+    let rows: Vec<_> = outcomes.iter().flat_map(|o| &o.rows).collect();
+    for chunk in rows.chunks(300) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO silver_transactions_cleaned (id, transaction_id, \"timestamp\", \
              transaction_date, amount, payment_method, product_category, brand_name, sku, \
              customer_id, store_id, device_id, age_bracket, gender, location_data, data_source, \
              quality_score, loaded_at, bronze_id, item_index, amount_centavos, quantity, \
              unit_price, product_name, device_brand, brand_method, brand_source, brand_score, \
-             quality_issues, daypart, day_type, basket_units, basket_band) \
-             VALUES (?, ?, ?, ?, ? / 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-             round(?, 2), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&row.id)
-        .bind(&row.transaction_id)
-        .bind(ts(row.timestamp))
-        .bind(row.transaction_date.to_string())
-        .bind(row.amount_centavos)
-        .bind(&row.payment_method)
-        .bind(&row.product_category)
-        .bind(&row.brand_name)
-        .bind(&row.sku)
-        .bind(&row.customer_id)
-        .bind(&row.store_id)
-        .bind(&row.device_id)
-        .bind(&row.age_bracket)
-        .bind(&row.gender)
-        .bind(&row.location_data)
-        .bind(row.data_source)
-        .bind(row.quality_score)
-        .bind(&now)
-        .bind(row.bronze_id)
-        .bind(row.item_index)
-        .bind(row.amount_centavos)
-        .bind(row.quantity)
-        .bind(row.unit_price)
-        .bind(&row.product_name)
-        .bind(&row.device_brand)
-        .bind(row.brand_method)
-        .bind(row.brand_source)
-        .bind(row.brand_score)
-        .bind(&row.quality_issues)
-        .bind(row.daypart)
-        .bind(row.day_type)
-        .bind(row.basket_units)
-        .bind(row.basket_band)
-        .execute(&mut **tx)
-        .await?;
-        keys.push((row.transaction_date, row.store_id.clone()));
+             quality_issues, daypart, day_type, basket_units, basket_band, first_in_group, \
+             first_in_basket) ",
+        );
+        insert.push_values(chunk, |mut b, row| {
+            b.push_bind(&row.id)
+                .push_bind(&row.transaction_id)
+                .push_bind(ts(row.timestamp))
+                .push_bind(row.transaction_date.to_string())
+                .push_bind(row.amount_centavos as f64 / 100.0)
+                .push_bind(&row.payment_method)
+                .push_bind(&row.product_category)
+                .push_bind(&row.brand_name)
+                .push_bind(&row.sku)
+                .push_bind(&row.customer_id)
+                .push_bind(&row.store_id)
+                .push_bind(&row.device_id)
+                .push_bind(&row.age_bracket)
+                .push_bind(&row.gender)
+                .push_bind(&row.location_data)
+                .push_bind(row.data_source)
+                .push_bind(row.quality_score)
+                .push_bind(&now)
+                .push_bind(row.bronze_id)
+                .push_bind(row.item_index)
+                .push_bind(row.amount_centavos)
+                .push_bind(row.quantity)
+                .push_bind(row.unit_price.map(|p| (p * 100.0).round() / 100.0))
+                .push_bind(&row.product_name)
+                .push_bind(&row.device_brand)
+                .push_bind(row.brand_method)
+                .push_bind(row.brand_source)
+                .push_bind(row.brand_score)
+                .push_bind(&row.quality_issues)
+                .push_bind(row.daypart)
+                .push_bind(row.day_type)
+                .push_bind(row.basket_units)
+                .push_bind(row.basket_band)
+                .push_bind(row.first_in_group)
+                .push_bind(row.first_in_basket);
+        });
+        insert.build().execute(&mut **tx).await?;
     }
+    keys.extend(
+        rows.iter()
+            .map(|r| (r.transaction_date, r.store_id.clone())),
+    );
     for r in outcomes.iter().flat_map(|o| &o.rejects) {
         sqlx::query(
             "INSERT INTO silver_transactions_quarantine (bronze_id, transaction_id, device_id, \
@@ -162,19 +170,24 @@ async fn write_silver(
         .execute(&mut **tx)
         .await?;
     }
-    for o in outcomes {
-        sqlx::query(
-            "UPDATE bronze_scout_raw_transactions SET silver_processed_at = ?, \
-             quality_score = ?, processing_metadata = json_patch(processing_metadata, ?) \
-             WHERE id = ?",
-        )
-        .bind(&now)
-        .bind(o.quality_score)
-        .bind(&o.bronze_metadata)
-        .bind(o.bronze_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    // One statement marks the whole batch: `[id, score, metadata]` triples.
+    let marks: Vec<(i64, f64, serde_json::Value)> = outcomes
+        .iter()
+        .map(|o| {
+            let meta = serde_json::from_str(&o.bronze_metadata).unwrap_or_default();
+            (o.bronze_id, o.quality_score, meta)
+        })
+        .collect();
+    sqlx::query(
+        "UPDATE bronze_scout_raw_transactions AS b SET silver_processed_at = ?1, \
+         quality_score = json_extract(u.value, '$[1]'), \
+         processing_metadata = json_patch(b.processing_metadata, json_extract(u.value, '$[2]')) \
+         FROM json_each(?2) AS u WHERE b.id = json_extract(u.value, '$[0]')",
+    )
+    .bind(&now)
+    .bind(serde_json::to_string(&marks).unwrap_or_else(|_| "[]".to_owned()))
+    .execute(&mut **tx)
+    .await?;
     Ok(keys.len())
 }
 
@@ -214,22 +227,33 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
         .execute(&mut *tx)
         .await?;
     }
+    // Plain sums over silver's flags (`first_in_group`, `first_in_basket`), as on PostgreSQL.
     let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, per_tx AS ( \
+        "WITH {CLAIMED}, \
+         known AS ( \
            SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             sum(t.amount_centavos) AS centavos, sum(t.quantity) AS units, count(*) AS item_rows, \
-             max(t.basket_units) AS basket_units, \
-             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+             count(DISTINCT t.customer_id) AS n \
            FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             t.device_id, t.transaction_id) \
+           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
+         agg AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
+             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4) \
          INSERT INTO scout_scout_gold_transactions (transaction_date, brand_name, \
            product_category, store_id, revenue_peso, transaction_count, unique_customers, \
-           avg_basket_size, created_at, revenue_centavos, units_sold, item_rows) \
-         SELECT transaction_date, brand_name, product_category, store_id, sum(centavos) / 100.0, \
-           count(*), count(DISTINCT customer), round(avg(basket_units), 4), ?2, sum(centavos), \
-           round(sum(units), 4), sum(item_rows) \
-         FROM per_tx GROUP BY transaction_date, store_id, brand_name, product_category"
+           avg_basket_size, created_at, revenue_centavos, units_sold, item_rows, \
+           avg_quality_score) \
+         SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
+           a.centavos / 100.0, a.transactions, a.anonymous + coalesce(n.n, 0), \
+           round(a.basket, 4), ?2, a.centavos, round(a.units, 4), a.item_rows, \
+           round(a.quality, 4) \
+         FROM agg a LEFT JOIN known n \
+           USING (transaction_date, store_id, brand_name, product_category)"
     )))
     .bind(&keys)
     .bind(&now)
@@ -237,50 +261,51 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     .await?
     .rows_affected();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, brand AS ( \
-           SELECT t.transaction_date, t.store_id, t.product_category, t.brand_name, \
-             sum(t.amount_centavos) AS centavos, sum(t.quantity) AS units, \
-             count(DISTINCT t.device_id || ':' || t.transaction_id) AS transactions, \
-             avg(t.quality_score) AS quality \
-           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.product_category, t.brand_name) \
+        "WITH {CLAIMED} \
          INSERT INTO gold_product_analytics (transaction_date, store_id, product_category, \
            brand_name, revenue_peso, revenue_centavos, units_sold, transaction_count, \
            avg_unit_price, category_revenue_share, store_revenue_share, rank_in_category, \
            avg_quality_score, created_at) \
-         SELECT transaction_date, store_id, product_category, brand_name, centavos / 100.0, \
-           centavos, round(units, 4), transactions, \
-           CASE WHEN units > 0 THEN round(centavos / 100.0 / units, 2) END, \
-           round(centavos * 1.0 / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
-             store_id, product_category), 0), 4), \
-           round(centavos * 1.0 / nullif(sum(centavos) OVER (PARTITION BY transaction_date, \
-             store_id), 0), 4), \
-           row_number() OVER (PARTITION BY transaction_date, store_id, product_category \
-             ORDER BY centavos DESC, brand_name), \
-           round(quality, 4), ?2 \
-         FROM brand"
+         SELECT g.transaction_date, g.store_id, g.product_category, g.brand_name, \
+           g.revenue_peso, g.revenue_centavos, g.units_sold, g.transaction_count, \
+           CASE WHEN g.units_sold > 0 THEN round(g.revenue_centavos / 100.0 / g.units_sold, 2) END, \
+           round(g.revenue_centavos * 1.0 / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id, g.product_category), 0), 4), \
+           round(g.revenue_centavos * 1.0 / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id), 0), 4), \
+           row_number() OVER (PARTITION BY g.transaction_date, g.store_id, g.product_category \
+             ORDER BY g.revenue_centavos DESC, g.brand_name), \
+           g.avg_quality_score, ?2 \
+         FROM k JOIN scout_scout_gold_transactions g \
+           ON g.transaction_date = k.d AND g.store_id = k.s"
     )))
     .bind(&keys)
     .bind(&now)
     .execute(&mut *tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, per_tx AS ( \
-           SELECT t.transaction_date, t.store_id, min(t.daypart) AS daypart, \
-             min(t.day_type) AS day_type, min(t.payment_method) AS payment_method, \
-             min(t.basket_band) AS basket_band, sum(t.amount_centavos) AS centavos, \
-             max(t.basket_units) AS units, \
-             max(coalesce(t.customer_id, t.device_id || ':' || t.transaction_id)) AS customer \
+        "WITH {CLAIMED}, \
+         known AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, count(DISTINCT t.customer_id) AS n \
            FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY t.transaction_date, t.store_id, t.device_id, t.transaction_id) \
+           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+         agg AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4, 5, 6) \
          INSERT INTO gold_customer_analytics (transaction_date, store_id, daypart, day_type, \
            payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
            revenue_centavos, avg_basket_value, avg_basket_units, created_at) \
-         SELECT transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
-           count(*), count(DISTINCT customer), sum(centavos) / 100.0, sum(centavos), \
-           round(sum(centavos) / 100.0 / count(*), 2), round(avg(units), 4), ?2 \
-         FROM per_tx GROUP BY transaction_date, store_id, daypart, day_type, payment_method, \
-           basket_band"
+         SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+           a.basket_band, a.transactions, a.anonymous + coalesce(n.n, 0), a.centavos / 100.0, \
+           a.centavos, round(a.centavos / 100.0 / a.transactions, 2), round(a.units, 4), ?2 \
+         FROM agg a LEFT JOIN known n \
+           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)"
     )))
     .bind(&keys)
     .bind(&now)
@@ -302,17 +327,26 @@ pub(super) async fn reset(pool: &SqlitePool) -> Result<u64, StoreError> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query(
-        "INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at) \
-         SELECT DISTINCT transaction_date, store_id, ? FROM silver_transactions_cleaned WHERE true \
-         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
-    )
-    .bind(ts(Utc::now()))
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(QUEUE_ALL)
+        .bind(ts(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(marked)
 }
+
+pub(super) async fn queue_gold_rebuild(pool: &SqlitePool) -> Result<u64, StoreError> {
+    Ok(sqlx::query(QUEUE_ALL)
+        .bind(ts(Utc::now()))
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// Queues every partition that has silver rows (`?`: the time marked).
+const QUEUE_ALL: &str = "INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at) \
+     SELECT DISTINCT transaction_date, store_id, ? FROM silver_transactions_cleaned WHERE true \
+     ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at";
 
 pub(super) async fn backlog(pool: &SqlitePool) -> Result<Backlog, StoreError> {
     let row = sqlx::query(

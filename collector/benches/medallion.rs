@@ -1,0 +1,302 @@
+//! Medallion benchmark: bronze → silver → gold for about 1,000,000 purchased items, on each
+//! backend, with baselines measured in the same run on the same rows:
+//! - silver against a plain copy of the finished silver table (`CREATE TABLE … AS SELECT *`):
+//!   what writing the same rows costs the database without any of the stage's work;
+//! - the gold refresh against the bare `GROUP BY` of silver at gold's grain.
+//!
+//! Then an incremental pass: 1,000 new transactions for today and a late one for an old day,
+//! processed as a running collector would (how far behind ingest the stages stay).
+//!
+//! `cargo bench -p scout-collector --bench medallion` (env: `SCOUT_BENCH_ITEMS`, default
+//! 1000000; `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
+//! `SCOUT_BENCH_BACKENDS`, default `postgres,sqlite`; `SCOUT_BENCH_KEEP=1` keeps the PostgreSQL
+//! database for a look at the plans). Prints figures; asserts only that gold
+//! revenue equals silver's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Utc};
+use scout_collector::brands::BrandMatcher;
+use scout_collector::bronze::{BronzeRow, Landing};
+use scout_collector::pipeline::{Pipeline, PipelineOptions};
+use scout_collector::silver::{self, BronzeRecord};
+use scout_collector::store::{Store, StoreOptions};
+use scout_common::Transaction;
+use serde_json::json;
+
+#[path = "support/database.rs"]
+mod database;
+#[path = "support/workload.rs"]
+mod workload;
+use database::BenchDatabase;
+
+const STORES: usize = 50;
+const DAYS: i64 = 30;
+
+/// Bronze rows holding about `items` items: 50 stores over the last 30 days.
+fn bronze(items: usize, first_seq: usize, today_only: bool) -> (Vec<BronzeRow>, usize) {
+    let mut rng = workload::Rng(0x5c0_7ba5e ^ first_seq as u64);
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    let mut count = 0;
+    let mut n = first_seq;
+    while count < items {
+        let device = n % STORES;
+        let mut v = workload::transaction(&mut rng, device, n);
+        let back = if today_only {
+            Days::minutes((rng.next() % 600) as i64)
+        } else {
+            Days::days((rng.next() % DAYS as u64) as i64)
+                + Days::minutes((rng.next() % 1440) as i64)
+        };
+        v["timestamp"] = json!((now - back).to_rfc3339());
+        count += v["items"].as_array().unwrap().len();
+        let t = Transaction::parse(v).unwrap();
+        let device_id = format!("SCOUTPI-{device:04}");
+        let store_id = format!("{}", 100 + device);
+        rows.push(BronzeRow::new(
+            t,
+            Landing {
+                device_id: &device_id,
+                store_id: &store_id,
+                endpoint: "bench",
+                received_at: now,
+            },
+        ));
+        n += 1;
+    }
+    (rows, count)
+}
+
+/// The silver stage's CPU work alone, on one core: every row through `silver::build`.
+fn build_alone(rows: &[BronzeRow]) -> Duration {
+    let matcher = BrandMatcher::shipped().unwrap();
+    let now = Utc::now();
+    let records: Vec<BronzeRecord> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| BronzeRecord {
+            bronze_id: i as i64,
+            transaction_id: r.transaction_id.clone(),
+            store_id: r.store_id.clone(),
+            device_id: r.device_id.clone(),
+            transaction_timestamp: r.transaction_timestamp,
+            payload: r.payload.clone(),
+            captured_at: r.captured_at,
+            device_seq: r.device_seq,
+            agent_version: r.agent_version.clone(),
+        })
+        .collect();
+    let started = Instant::now();
+    let mut n = 0;
+    for r in &records {
+        n += std::hint::black_box(silver::build(r, &matcher, now))
+            .rows
+            .len();
+    }
+    assert!(n > 0);
+    started.elapsed()
+}
+
+async fn load(store: &Store, rows: &[BronzeRow]) -> Duration {
+    let started = Instant::now();
+    for chunk in rows.chunks(1000) {
+        store.insert_bronze(chunk).await.unwrap();
+    }
+    started.elapsed()
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Executes `sql` and returns how long it took.
+async fn timed(store: &Store, sql: &str) -> Duration {
+    let started = Instant::now();
+    match store {
+        Store::Sqlite(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Store::Postgres(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    started.elapsed()
+}
+
+/// Silver and gold revenue in centavos, all days.
+async fn revenue(store: &Store) -> (i64, i64) {
+    let (s, g) = match store {
+        Store::Sqlite(_) => (
+            "SELECT sum(amount_centavos) FROM silver_transactions_cleaned",
+            "SELECT sum(revenue_centavos) FROM scout_scout_gold_transactions",
+        ),
+        Store::Postgres(_) => (
+            "SELECT sum(amount_centavos)::int8 FROM silver.transactions_cleaned",
+            "SELECT sum(revenue_centavos)::int8 FROM scout.scout_gold_transactions",
+        ),
+    };
+    let one = |sql: &'static str| async move {
+        match store {
+            Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Store::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    };
+    (one(s).await, one(g).await)
+}
+
+async fn run(backend: &str, store: &Store, items: usize) {
+    let pipeline = Pipeline::new(
+        store.clone(),
+        Arc::new(BrandMatcher::shipped().unwrap()),
+        PipelineOptions::default(),
+    );
+    let (rows, item_count) = bronze(items, 0, false);
+    let tx_count = rows.len();
+    let loaded = load(store, &rows).await;
+    let build_cpu = build_alone(&rows);
+    drop(rows);
+    println!(
+        "\n[{backend}] {tx_count} transactions, {item_count} items, {STORES} stores, {DAYS} days \
+         (bronze loaded in {:.1} s)",
+        secs(loaded)
+    );
+
+    // Silver: every bronze row, batch after batch, as a collector does.
+    let started = Instant::now();
+    let silver = pipeline.silver_pass().await.unwrap().silver_rows;
+    let silver_time = started.elapsed();
+    // Gold: the first build of every partition.
+    let started = Instant::now();
+    let partitions = pipeline.gold_pass().await.unwrap().partitions;
+    let gold_first = started.elapsed();
+    // Gold refresh: every partition queued again and rebuilt from silver.
+    store.queue_gold_rebuild().await.unwrap();
+    let started = Instant::now();
+    pipeline.gold_pass().await.unwrap();
+    let gold_refresh = started.elapsed();
+    let (s, g) = revenue(store).await;
+    assert_eq!(s, g, "gold revenue equals silver");
+
+    // Baselines on the same rows.
+    let (copy_sql, group_sql) = match store {
+        Store::Sqlite(_) => (
+            "CREATE TABLE bench_silver_copy AS SELECT * FROM silver_transactions_cleaned",
+            "SELECT count(*) FROM (SELECT transaction_date, store_id, brand_name, \
+             product_category, sum(amount_centavos), count(DISTINCT transaction_id) \
+             FROM silver_transactions_cleaned GROUP BY 1, 2, 3, 4)",
+        ),
+        Store::Postgres(_) => (
+            "CREATE TABLE bench_silver_copy AS SELECT * FROM silver.transactions_cleaned",
+            "SELECT count(*) FROM (SELECT transaction_date, store_id, brand_name, \
+             product_category, sum(amount), count(DISTINCT transaction_id) \
+             FROM silver.transactions_cleaned GROUP BY 1, 2, 3, 4) x",
+        ),
+    };
+    let copy = timed(store, copy_sql).await;
+    let group = timed(store, group_sql).await;
+
+    println!(
+        "  silver:       {silver} rows in {:>6.2} s = {:>8.0} items/s   \
+         (plain copy of the same rows {:.2} s: {:.1}× the copy's time)",
+        secs(silver_time),
+        silver as f64 / secs(silver_time),
+        secs(copy),
+        secs(silver_time) / secs(copy)
+    );
+    println!(
+        "                the stage's own work (parse, brands, scores; one core, no database): \
+         {:.2} s = {:.0} items/s",
+        secs(build_cpu),
+        silver as f64 / secs(build_cpu)
+    );
+    println!(
+        "  gold build:   {partitions} partitions in {:>6.2} s",
+        secs(gold_first)
+    );
+    println!(
+        "  gold refresh: {partitions} partitions in {:>6.2} s             \
+         (bare GROUP BY of silver {:.2} s: {:.1}× its time)",
+        secs(gold_refresh),
+        secs(group),
+        secs(gold_refresh) / secs(group)
+    );
+
+    // Incremental: today's new sales plus one late transaction, one pass.
+    let (mut fresh, _) = bronze(6000, 10_000_000, true);
+    let (late, _) = bronze(1, 20_000_000, false);
+    fresh.truncate(1000);
+    fresh.extend(late);
+    load(store, &fresh).await;
+    let report = pipeline.catch_up().await.unwrap();
+    println!(
+        "  incremental:  {} new transactions → {} silver rows in {:.3} s, \
+         {} partitions rebuilt in {:.3} s",
+        report.silver.bronze_rows,
+        report.silver.silver_rows,
+        report.silver_secs,
+        report.gold.partitions,
+        report.gold_secs
+    );
+    let (s, g) = revenue(store).await;
+    assert_eq!(
+        s, g,
+        "gold revenue equals silver after the incremental pass"
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let items: usize = std::env::var("SCOUT_BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
+    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
+        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let url = format!("sqlite://{}", dir.path().join("medallion.db").display());
+                let store = Store::connect(&url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("sqlite", &store, items).await;
+            }
+            "postgres" => {
+                let db = BenchDatabase::create(&pg_admin, "scout_bench_medallion").await;
+                let store = Store::connect(&db.url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("postgres", &store, items).await;
+                if let Store::Postgres(pool) = store {
+                    pool.close().await;
+                }
+                if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+                    println!("  kept: {}", db.url);
+                } else {
+                    db.drop_now().await;
+                }
+            }
+            other => panic!("unknown backend {other:?}"),
+        }
+    }
+}
