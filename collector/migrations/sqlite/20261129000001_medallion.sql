@@ -50,6 +50,8 @@ CREATE INDEX IF NOT EXISTS silver_transactions_cleaned_date_store
     ON silver_transactions_cleaned (transaction_date, store_id);
 CREATE INDEX IF NOT EXISTS silver_transactions_cleaned_bronze_id
     ON silver_transactions_cleaned (bronze_id);
+CREATE INDEX IF NOT EXISTS silver_transactions_cleaned_known_customers
+    ON silver_transactions_cleaned (transaction_date, store_id) WHERE customer_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS silver_transactions_quarantine (
     id              INTEGER PRIMARY KEY,

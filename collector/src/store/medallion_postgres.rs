@@ -258,12 +258,17 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     }
     // Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table,
     // no regrouping per transaction. A large batch (a rebuild) reads silver sequentially and
-    // hashes; a small one (new rows for today) goes through the (day, store) index.
+    // hashes (the planner cannot tell how many rows the claimed partitions hold, and would sort
+    // a million rows on text keys); a small one (today's new rows) goes through the index.
+    let large = dates.len() > 64;
     sqlx::query("SET LOCAL work_mem = '64MB'")
         .execute(&mut *tx)
         .await?;
-    if dates.len() > 64 {
+    if large {
         sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL enable_sort = off")
             .execute(&mut *tx)
             .await?;
     }
@@ -298,7 +303,13 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    // Product analytics share gold's grain: derived from the gold rows just written.
+    // Product analytics share gold's grain: derived from the gold rows just written (its
+    // window functions sort a few rows per partition).
+    if large {
+        sqlx::query("SET LOCAL enable_sort = on")
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH {CLAIMED} \
          INSERT INTO gold.product_analytics (transaction_date, store_id, product_category, \
@@ -321,6 +332,11 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     .bind(&stores)
     .execute(&mut *tx)
     .await?;
+    if large {
+        sqlx::query("SET LOCAL enable_sort = off")
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH {CLAIMED}, \
          known AS ( \

@@ -21,6 +21,7 @@ crate::both_backends!(
     rerunning_and_rebuilding_change_nothing,
     late_transaction_corrects_its_day,
     serve_keeps_up_with_ingest,
+    large_and_small_gold_batches_agree,
 );
 
 fn pipeline(store: &Store) -> Pipeline {
@@ -743,5 +744,56 @@ async fn serve_keeps_up_with_ingest(backend: Backend) {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
     eprintln!("ingest to gold: {lag:?}");
+    app.finish().await;
+}
+
+async fn large_and_small_gold_batches_agree(backend: Backend) {
+    let app = app(backend).await;
+    // 80 business days at one store: more partitions than a small gold batch holds.
+    let lines: Vec<String> = (0..160u32)
+        .map(|i| {
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+                + chrono::Duration::days(i64::from(i / 2));
+            let mut v = sale(
+                &format!("eeeeeeee-0000-4000-8000-{i:012}"),
+                &format!("{day}T0{}:30:00Z", i % 10),
+                &[
+                    ("Coca-Cola", "Coke Mismo", 1.0 + f64::from(i % 3), 15.0),
+                    ("Lucky Me", "Pancit Canton", 2.0, 14.5),
+                    ("Coca-Cola", "Coke 1.5L", 1.0, 65.0),
+                ],
+                ["cash", "gcash"][i as usize % 2],
+            );
+            if i % 3 == 0 {
+                v["customerId"] = json!(format!("suki-{}", i % 4));
+            }
+            v.to_string()
+        })
+        .collect();
+    app.ingest_ok(&app.token, ndjson(&lines)).await;
+    // Small batches of 3 partitions (the index path)...
+    let small = process(&app.store).await;
+    assert_eq!(small.gold.partitions, 80);
+    let by_small = snapshot(&app.store).await;
+    // ...and one batch of all 80 (the path a rebuild takes).
+    assert_eq!(app.store.queue_gold_rebuild().await.unwrap(), 80);
+    let large = Pipeline::new(
+        app.store.clone(),
+        Arc::new(BrandMatcher::shipped().unwrap()),
+        PipelineOptions::default(),
+    )
+    .gold_pass()
+    .await
+    .unwrap();
+    assert_eq!(large.partitions, 80);
+    assert_eq!(snapshot(&app.store).await, by_small);
+    // Two transactions a day, each counted once for Coca-Cola although it has two Coke rows.
+    let gold = table_lines(&app.store, "gold").await;
+    let coke: Vec<_> = gold.iter().filter(|l| l.contains("|Coca-Cola|")).collect();
+    assert_eq!(coke.len(), 80);
+    for line in coke {
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(fields[6], "2", "transaction_count in {line}");
+    }
     app.finish().await;
 }
