@@ -479,9 +479,9 @@ impl Customer {
 fn unparseable(record: &BronzeRecord, error: &str) -> SilverOutcome {
     let issues = json!([{
         "code": "unparseable_payload",
-        "message": error,
-    }])
-    .to_string();
+        "message": format!("the bronze payload no longer parses: {error}"),
+        "penalty": 1.0,
+    }]);
     SilverOutcome {
         bronze_id: record.bronze_id,
         rows: Vec::new(),
@@ -497,7 +497,7 @@ fn unparseable(record: &BronzeRecord, error: &str) -> SilverOutcome {
             }]),
             record: None,
             quality_score: 0.0,
-            quality_issues: issues.clone(),
+            quality_issues: issues.to_string(),
         }],
         quality_score: 0.0,
         bronze_metadata: json!({ "quality": { "score": 0.0, "issues": issues } }).to_string(),
@@ -507,4 +507,109 @@ fn unparseable(record: &BronzeRecord, error: &str) -> SilverOutcome {
 fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Plain structs, vectors and numbers serialise without failing.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dayparts_follow_manila_hours() {
+        // 05:59 and 06:00 Manila are 21:59 and 22:00 UTC the day before.
+        assert_eq!(daypart(at("2026-11-26T21:59:00Z")), "night");
+        assert_eq!(daypart(at("2026-11-26T22:00:00Z")), "morning");
+        assert_eq!(daypart(at("2026-11-27T03:59:00Z")), "morning");
+        assert_eq!(daypart(at("2026-11-27T04:00:00Z")), "afternoon");
+        assert_eq!(daypart(at("2026-11-27T10:00:00Z")), "evening");
+        assert_eq!(daypart(at("2026-11-27T13:59:00Z")), "evening");
+        assert_eq!(daypart(at("2026-11-27T14:00:00Z")), "night");
+    }
+
+    #[test]
+    fn the_business_day_and_weekend_are_manilas() {
+        // Friday 23:30 UTC is Saturday 07:30 in Manila.
+        let t = at("2026-11-27T23:30:00Z");
+        assert_eq!(business_day(t).to_string(), "2026-11-28");
+        assert_eq!(day_type(t), "weekend");
+        assert_eq!(day_type(at("2026-11-27T03:00:00Z")), "weekday");
+    }
+
+    #[test]
+    fn basket_bands() {
+        let bands: Vec<_> = [1.0, 2.0, 3.0, 4.0, 6.0, 6.5, 7.0, 40.0]
+            .into_iter()
+            .map(basket_band)
+            .collect();
+        assert_eq!(bands, ["1", "2-3", "2-3", "4-6", "4-6", "7+", "7+", "7+"]);
+    }
+
+    #[test]
+    fn centavos_round_half_away_from_zero() {
+        assert_eq!(centavos(14.005), 1401);
+        assert_eq!(centavos(0.1 + 0.2), 30);
+        assert_eq!(centavos(-12.0), -1200);
+    }
+
+    fn record(payload: &str) -> BronzeRecord {
+        BronzeRecord {
+            bronze_id: 7,
+            transaction_id: "t-1".into(),
+            store_id: Some("104".into()),
+            device_id: "SCOUTPI-0004".into(),
+            transaction_timestamp: at("2026-11-27T01:00:00Z"),
+            payload: payload.into(),
+            captured_at: None,
+            device_seq: None,
+            agent_version: None,
+        }
+    }
+
+    #[test]
+    fn groups_and_baskets_are_flagged_once() {
+        let matcher = BrandMatcher::shipped().unwrap();
+        let payload = json!({
+            "transactionId": "t-1", "storeId": "104",
+            "items": [
+                {"brandName": "Coca-Cola", "productName": "Coke Mismo", "quantity": 2, "unitPrice": 15, "totalPrice": 30},
+                {"brandName": "Lucky Me", "productName": "Pancit Canton", "quantity": 1, "unitPrice": 14, "totalPrice": 14},
+                {"brandName": "Coca-Cola", "productName": "Coke 1.5L", "quantity": 1, "unitPrice": 65, "totalPrice": 65},
+            ],
+        });
+        let out = build(&record(&payload.to_string()), &matcher, Utc::now());
+        let flags: Vec<_> = out
+            .rows
+            .iter()
+            .map(|r| (r.brand_name.as_str(), r.first_in_group, r.first_in_basket))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("Coca-Cola", true, true),
+                ("Lucky Me!", true, false),
+                ("Coca-Cola", false, false)
+            ]
+        );
+        assert!(
+            out.rows
+                .iter()
+                .all(|r| r.basket_units == 4.0 && r.basket_band == "4-6")
+        );
+        assert_eq!(out.rows[0].id, "SCOUTPI-0004:t-1:0");
+    }
+
+    #[test]
+    fn an_unparseable_payload_is_quarantined_whole() {
+        let matcher = BrandMatcher::shipped().unwrap();
+        let out = build(&record("[1, 2]"), &matcher, Utc::now());
+        assert!(out.rows.is_empty());
+        assert_eq!(out.rejects.len(), 1);
+        assert!(out.rejects[0].reasons.contains("unparseable_payload"));
+        assert_eq!(out.quality_score, 0.0);
+        let meta: Value = serde_json::from_str(&out.bronze_metadata).unwrap();
+        assert_eq!(meta["quality"]["issues"][0]["code"], "unparseable_payload");
+    }
 }
