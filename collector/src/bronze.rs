@@ -89,8 +89,10 @@ impl BronzeRow {
             transaction_timestamp,
             items: to_json(&t.items),
             detected_brands: to_json(&t.detected_brands),
-            processing_metadata: processing_metadata.to_string(),
-            payload: serde_json::Value::Object(t.payload).to_string(),
+            // `to_json` (an `io::Write` serialiser) rather than `Value`'s `Display`, which writes
+            // through `fmt` and costs a few microseconds more per row; the text is the same.
+            processing_metadata: to_json(&processing_metadata),
+            payload: to_json(&t.payload),
             captured_at: t.agent.as_ref().map(|a| a.captured_at),
             device_seq: t
                 .agent

@@ -170,7 +170,10 @@ impl Transaction {
             Value::Object(map) => map,
             other => return Err(TransactionError::NotAnObject(kind_name(&other))),
         };
-        if let Some(field) = find_nul(&payload, "") {
+        // The cheap walk first: the path is worked out (allocating) only for a payload with a NUL.
+        if holds_nul(&payload)
+            && let Some(field) = find_nul(&payload, "")
+        {
             return Err(TransactionError::BadField {
                 field,
                 reason: "contains a NUL character (\\u0000), which cannot be stored".into(),
@@ -281,6 +284,21 @@ fn write_canonical_object(map: &Map<String, Value>, out: &mut String) {
         write_canonical(&map[key], out);
     }
     out.push('}');
+}
+
+/// Whether any key or string of `map`, at any depth, holds a NUL character.
+fn holds_nul(map: &Map<String, Value>) -> bool {
+    map.iter()
+        .any(|(key, value)| key.contains('\0') || value_holds_nul(value))
+}
+
+fn value_holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(value_holds_nul),
+        Value::Object(map) => holds_nul(map),
+        _ => false,
+    }
 }
 
 /// The path of the first key or string holding a NUL character (databases cannot store it).

@@ -57,7 +57,10 @@ impl FaultPlan {
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct ProxyEvent {
+    /// When the proxy answered (or dropped the connection).
     pub at: Instant,
+    /// When the request arrived.
+    pub started: Instant,
     pub path: String,
     pub fault: Fault,
     /// The upstream's status, when the request reached it.
@@ -172,6 +175,7 @@ async fn handle(
     client: reqwest::Client,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, io::Error> {
+    let started = Instant::now();
     let (fault, upstream) = {
         let mut s = shared.lock().unwrap();
         (draw(&mut s), s.upstream.clone())
@@ -183,6 +187,7 @@ async fn handle(
     let record = |status: Option<u16>| {
         shared.lock().unwrap().events.push(ProxyEvent {
             at: Instant::now(),
+            started,
             path: path.clone(),
             fault,
             upstream_status: status,

@@ -34,12 +34,16 @@
 //!    and once more when the queue empties), so an idle agent does not write to the SD card.
 //! 5. **Heartbeats never hold up uploads**: they run beside the upload loop, and their failures
 //!    are logged once per distinct error (then at debug) and shown in status.
-//! 6. **Shutdown** stops a wait at once; a request in flight is finished (bounded by
-//!    `request_timeout_secs`) and its answer settled before [`Uplink::run`] returns. An outbox
-//!    that was closed under it (`BufferError::Closed`) stops the uplink too, as there is
-//!    nothing left to send or settle.
+//! 6. **Shutdown** stops a wait at once; the requests in flight (at most [`IN_FLIGHT`]) are
+//!    finished (bounded by `request_timeout_secs`) and their answers settled, in order, before
+//!    [`Uplink::run`] returns. An outbox that was closed under it (`BufferError::Closed`) stops
+//!    the uplink too, as there is nothing left to send or settle.
 //! 7. **Intake never waits on the uplink**: a setup problem (unreadable `ca_file`, bad URL, no
 //!    token) is shown in status and retried every `backoff_max_ms`; it does not stop the agent.
+//! 8. **Answers are settled in the order the batches were peeked.** While uploads succeed, the
+//!    next batch is sent while the collector works on the one before it; when the oldest batch
+//!    in flight is not delivered, the answers behind it are discarded unsettled and everything
+//!    is sent again, oldest first, one batch at a time until a batch is delivered.
 
 mod backoff;
 mod batch;
@@ -65,6 +69,7 @@ pub use heartbeat::disk_free_bytes;
 pub use http::HttpTransport;
 pub use port::{Transport, UplinkOutbox};
 pub use status::{BatchSummary, UplinkState, UplinkStatus, UplinkTotals};
+pub use upload::IN_FLIGHT;
 
 use crate::config::{AgentConfig, Secret};
 use crate::outbox::{OutboxHandle, state_keys};
@@ -222,13 +227,14 @@ pub async fn run(
 #[derive(Debug)]
 pub struct Uplink<O, T> {
     outbox: O,
-    transport: T,
+    /// Shared with the tasks of the requests in flight.
+    transport: Arc<T>,
     settings: UplinkSettings,
     status: watch::Sender<UplinkStatus>,
     wake: Wake,
 }
 
-impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
+impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
     pub fn new(
         outbox: O,
         transport: T,
@@ -238,7 +244,7 @@ impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
     ) -> Self {
         Self {
             outbox,
-            transport,
+            transport: Arc::new(transport),
             settings,
             status,
             wake,

@@ -13,10 +13,13 @@ use crate::outbox::{BufferError, OutboxStats, Record, Settled};
 
 /// The outbox operations the uplink needs (see `crate::outbox` for their guarantees).
 pub trait UplinkOutbox: Send + Sync {
-    /// Up to `max_records` pending records, oldest first, within `max_bytes` of payload (at
-    /// least one if any is pending).
-    fn peek(
+    /// Up to `max_records` pending records with a sequence number above `after_seq`, oldest
+    /// first, within `max_bytes` of payload (at least one if any is pending). `after_seq` 0
+    /// reads from the oldest pending record; the uplink passes the last sequence number of a
+    /// batch still in flight to read the next batch.
+    fn peek_after(
         &self,
+        after_seq: i64,
         max_records: usize,
         max_bytes: u64,
     ) -> impl Future<Output = Result<Vec<Record>, BufferError>> + Send;
@@ -41,8 +44,13 @@ pub trait UplinkOutbox: Send + Sync {
 }
 
 impl UplinkOutbox for OutboxHandle {
-    async fn peek(&self, max_records: usize, max_bytes: u64) -> Result<Vec<Record>, BufferError> {
-        OutboxHandle::peek(self, max_records, max_bytes).await
+    async fn peek_after(
+        &self,
+        after_seq: i64,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Record>, BufferError> {
+        OutboxHandle::peek_after(self, after_seq, max_records, max_bytes).await
     }
 
     async fn settle(

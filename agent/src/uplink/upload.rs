@@ -1,7 +1,22 @@
 //! The upload loop: peek, stamp and gzip, post, settle; back off on failure; sleep when idle.
 //! The guarantees are listed in the module doc of `uplink`.
+//!
+//! While uploads succeed, [`IN_FLIGHT`] batches travel at once: the next batch is peeked (after
+//! the last sequence number already sent), stamped, gzipped and posted while the collector parses
+//! and commits the one before it. Answers are settled strictly in the order the batches were
+//! peeked. When the oldest batch in flight is not delivered, the answers of the batches behind it
+//! are awaited and discarded (never settled), and after the wait everything is sent again from
+//! the oldest pending record, in order. The uplink starts with one batch in flight and returns to
+//! one after every failure, until a batch is delivered.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesOrdered;
+use scout_common::IngestResponse;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -13,6 +28,29 @@ use crate::outbox::{BufferError, Record, state_keys};
 
 /// Successful batches at a reduced (after 413) limit before the limit doubles again.
 const REGROW_AFTER: u32 = 16;
+
+/// Batches in flight at once while uploads succeed. The collector takes two requests per device
+/// at a time by default (`--max-in-flight-per-device`); a collector that answers 429 to the second
+/// makes the uplink keep to one for the rest of its run.
+pub const IN_FLIGHT: usize = 2;
+
+/// A batch stamped and gzipped, and posted (or found to have nothing sendable), waiting to be
+/// settled in its turn.
+struct Sent {
+    /// Records peeked for it (sendable or not).
+    peeked: usize,
+    /// Sequence number of each line sent, in body order.
+    seqs: Vec<i64>,
+    unsendable: Vec<(i64, String)>,
+    raw_bytes: u64,
+    wire_bytes: u64,
+    /// When the request started (tokio clock).
+    started: Instant,
+    /// Whether another batch was in flight when this one was posted.
+    beside_another: bool,
+    /// The collector's answer; `None` when nothing was sendable (so nothing was posted).
+    answer: Option<Result<IngestResponse, UploadError>>,
+}
 
 /// What one pass of the loop did.
 enum Step {
@@ -91,7 +129,7 @@ impl Default for Persisted {
     }
 }
 
-impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
+impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
     pub(super) async fn uploads(
         &self,
         stop_tx: &watch::Sender<bool>,
@@ -101,23 +139,79 @@ impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
         let mut backoff = Backoff::new(s.backoff_initial, s.backoff_max, s.jitter_seed);
         let mut limit = BatchLimit::new(s.batch_max_records);
         let mut persisted = Persisted::default();
+        // Oldest first; the futures run concurrently and are settled in this order.
+        let mut in_flight = FuturesOrdered::new();
+        // Batches allowed in flight now: one until a batch is delivered, `most` after that.
+        let mut window = 1;
+        let mut most = IN_FLIGHT;
+        // The last sequence number peeked into a batch still in flight.
+        let mut last_peeked = 0_i64;
+        // Raised by a request that failed (413 aside) before its turn to be settled: no new batch
+        // goes until that failure has been waited out (a `Retry-After` is the collector's word).
+        let failing = Arc::new(AtomicBool::new(false));
         loop {
-            if *stop.borrow() {
-                break;
-            }
-            let step = match self.outbox.peek(limit.current, s.batch_max_bytes).await {
-                Ok(records) if records.is_empty() => {
-                    self.go_idle(&mut persisted).await;
-                    tokio::select! {
-                        biased;
-                        () = stopped(&mut stop) => break,
-                        () = self.wake.notified() => {}
-                        () = tokio::time::sleep(s.idle_poll) => {}
+            let mut peek_error = None;
+            while in_flight.len() < window
+                && !*stop.borrow()
+                && (in_flight.is_empty() || !failing.load(Ordering::Acquire))
+            {
+                let after = if in_flight.is_empty() { 0 } else { last_peeked };
+                match self
+                    .outbox
+                    .peek_after(after, limit.current, s.batch_max_bytes)
+                    .await
+                {
+                    Ok(records) => match records.last() {
+                        None => break,
+                        Some(last) => {
+                            let last_seq = last.seq;
+                            let beside_another = !in_flight.is_empty();
+                            let (batch, body) = self.prepare(records, beside_another).await;
+                            if beside_another && failing.load(Ordering::Acquire) {
+                                // A failure came in while it was being prepared: it is
+                                // peeked again after that failure's wait.
+                                break;
+                            }
+                            last_peeked = last_seq;
+                            in_flight.push_back(self.post(batch, body, &failing));
+                        }
+                    },
+                    Err(e) => {
+                        peek_error = Some(e);
+                        break;
                     }
-                    continue;
                 }
-                Ok(records) => self.attempt(records, &mut limit).await,
-                Err(e) => Step::Failed(UploadError::Outbox(e)),
+            }
+            let step = match in_flight.next().await {
+                Some(sent) => {
+                    if sent.beside_another
+                        && matches!(
+                            sent.answer,
+                            Some(Err(UploadError::Busy { status: 429, .. }))
+                        )
+                    {
+                        tracing::info!(
+                            "the collector takes one request at a time from this device; \
+                             keeping one batch in flight"
+                        );
+                        most = 1;
+                    }
+                    self.finish(sent, &mut limit).await
+                }
+                None if *stop.borrow() => break,
+                None => match peek_error {
+                    Some(e) => Step::Failed(UploadError::Outbox(e)),
+                    None => {
+                        self.go_idle(&mut persisted).await;
+                        tokio::select! {
+                            biased;
+                            () = stopped(&mut stop) => break,
+                            () = self.wake.notified() => {}
+                            () = tokio::time::sleep(s.idle_poll) => {}
+                        }
+                        continue;
+                    }
+                },
             };
             if let Step::Failed(UploadError::Outbox(BufferError::Closed)) = step {
                 tracing::warn!("the outbox was closed; the uplink stops");
@@ -130,19 +224,40 @@ impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
                         tracing::info!(failed_attempts = backoff.attempts(), "uploads resumed");
                     }
                     backoff.reset();
+                    window = most;
                     self.persist_success(delivered.summary.finished_at, &mut persisted)
                         .await;
                     self.publish_success(delivered);
                 }
                 Step::Settled => backoff.reset(),
-                Step::Shrunk => {}
+                Step::Shrunk => {
+                    // Sent again, smaller, from the oldest pending record.
+                    while in_flight.next().await.is_some() {}
+                    failing.store(false, Ordering::Release);
+                }
                 Step::Failed(err) => {
-                    let delay = match err.retry_after() {
-                        Some(wait) => wait.min(backoff.cap()),
-                        None => backoff.next_delay(),
-                    };
-                    self.note_failure(&err, delay, backoff.attempts(), &mut persisted)
-                        .await;
+                    window = 1;
+                    // The batches behind it go again after it, in order: their answers are not
+                    // settled, and a failure among them is one more failed attempt.
+                    let mut failures = vec![err];
+                    while let Some(behind) = in_flight.next().await {
+                        if let Some(Err(e)) = behind.answer
+                            && !matches!(e, UploadError::TooLarge { .. })
+                        {
+                            failures.push(e);
+                        }
+                    }
+                    failing.store(false, Ordering::Release);
+                    // The longest wait asked for (a `Retry-After` beside a quicker retry wins).
+                    let mut delay = std::time::Duration::ZERO;
+                    for err in &failures {
+                        delay = delay.max(match err.retry_after() {
+                            Some(wait) => wait.min(backoff.cap()),
+                            None => backoff.next_delay(),
+                        });
+                        self.note_failure(err, delay, backoff.attempts(), &mut persisted)
+                            .await;
+                    }
                     tokio::select! {
                         biased;
                         () = stopped(&mut stop) => break,
@@ -154,23 +269,36 @@ impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
         self.flush_on_stop(&mut persisted).await;
     }
 
-    /// Sends one batch and settles the answer.
-    async fn attempt(&self, records: Vec<Record>, limit: &mut BatchLimit) -> Step {
+    /// Stamps and gzips one batch: what it holds, and its body unless there is nothing to send
+    /// (or preparing it failed, which is then its answer).
+    async fn prepare(&self, records: Vec<Record>, beside_another: bool) -> (Sent, Option<Vec<u8>>) {
         let peeked = records.len();
         let version = self.settings.agent_version.clone();
+        let mut sent = Sent {
+            peeked,
+            seqs: Vec::new(),
+            unsendable: Vec::new(),
+            raw_bytes: 0,
+            wire_bytes: 0,
+            started: Instant::now(),
+            beside_another,
+            answer: None,
+        };
         // Stamping and gzip are CPU work (a few ms per MiB); keep them off the async workers.
         let prepared =
             match tokio::task::spawn_blocking(move || batch::prepare(&records, &version)).await {
                 Ok(Ok(prepared)) => prepared,
                 Ok(Err(e)) => {
-                    return Step::Failed(UploadError::Internal {
+                    sent.answer = Some(Err(UploadError::Internal {
                         detail: format!("gzip failed: {e}"),
-                    });
+                    }));
+                    return (sent, None);
                 }
                 Err(e) => {
-                    return Step::Failed(UploadError::Internal {
+                    sent.answer = Some(Err(UploadError::Internal {
                         detail: e.to_string(),
-                    });
+                    }));
+                    return (sent, None);
                 }
             };
         let PreparedBatch {
@@ -179,27 +307,80 @@ impl<O: UplinkOutbox, T: Transport> Uplink<O, T> {
             unsendable,
             raw_bytes,
         } = prepared;
-        if seqs.is_empty() {
-            return self.settle_without_answer(Vec::new(), unsendable).await;
+        sent.seqs = seqs;
+        sent.unsendable = unsendable;
+        sent.raw_bytes = raw_bytes;
+        if sent.seqs.is_empty() {
+            return (sent, None);
         }
+        sent.wire_bytes = body.len() as u64;
+        (sent, Some(body))
+    }
 
-        let wire_bytes = body.len() as u64;
-        let lines = seqs.len();
-        self.status.send_modify(|st| {
-            st.state = UplinkState::Sending;
-            st.last_attempt_at = Some(Utc::now());
-            st.totals.attempts += 1;
-            st.totals.wire_bytes += wire_bytes;
+    /// Posts a prepared batch at once (the request runs on its own task, so it travels while
+    /// the loop settles or prepares other batches); the returned future yields the batch with
+    /// its answer, to be settled in its turn ([`Self::finish`]).
+    fn post(
+        &self,
+        mut sent: Sent,
+        body: Option<Vec<u8>>,
+        failing: &Arc<AtomicBool>,
+    ) -> impl Future<Output = Sent> + Send + 'static {
+        let request = body.map(|body| {
+            let wire_bytes = sent.wire_bytes;
+            self.status.send_modify(|st| {
+                st.state = UplinkState::Sending;
+                st.last_attempt_at = Some(Utc::now());
+                st.totals.attempts += 1;
+                st.totals.wire_bytes += wire_bytes;
+            });
+            tracing::debug!(
+                lines = sent.seqs.len(),
+                wire_bytes,
+                raw_bytes = sent.raw_bytes,
+                first_seq = sent.seqs.first().copied(),
+                "sending batch"
+            );
+            sent.started = Instant::now();
+            let transport = Arc::clone(&self.transport);
+            let failing = Arc::clone(failing);
+            tokio::spawn(async move {
+                let answer = transport.ingest(body).await;
+                if matches!(&answer, Err(e) if !matches!(e, UploadError::TooLarge { .. })) {
+                    failing.store(true, Ordering::Release);
+                }
+                answer
+            })
         });
-        let started = Instant::now();
-        tracing::debug!(
-            lines,
-            wire_bytes,
+        async move {
+            if let Some(request) = request {
+                sent.answer = Some(request.await.unwrap_or_else(|e| {
+                    Err(UploadError::Internal {
+                        detail: e.to_string(),
+                    })
+                }));
+            }
+            sent
+        }
+    }
+
+    /// Settles one batch's answer (the oldest in flight).
+    async fn finish(&self, sent: Sent, limit: &mut BatchLimit) -> Step {
+        let Sent {
+            peeked,
+            seqs,
+            unsendable,
             raw_bytes,
-            first_seq = seqs[0],
-            "sending batch"
-        );
-        let response = match self.transport.ingest(body).await {
+            wire_bytes,
+            started,
+            beside_another: _,
+            answer,
+        } = sent;
+        let Some(answer) = answer else {
+            return self.settle_without_answer(Vec::new(), unsendable).await;
+        };
+        let lines = seqs.len();
+        let response = match answer {
             Ok(response) => response,
             Err(UploadError::TooLarge { message }) if lines > 1 => {
                 limit.shrink(peeked);

@@ -134,12 +134,22 @@ impl MemOutbox {
 }
 
 impl UplinkOutbox for MemOutbox {
-    async fn peek(&self, max_records: usize, max_bytes: u64) -> Result<Vec<Record>, BufferError> {
+    async fn peek_after(
+        &self,
+        after_seq: i64,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Record>, BufferError> {
         let mut m = self.0.lock().unwrap();
         m.peeks += 1;
         let mut out = Vec::new();
         let mut bytes = 0_u64;
-        for record in m.pending.values().take(max_records) {
+        for record in m
+            .pending
+            .range(after_seq + 1..)
+            .map(|(_, r)| r)
+            .take(max_records)
+        {
             let len = record.payload.len() as u64;
             if !out.is_empty() && bytes + len > max_bytes {
                 break;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::support::{
-    Answer, Call, MemOutbox, Running, ScriptedTransport, fail, server_error, settings,
+    Answer, Call, MemOutbox, Running, ScriptedTransport, accept_all, fail, server_error, settings,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -361,5 +361,111 @@ async fn heartbeats_carry_the_queue_and_the_uplink_state() {
         "{last:?}"
     );
     assert_eq!(up.status.borrow().totals.heartbeats, 3);
+    up.stop().await;
+}
+
+/// The ids of each ingest call's lines.
+fn sent_ids(transport: &ScriptedTransport) -> Vec<Vec<String>> {
+    transport
+        .calls()
+        .iter()
+        .map(|call| {
+            call.lines
+                .iter()
+                .map(|l| l["transactionId"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_batches_travel_at_once_after_a_success_and_are_resent_in_order_after_a_failure() {
+    let mut s = settings("http://unused");
+    s.batch_max_records = 1;
+    s.backoff_initial = ms(100);
+    s.backoff_max = ms(100);
+    // a alone (nothing delivered yet); then b and c together: b fails, c is accepted.
+    let script: Vec<Answer> = vec![
+        Box::new(accept_all),
+        fail(server_error),
+        Box::new(accept_all),
+    ];
+    let (transport, mut calls) = ScriptedTransport::new(script);
+    transport.set_latency(ms(50));
+    let outbox = MemOutbox::with_ids(&["a", "b", "c", "d"]);
+    let mut up = Running::spawn(outbox.clone(), transport.clone(), s);
+    let st = up
+        .until(60, "drained", |s| {
+            s.totals.inserted >= 4 && s.state == UplinkState::Idle
+        })
+        .await;
+    let calls_at: Vec<Instant> = std::iter::from_fn(|| calls.try_recv().ok())
+        .map(|c| c.at)
+        .collect();
+    // a; then b and c at once; then, after the backoff, b and c again in order (c's first
+    // answer was not settled, as b's failed), then d.
+    assert_eq!(
+        sent_ids(&transport),
+        [["a"], ["b"], ["c"], ["b"], ["c"], ["d"]].map(|ids| ids.map(String::from).to_vec())
+    );
+    assert_eq!(
+        calls_at[1], calls_at[2],
+        "b and c were not in flight together"
+    );
+    assert!(
+        calls_at[1] >= calls_at[0] + ms(50),
+        "b went before a was answered"
+    );
+    assert!(calls_at[3] >= calls_at[2] + ms(50));
+    assert_eq!(st.totals.failed_attempts, 1);
+    assert!(outbox.pending_ids().is_empty());
+    assert!(outbox.dead_ids().is_empty());
+    // a, b, c, d: one settle each; c's discarded answer settled nothing.
+    assert_eq!(outbox.with(|m| m.settles), 4);
+    up.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_beside_another_batch_keeps_one_batch_in_flight() {
+    let mut s = settings("http://unused");
+    s.batch_max_records = 1;
+    s.backoff_initial = ms(100);
+    s.backoff_max = ms(100);
+    let busy: Answer = Box::new(|_| {
+        Err(UploadError::Busy {
+            status: 429,
+            retry_after: Some(Duration::from_secs(1)),
+            message: "device busy".into(),
+        })
+    });
+    let script: Vec<Answer> = vec![Box::new(accept_all), Box::new(accept_all), busy];
+    let (transport, _calls) = ScriptedTransport::new(script);
+    transport.set_latency(ms(50));
+    let outbox = MemOutbox::with_ids(&["a", "b", "c", "d", "e"]);
+    let mut up = Running::spawn(outbox.clone(), transport.clone(), s);
+    up.until(60, "drained", |s| {
+        s.totals.inserted >= 5 && s.state == UplinkState::Idle
+    })
+    .await;
+    let calls = transport.calls();
+    let ids = sent_ids(&transport);
+    // a; b and c together; c refused with 429 (d may have gone beside it before the refusal
+    // was seen, its answer then unsettled); from then on one at a time: c, d, e.
+    assert_eq!(
+        ids[..3],
+        [["a"], ["b"], ["c"]].map(|ids| ids.map(String::from).to_vec())
+    );
+    assert_eq!(calls[1].at, calls[2].at);
+    assert_eq!(
+        ids[ids.len() - 3..],
+        [["c"], ["d"], ["e"]].map(|ids| ids.map(String::from).to_vec())
+    );
+    for pair in calls[3..].windows(2) {
+        assert!(
+            pair[1].at >= pair[0].at + ms(50),
+            "two in flight after a 429"
+        );
+    }
+    assert!(outbox.pending_ids().is_empty());
     up.stop().await;
 }

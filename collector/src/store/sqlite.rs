@@ -1,9 +1,13 @@
 //! SQLite statements. Layer prefixes are part of the table name (`bronze_…`, `metadata_…`);
 //! timestamps are stored as ISO-8601 UTC text so they sort and compare as text.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, PoisonError};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use scout_common::Heartbeat;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use super::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, StoreError, from_db,
@@ -25,32 +29,66 @@ pub(super) async fn insert_bronze(
     pool: &SqlitePool,
     rows: &[BronzeRow],
 ) -> Result<u64, StoreError> {
+    // Bronze writers of one database file take turns here rather than in SQLite: SQLite lets
+    // one transaction write at a time, and a writer that finds the file locked waits in SQLite's
+    // busy handler, which sleeps in steps of up to 100 ms instead of starting as soon as the
+    // other commits (two requests of one agent in flight would spend most of their time asleep).
+    type Writers = HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>;
+    static WRITERS: LazyLock<std::sync::Mutex<Writers>> = LazyLock::new(Default::default);
+    let writer = {
+        let mut writers = WRITERS.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = pool.connect_options().get_filename().to_owned();
+        Arc::clone(writers.entry(file).or_default())
+    };
+    let _turn = writer.lock().await;
+
+    // Up to `ROWS` rows per statement: one trip to the connection's worker thread and one
+    // statement run for many rows, rather than one per row (12 parameters a row stays well
+    // under SQLite's 32,766).
+    const ROWS: usize = 64;
+    fn statement(rows: usize) -> String {
+        let mut sql = String::from(
+            "INSERT INTO bronze_scout_raw_transactions (transaction_id, store_id, device_id, \
+             transaction_timestamp, items, detected_brands, processing_metadata, payload, \
+             ingested_at, captured_at, device_seq, agent_version) VALUES ",
+        );
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        sql.push_str(" ON CONFLICT (device_id, transaction_id) DO NOTHING");
+        sql
+    }
+    static FULL: LazyLock<Arc<str>> = LazyLock::new(|| statement(ROWS).into());
+
     let ingested_at = ts(Utc::now());
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
-    for row in rows {
-        inserted += sqlx::query(
-            "INSERT INTO bronze_scout_raw_transactions (transaction_id, store_id, device_id, \
-             transaction_timestamp, items, detected_brands, processing_metadata, payload, \
-             ingested_at, captured_at, device_seq, agent_version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (device_id, transaction_id) DO NOTHING",
-        )
-        .bind(&row.transaction_id)
-        .bind(&row.store_id)
-        .bind(&row.device_id)
-        .bind(ts(row.transaction_timestamp))
-        .bind(&row.items)
-        .bind(&row.detected_brands)
-        .bind(&row.processing_metadata)
-        .bind(&row.payload)
-        .bind(&ingested_at)
-        .bind(row.captured_at.map(ts))
-        .bind(row.device_seq)
-        .bind(&row.agent_version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    for chunk in rows.chunks(ROWS) {
+        let sql: Arc<str> = if chunk.len() == ROWS {
+            Arc::clone(&FULL)
+        } else {
+            statement(chunk.len()).into()
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(&row.transaction_id)
+                .bind(&row.store_id)
+                .bind(&row.device_id)
+                .bind(ts(row.transaction_timestamp))
+                .bind(&row.items)
+                .bind(&row.detected_brands)
+                .bind(&row.processing_metadata)
+                .bind(&row.payload)
+                .bind(&ingested_at)
+                .bind(row.captured_at.map(ts))
+                .bind(row.device_seq)
+                .bind(&row.agent_version);
+        }
+        inserted += query.execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(inserted)
