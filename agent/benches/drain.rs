@@ -134,6 +134,9 @@ async fn main() {
         "serve",
         "--listen",
         "127.0.0.1:0",
+        // Delivery into bronze is what is measured; the medallion stages have their own bench.
+        "--process",
+        "false",
     ]);
     let Some(scout_collector::cli::Command::Serve(config)) = serve.command else {
         unreachable!()

@@ -1,7 +1,7 @@
 //! Database access for both backends: SQLite (the embedded default) and PostgreSQL (production
 //! and scale-out). Callers see one [`Store`]; each backend module holds its own SQL, because the
-//! fast paths differ (`UNNEST` batches on PostgreSQL, prepared per-row inserts in one transaction
-//! on SQLite) and table names differ (`bronze.x` on PostgreSQL is `bronze_x` on SQLite).
+//! fast paths differ (`UNNEST` batches on PostgreSQL, multi-row `INSERT … VALUES` statements in
+//! one transaction on SQLite) and table names differ (`bronze.x` on PostgreSQL is `bronze_x` on SQLite).
 
 mod medallion;
 mod medallion_postgres;
