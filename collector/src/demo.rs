@@ -163,8 +163,14 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         () = &mut shutdown => true,
         () = progress(&store, &traffic, trading_ends) => false,
     };
+    // Each feeder stops by itself when trading ends; waiting for it means a request in flight
+    // is counted. Interrupted, they are cut short.
     for f in feeders {
-        f.abort();
+        if interrupted {
+            f.abort();
+        } else {
+            let _ = f.await;
+        }
     }
     let accepted = traffic.accepted.load(Ordering::Relaxed);
     if !interrupted {

@@ -245,7 +245,8 @@ impl Store {
         }
     }
 
-    /// The active (not revoked) device holding a token with this hash; records that it was seen.
+    /// The active (not revoked) device holding a token with this hash; records that it was seen
+    /// (`last_seen_at`, kept to within [`LAST_SEEN_GRANULARITY`]).
     pub async fn authenticate(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError> {
         let now = Utc::now();
         match self {
@@ -301,6 +302,14 @@ fn to_db(n: u64) -> i64 {
 /// read as 0).
 fn from_db(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+/// How fresh `last_seen_at` is kept: authenticating a device writes it only when it is older
+/// than this, so a busy device costs a read per request, not a write (and, on SQLite, a sync).
+pub const LAST_SEEN_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+fn last_seen_is_stale(last_seen: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_seen.is_none_or(|t| now - t >= LAST_SEEN_GRANULARITY)
 }
 
 /// Pool and connection failures are transient (retry later); the rest are errors.

@@ -106,15 +106,27 @@ pub(super) async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Option<DeviceRecord>, StoreError> {
     let row = sqlx::query(
-        "UPDATE metadata.devices SET last_seen_at = $1 \
-         WHERE token_hash = $2 AND revoked_at IS NULL \
-         RETURNING device_id, store_id, created_at, revoked_at, last_seen_at",
+        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
+         FROM metadata.devices WHERE token_hash = $1 AND revoked_at IS NULL",
     )
-    .bind(now)
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(device_from_row).transpose()
+    let Some(mut device) = row.as_ref().map(device_from_row).transpose()? else {
+        return Ok(None);
+    };
+    if super::last_seen_is_stale(device.last_seen_at, now) {
+        sqlx::query(
+            "UPDATE metadata.devices SET last_seen_at = $1 \
+             WHERE device_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&device.device_id)
+        .execute(pool)
+        .await?;
+        device.last_seen_at = Some(now);
+    }
+    Ok(Some(device))
 }
 
 fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<DeviceRecord, StoreError> {

@@ -133,15 +133,27 @@ pub(super) async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Option<DeviceRecord>, StoreError> {
     let row = sqlx::query(
-        "UPDATE metadata_devices SET last_seen_at = ? \
-         WHERE token_hash = ? AND revoked_at IS NULL \
-         RETURNING device_id, store_id, created_at, revoked_at, last_seen_at",
+        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
+         FROM metadata_devices WHERE token_hash = ? AND revoked_at IS NULL",
     )
-    .bind(ts(now))
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(device_from_row).transpose()
+    let Some(mut device) = row.as_ref().map(device_from_row).transpose()? else {
+        return Ok(None);
+    };
+    if super::last_seen_is_stale(device.last_seen_at, now) {
+        sqlx::query(
+            "UPDATE metadata_devices SET last_seen_at = ? \
+             WHERE device_id = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(now))
+        .bind(&device.device_id)
+        .execute(pool)
+        .await?;
+        device.last_seen_at = Some(now);
+    }
+    Ok(Some(device))
 }
 
 fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
