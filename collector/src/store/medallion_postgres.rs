@@ -272,30 +272,56 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
             .execute(&mut *tx)
             .await?;
     }
+    // One pass over the claimed silver rows feeds both gold (by brand × category) and customer
+    // analytics (by daypart × day type × payment × basket band), as two grouping sets; distinct
+    // known customers come from the few rows that carry an id (a partial index).
     let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH {CLAIMED}, \
-         known AS ( \
+         agg AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, t.daypart, \
+             t.day_type, t.payment_method, t.basket_band, \
+             GROUPING(t.brand_name) AS by_time, \
+             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_group) AS group_transactions, \
+             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS group_anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS group_basket, \
+             count(*) FILTER (WHERE t.first_in_basket) AS basket_transactions, \
+             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS basket_anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS basket_units, \
+             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY GROUPING SETS ( \
+             (t.transaction_date, t.store_id, t.brand_name, t.product_category), \
+             (t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, t.basket_band))), \
+         known_group AS ( \
            SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
              count(DISTINCT t.customer_id) AS n \
            FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
            WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
-         agg AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
-             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+         known_basket AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, count(DISTINCT t.customer_id) AS n \
            FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4) \
+           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+         customer AS ( \
+           INSERT INTO gold.customer_analytics (transaction_date, store_id, daypart, day_type, \
+             payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
+             revenue_centavos, avg_basket_value, avg_basket_units) \
+           SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+             a.basket_band, a.basket_transactions, a.basket_anonymous + coalesce(n.n, 0), \
+             a.revenue, a.centavos, round(a.revenue / a.basket_transactions, 2), \
+             round(a.basket_units::numeric, 4)::float8 \
+           FROM (SELECT * FROM agg WHERE by_time = 1) a LEFT JOIN known_basket n \
+             USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band) \
+           RETURNING 1) \
          INSERT INTO scout.scout_gold_transactions (transaction_date, brand_name, \
            product_category, store_id, revenue_peso, transaction_count, unique_customers, \
            avg_basket_size, revenue_centavos, units_sold, item_rows, avg_quality_score) \
          SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, a.revenue, \
-           a.transactions, a.anonymous + coalesce(n.n, 0), round(a.basket::numeric, 4)::float8, \
-           a.centavos, round(a.units::numeric, 4)::float8, a.item_rows, \
-           round(a.quality::numeric, 4)::float8 \
-         FROM agg a LEFT JOIN known n \
+           a.group_transactions, a.group_anonymous + coalesce(n.n, 0), \
+           round(a.group_basket::numeric, 4)::float8, a.centavos, \
+           round(a.units::numeric, 4)::float8, a.item_rows, round(a.quality::numeric, 4)::float8 \
+         FROM (SELECT * FROM agg WHERE by_time = 0) a LEFT JOIN known_group n \
            USING (transaction_date, store_id, brand_name, product_category)"
     )))
     .bind(&dates)
@@ -327,39 +353,6 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
              ORDER BY g.revenue_centavos DESC, g.brand_name), \
            g.avg_quality_score \
          FROM scout.scout_gold_transactions g JOIN k ON g.transaction_date = k.d AND g.store_id = k.s"
-    )))
-    .bind(&dates)
-    .bind(&stores)
-    .execute(&mut *tx)
-    .await?;
-    if large {
-        sqlx::query("SET LOCAL enable_sort = off")
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, \
-         known AS ( \
-           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, count(DISTINCT t.customer_id) AS n \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
-         agg AS ( \
-           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4, 5, 6) \
-         INSERT INTO gold.customer_analytics (transaction_date, store_id, daypart, day_type, \
-           payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
-           revenue_centavos, avg_basket_value, avg_basket_units) \
-         SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
-           a.basket_band, a.transactions, a.anonymous + coalesce(n.n, 0), a.revenue, a.centavos, \
-           round(a.revenue / a.transactions, 2), round(a.units::numeric, 4)::float8 \
-         FROM agg a LEFT JOIN known n \
-           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)"
     )))
     .bind(&dates)
     .bind(&stores)
