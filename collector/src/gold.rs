@@ -23,9 +23,12 @@
 //! **Guarantees:** a partition is rebuilt whole from silver in one transaction, so a day's gold
 //! revenue equals the sum of that day's silver amounts exactly (centavos are integers on both
 //! backends, pesos are `numeric` on PostgreSQL), a re-run gives the same rows, and a late
-//! transaction for an old day re-queues that day. Averages are computed over exact numerics on
-//! PostgreSQL and rounded to 4 decimals, so two collectors sharing a database write the same
-//! figures as one.
+//! transaction for an old day re-queues that day. Money is summed exactly; averages and unit
+//! sums are rounded to 4 decimals, so two collectors sharing a database write the same figures
+//! as one (the scale-out test compares them). Transactions and baskets are counted on silver's
+//! `first_in_group` / `first_in_basket` rows, so every table is one pass over the partitions'
+//! silver rows (on PostgreSQL, gold and customer analytics share that pass as two grouping sets;
+//! product analytics are derived from the gold rows).
 
 use std::fmt::Write as _;
 
