@@ -57,18 +57,14 @@ pub const MANILA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     None => panic!("UTC+8 is a valid offset"),
 };
 
-fn manila() -> FixedOffset {
-    MANILA
-}
-
 /// The business day of an instant (Asia/Manila).
 pub fn business_day(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&manila()).date_naive()
+    at.with_timezone(&MANILA).date_naive()
 }
 
 /// Daypart of an instant in Asia/Manila time.
 pub fn daypart(at: DateTime<Utc>) -> &'static str {
-    match at.with_timezone(&manila()).hour() {
+    match at.with_timezone(&MANILA).hour() {
         6..=11 => "morning",
         12..=17 => "afternoon",
         18..=21 => "evening",
@@ -78,7 +74,7 @@ pub fn daypart(at: DateTime<Utc>) -> &'static str {
 
 /// `weekend` on Saturday and Sunday in Asia/Manila, else `weekday`.
 pub fn day_type(at: DateTime<Utc>) -> &'static str {
-    match at.with_timezone(&manila()).weekday() {
+    match at.with_timezone(&MANILA).weekday() {
         Weekday::Sat | Weekday::Sun => "weekend",
         _ => "weekday",
     }
@@ -366,7 +362,7 @@ impl<'a> ItemBrand<'a> {
                 brand: &d.brand.name,
                 category: d.brand.category.as_str(),
                 method: d.method.as_str(),
-                source: Some(source_name(d)),
+                source: Some(d.source.as_str()),
                 score: Some(d.score),
             },
             None => Self {
@@ -386,10 +382,6 @@ impl<'a> ItemBrand<'a> {
             },
         }
     }
-}
-
-fn source_name(d: &Detection<'_>) -> &'static str {
-    d.source.as_str()
 }
 
 fn item_reasons(item: &Item) -> Vec<Reason> {

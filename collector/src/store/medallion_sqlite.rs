@@ -171,13 +171,17 @@ async fn write_silver(
         .await?;
     }
     // One statement marks the whole batch: `[id, score, metadata]` triples.
-    let marks: Vec<(i64, f64, serde_json::Value)> = outcomes
+    // The metadata is JSON text already: joined as is, not parsed back into a value.
+    let marks = outcomes
         .iter()
         .map(|o| {
-            let meta = serde_json::from_str(&o.bronze_metadata).unwrap_or_default();
-            (o.bronze_id, o.quality_score, meta)
+            format!(
+                "[{},{},{}]",
+                o.bronze_id, o.quality_score, o.bronze_metadata
+            )
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join(",");
     sqlx::query(
         "UPDATE bronze_scout_raw_transactions AS b SET silver_processed_at = ?1, \
          quality_score = json_extract(u.value, '$[1]'), \
@@ -185,7 +189,7 @@ async fn write_silver(
          FROM json_each(?2) AS u WHERE b.id = json_extract(u.value, '$[0]')",
     )
     .bind(&now)
-    .bind(serde_json::to_string(&marks).unwrap_or_else(|_| "[]".to_owned()))
+    .bind(format!("[{marks}]"))
     .execute(&mut **tx)
     .await?;
     Ok(keys.len())
