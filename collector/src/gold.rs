@@ -27,8 +27,8 @@
 //! sums are rounded to 4 decimals, so two collectors sharing a database write the same figures
 //! as one (the scale-out test compares them). Transactions and baskets are counted on silver's
 //! `first_in_group` / `first_in_basket` rows, so every table is one pass over the partitions'
-//! silver rows (on PostgreSQL, gold and customer analytics share that pass as two grouping sets;
-//! product analytics are derived from the gold rows).
+//! silver rows (on PostgreSQL a plain `SELECT` each, which the database may run with parallel
+//! workers; product analytics are derived from the gold rows).
 
 use std::fmt::Write as _;
 

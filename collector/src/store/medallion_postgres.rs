@@ -221,6 +221,89 @@ async fn insert_rejects(
 /// The claimed partitions as a row source, for the rebuild statements.
 const CLAIMED: &str = "k AS (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
 
+/// Gold rows (date × store × brand × category) of the claimed partitions, named after the
+/// columns of `scout.scout_gold_transactions`. Distinct known customers come from the few rows
+/// that carry an id (a partial index); anonymous baskets count one customer each.
+const GOLD_ROWS: &str = "\
+    WITH k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s)), \
+    known AS ( \
+      SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+        count(DISTINCT t.customer_id) AS n \
+      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+      WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
+    a AS ( \
+      SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+        sum(t.amount_centavos) AS centavos, \
+        count(*) FILTER (WHERE t.first_in_group) AS transactions, \
+        count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
+        avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
+        sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+      GROUP BY 1, 2, 3, 4) \
+    SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
+      (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, a.transactions AS transaction_count, \
+      a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+      round(a.basket::numeric, 4)::float8 AS avg_basket_size, a.centavos AS revenue_centavos, \
+      round(a.units::numeric, 4)::float8 AS units_sold, a.item_rows, \
+      round(a.quality::numeric, 4)::float8 AS avg_quality_score \
+    FROM a LEFT JOIN known n USING (transaction_date, store_id, brand_name, product_category)";
+
+/// Customer analytics rows (date × store × daypart × day type × payment × basket band) of the
+/// claimed partitions, named after the columns of `gold.customer_analytics`. Every row of a
+/// transaction falls in the same group, so each group holds whole baskets.
+const CUSTOMER_ROWS: &str = "\
+    WITH k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s)), \
+    known AS ( \
+      SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+        t.basket_band, count(DISTINCT t.customer_id) AS n \
+      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+      WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+    a AS ( \
+      SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+        t.basket_band, sum(t.amount_centavos) AS centavos, \
+        count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
+        count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
+        avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
+      GROUP BY 1, 2, 3, 4, 5, 6) \
+    SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+      a.basket_band, a.transactions AS transaction_count, \
+      a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+      (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, a.centavos AS revenue_centavos, \
+      round(a.centavos / 100.0 / a.transactions, 2) AS avg_basket_value, \
+      round(a.units::numeric, 4)::float8 AS avg_basket_units \
+    FROM a LEFT JOIN known n \
+      USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)";
+
+/// Runs `select` (rows named after `table`'s columns) for the claimed partitions and inserts its
+/// rows into `table`. Returns the number of rows inserted.
+async fn copy_aggregate(
+    tx: &mut Transaction<'_, Postgres>,
+    dates: &[NaiveDate],
+    stores: &[String],
+    select: &str,
+    table: &str,
+    columns: &str,
+) -> Result<u64, StoreError> {
+    let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg(r), '[]')::text FROM ({select}) r"
+    )))
+    .bind(dates)
+    .bind(stores)
+    .persistent(false)
+    .fetch_one(&mut **tx)
+    .await?;
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} ({columns}) SELECT {columns} \
+         FROM json_populate_recordset(NULL::{table}, $1::json)"
+    )))
+    .bind(rows)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}
+
 pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, StoreError> {
     let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
@@ -257,13 +340,20 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
         .await?;
     }
     // Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table,
-    // no regrouping per transaction. A large batch (a rebuild) reads silver sequentially and
-    // hashes (the planner cannot tell how many rows the claimed partitions hold, and would sort
-    // a million rows on text keys); a small one (today's new rows) goes through the index.
+    // no regrouping per transaction, and integer centavos rather than numeric pesos.
+    //
+    // Each aggregate is a plain `SELECT`, so PostgreSQL may scan and aggregate silver with
+    // parallel workers (it never does for the `SELECT` under an `INSERT`, or with a data-changing
+    // CTE); its rows come back as one JSON document and go straight into the insert. They are
+    // not prepared statements, so every plan sees how many partitions were claimed. A large batch
+    // (a rebuild) reads silver sequentially and hashes rather than sorting a million rows on text
+    // keys; a small one (today's new rows) goes through the index. JIT compilation is off: it
+    // costs more than a second on these queries and saves nothing.
     let large = dates.len() > 64;
     sqlx::query("SET LOCAL work_mem = '64MB'")
         .execute(&mut *tx)
         .await?;
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     if large {
         sqlx::query("SET LOCAL enable_nestloop = off")
             .execute(&mut *tx)
@@ -272,63 +362,28 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
             .execute(&mut *tx)
             .await?;
     }
-    // One pass over the claimed silver rows feeds both gold (by brand × category) and customer
-    // analytics (by daypart × day type × payment × basket band), as two grouping sets; distinct
-    // known customers come from the few rows that carry an id (a partial index).
-    let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, \
-         agg AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, t.daypart, \
-             t.day_type, t.payment_method, t.basket_band, \
-             GROUPING(t.brand_name) AS by_time, \
-             sum(t.amount) AS revenue, sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_group) AS group_transactions, \
-             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS group_anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS group_basket, \
-             count(*) FILTER (WHERE t.first_in_basket) AS basket_transactions, \
-             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS basket_anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS basket_units, \
-             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY GROUPING SETS ( \
-             (t.transaction_date, t.store_id, t.brand_name, t.product_category), \
-             (t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, t.basket_band))), \
-         known_group AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             count(DISTINCT t.customer_id) AS n \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
-         known_basket AS ( \
-           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, count(DISTINCT t.customer_id) AS n \
-           FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
-         customer AS ( \
-           INSERT INTO gold.customer_analytics (transaction_date, store_id, daypart, day_type, \
-             payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
-             revenue_centavos, avg_basket_value, avg_basket_units) \
-           SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
-             a.basket_band, a.basket_transactions, a.basket_anonymous + coalesce(n.n, 0), \
-             a.revenue, a.centavos, round(a.revenue / a.basket_transactions, 2), \
-             round(a.basket_units::numeric, 4)::float8 \
-           FROM (SELECT * FROM agg WHERE by_time = 1) a LEFT JOIN known_basket n \
-             USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band) \
-           RETURNING 1) \
-         INSERT INTO scout.scout_gold_transactions (transaction_date, brand_name, \
-           product_category, store_id, revenue_peso, transaction_count, unique_customers, \
-           avg_basket_size, revenue_centavos, units_sold, item_rows, avg_quality_score) \
-         SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, a.revenue, \
-           a.group_transactions, a.group_anonymous + coalesce(n.n, 0), \
-           round(a.group_basket::numeric, 4)::float8, a.centavos, \
-           round(a.units::numeric, 4)::float8, a.item_rows, round(a.quality::numeric, 4)::float8 \
-         FROM (SELECT * FROM agg WHERE by_time = 0) a LEFT JOIN known_group n \
-           USING (transaction_date, store_id, brand_name, product_category)"
-    )))
-    .bind(&dates)
-    .bind(&stores)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let gold = copy_aggregate(
+        &mut tx,
+        &dates,
+        &stores,
+        GOLD_ROWS,
+        "scout.scout_gold_transactions",
+        "transaction_date, brand_name, product_category, store_id, revenue_peso, \
+         transaction_count, unique_customers, avg_basket_size, revenue_centavos, units_sold, \
+         item_rows, avg_quality_score",
+    )
+    .await?;
+    copy_aggregate(
+        &mut tx,
+        &dates,
+        &stores,
+        CUSTOMER_ROWS,
+        "gold.customer_analytics",
+        "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+         transaction_count, unique_customers, revenue_peso, revenue_centavos, avg_basket_value, \
+         avg_basket_units",
+    )
+    .await?;
     // Product analytics share gold's grain: derived from the gold rows just written (its
     // window functions sort a few rows per partition).
     if large {

@@ -276,6 +276,56 @@ async fn day_sums(store: &Store) -> Vec<(String, i64, i64, i64, i64)> {
     }
 }
 
+/// Gold and customer analytics rows whose `unique_customers` differs from a direct count over
+/// silver (distinct customer ids, plus one per anonymous transaction), with the number of rows
+/// checked: `(gold mismatched, gold rows, customer mismatched, customer rows)`.
+async fn unique_customer_mismatches(store: &Store) -> (i64, i64, i64, i64) {
+    let (silver, gold, customer) = match store {
+        Store::Sqlite(_) => (
+            "silver_transactions_cleaned",
+            "scout_scout_gold_transactions",
+            "gold_customer_analytics",
+        ),
+        Store::Postgres(_) => (
+            "silver.transactions_cleaned",
+            "scout.scout_gold_transactions",
+            "gold.customer_analytics",
+        ),
+    };
+    let check = |table: &str, grain: &str| {
+        format!(
+            "SELECT CAST(count(*) FILTER (WHERE g.unique_customers <> s.n) AS BIGINT), \
+               CAST(count(*) AS BIGINT) \
+             FROM {table} g JOIN (SELECT {grain}, count(DISTINCT CASE WHEN customer_id IS NULL \
+               THEN 'tx:' || transaction_id ELSE 'id:' || customer_id END) AS n \
+               FROM {silver} GROUP BY {grain}) s USING ({grain})"
+        )
+    };
+    let gold_sql = check(
+        gold,
+        "transaction_date, store_id, brand_name, product_category",
+    );
+    let customer_sql = check(
+        customer,
+        "transaction_date, store_id, daypart, day_type, payment_method, basket_band",
+    );
+    let mut out = Vec::new();
+    for sql in [gold_sql, customer_sql] {
+        let (bad, all): (i64, i64) = match store {
+            Store::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Store::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        };
+        out.extend([bad, all]);
+    }
+    (out[0], out[1], out[2], out[3])
+}
+
 async fn quarantine(store: &Store) -> Vec<(String, Option<i64>, Value)> {
     let rows = match store {
         Store::Sqlite(pool) => sqlx::query(
@@ -575,8 +625,9 @@ async fn trade(app: &TestApp) -> usize {
             );
             v["storeId"] = json!(store);
             v["deviceId"] = json!(device);
-            if i % 10 == 0 {
-                v["customerId"] = json!(format!("suki-{}", i % 20));
+            if i % 5 == 0 {
+                // Two regulars, each back several times a day.
+                v["customerId"] = json!(format!("suki-{}", i % 2));
             }
             lines.push(v.to_string());
             count += 1;
@@ -621,6 +672,26 @@ async fn gold_equals_silver_sums(backend: Backend) {
         .map(|l| l.split('|').nth(6).unwrap().parse::<i64>().unwrap())
         .sum();
     assert_eq!(transactions, 120);
+    // Unique customers: distinct ids plus one per anonymous basket, checked against silver.
+    let (gold_bad, gold_rows, customer_bad, customer_rows) =
+        unique_customer_mismatches(&app.store).await;
+    assert_eq!((gold_bad, customer_bad), (0, 0), "unique customers");
+    assert_eq!(
+        gold_rows,
+        table_lines(&app.store, "gold").await.len() as i64,
+        "every gold row checked"
+    );
+    assert_eq!(customer_rows, customer_lines.len() as i64);
+    // A regular back for the same brand on the same day is one customer.
+    let repeat_regulars = table_lines(&app.store, "gold")
+        .await
+        .iter()
+        .filter(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            f[7].parse::<i64>().unwrap() < f[6].parse::<i64>().unwrap()
+        })
+        .count();
+    assert!(repeat_regulars > 0, "no group saw a regular twice");
     let b = app.store.backlog().await.unwrap();
     assert_eq!((b.bronze_pending, b.gold_pending), (0, 0));
     app.finish().await;
