@@ -30,7 +30,7 @@ pub struct IngestLimits {
     #[arg(long, env = "SCOUT_MAX_IN_FLIGHT", default_value_t = 64)]
     pub max_in_flight: usize,
     /// Ingest requests processed at once for one device (429 above it).
-    #[arg(long, env = "SCOUT_MAX_IN_FLIGHT_PER_DEVICE", default_value_t = 2)]
+    #[arg(long, env = "SCOUT_MAX_IN_FLIGHT_PER_DEVICE", default_value_t = 4)]
     pub max_in_flight_per_device: usize,
 }
 
@@ -43,7 +43,7 @@ impl Default for IngestLimits {
             batch_rows: 1000,
             batch_bytes: 1024 * 1024,
             max_in_flight: 64,
-            max_in_flight_per_device: 2,
+            max_in_flight_per_device: 4,
         }
     }
 }

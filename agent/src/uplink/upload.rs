@@ -29,10 +29,11 @@ use crate::outbox::{BufferError, Record, state_keys};
 /// Successful batches at a reduced (after 413) limit before the limit doubles again.
 const REGROW_AFTER: u32 = 16;
 
-/// Batches in flight at once while uploads succeed. The collector takes two requests per device
-/// at a time by default (`--max-in-flight-per-device`); a collector that answers 429 to the second
-/// makes the uplink keep to one for the rest of its run.
-pub const IN_FLIGHT: usize = 2;
+/// Batches in flight at once while uploads succeed. The collector takes four requests per device
+/// at a time by default (`--max-in-flight-per-device`); a collector that answers 429 to a batch
+/// posted beside others makes the uplink keep to as many as were in flight ahead of it for the
+/// rest of its run.
+pub const IN_FLIGHT: usize = 4;
 
 /// A batch stamped and gzipped, and posted (or found to have nothing sendable), waiting to be
 /// settled in its turn.
@@ -46,8 +47,8 @@ struct Sent {
     wire_bytes: u64,
     /// When the request started (tokio clock).
     started: Instant,
-    /// Whether another batch was in flight when this one was posted.
-    beside_another: bool,
+    /// Batches already in flight when this one was posted.
+    ahead: usize,
     /// The collector's answer; `None` when nothing was sendable (so nothing was posted).
     answer: Option<Result<IngestResponse, UploadError>>,
 }
@@ -165,9 +166,9 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
                         None => break,
                         Some(last) => {
                             let last_seq = last.seq;
-                            let beside_another = !in_flight.is_empty();
-                            let (batch, body) = self.prepare(records, beside_another).await;
-                            if beside_another && failing.load(Ordering::Acquire) {
+                            let ahead = in_flight.len();
+                            let (batch, body) = self.prepare(records, ahead).await;
+                            if ahead > 0 && failing.load(Ordering::Acquire) {
                                 // A failure came in while it was being prepared: it is
                                 // peeked again after that failure's wait.
                                 break;
@@ -184,17 +185,19 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
             }
             let step = match in_flight.next().await {
                 Some(sent) => {
-                    if sent.beside_another
+                    if sent.ahead > 0
+                        && sent.ahead < most
                         && matches!(
                             sent.answer,
                             Some(Err(UploadError::Busy { status: 429, .. }))
                         )
                     {
+                        most = sent.ahead;
                         tracing::info!(
-                            "the collector takes one request at a time from this device; \
-                             keeping one batch in flight"
+                            batches = most,
+                            "the collector takes fewer requests at a time from this device; \
+                             keeping fewer batches in flight"
                         );
-                        most = 1;
                     }
                     self.finish(sent, &mut limit).await
                 }
@@ -271,7 +274,7 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
 
     /// Stamps and gzips one batch: what it holds, and its body unless there is nothing to send
     /// (or preparing it failed, which is then its answer).
-    async fn prepare(&self, records: Vec<Record>, beside_another: bool) -> (Sent, Option<Vec<u8>>) {
+    async fn prepare(&self, records: Vec<Record>, ahead: usize) -> (Sent, Option<Vec<u8>>) {
         let peeked = records.len();
         let version = self.settings.agent_version.clone();
         let mut sent = Sent {
@@ -281,7 +284,7 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
             raw_bytes: 0,
             wire_bytes: 0,
             started: Instant::now(),
-            beside_another,
+            ahead,
             answer: None,
         };
         // Stamping and gzip are CPU work (a few ms per MiB); keep them off the async workers.
@@ -373,7 +376,7 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
             raw_bytes,
             wire_bytes,
             started,
-            beside_another: _,
+            ahead: _,
             answer,
         } = sent;
         let Some(answer) = answer else {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use scout_agent::outbox::state_keys;
-use scout_agent::uplink::{Backoff, UplinkState, UploadError};
+use scout_agent::uplink::{Backoff, IN_FLIGHT, UplinkState, UploadError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -379,54 +379,81 @@ fn sent_ids(transport: &ScriptedTransport) -> Vec<Vec<String>> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn two_batches_travel_at_once_after_a_success_and_are_resent_in_order_after_a_failure() {
+async fn batches_travel_together_after_a_success_and_are_resent_in_order_after_a_failure() {
     let mut s = settings("http://unused");
     s.batch_max_records = 1;
     s.backoff_initial = ms(100);
     s.backoff_max = ms(100);
-    // a alone (nothing delivered yet); then b and c together: b fails, c is accepted.
+    // a alone (nothing delivered yet); then b, c, d and e together: b fails, the rest are
+    // accepted (answers that are never settled, as b's failed).
     let script: Vec<Answer> = vec![
         Box::new(accept_all),
         fail(server_error),
         Box::new(accept_all),
+        Box::new(accept_all),
+        Box::new(accept_all),
     ];
     let (transport, mut calls) = ScriptedTransport::new(script);
     transport.set_latency(ms(50));
-    let outbox = MemOutbox::with_ids(&["a", "b", "c", "d"]);
+    let outbox = MemOutbox::with_ids(&["a", "b", "c", "d", "e", "f"]);
     let mut up = Running::spawn(outbox.clone(), transport.clone(), s);
     let st = up
         .until(60, "drained", |s| {
-            s.totals.inserted >= 4 && s.state == UplinkState::Idle
+            s.totals.inserted >= 6 && s.state == UplinkState::Idle
         })
         .await;
     let calls_at: Vec<Instant> = std::iter::from_fn(|| calls.try_recv().ok())
         .map(|c| c.at)
         .collect();
-    // a; then b and c at once; then, after the backoff, b and c again in order (c's first
-    // answer was not settled, as b's failed), then d.
+    // a; then b, c, d, e at once; after the backoff b alone (one in flight until a delivery),
+    // then c, d, e and f at once.
     assert_eq!(
         sent_ids(&transport),
-        [["a"], ["b"], ["c"], ["b"], ["c"], ["d"]].map(|ids| ids.map(String::from).to_vec())
+        [
+            ["a"],
+            ["b"],
+            ["c"],
+            ["d"],
+            ["e"],
+            ["b"],
+            ["c"],
+            ["d"],
+            ["e"],
+            ["f"]
+        ]
+        .map(|ids| ids.map(String::from).to_vec())
     );
-    assert_eq!(
-        calls_at[1], calls_at[2],
-        "b and c were not in flight together"
+    assert_eq!(IN_FLIGHT, 4);
+    assert!(
+        calls_at[1..5].iter().all(|at| *at == calls_at[1]),
+        "b, c, d and e were not in flight together: {calls_at:?}"
     );
     assert!(
         calls_at[1] >= calls_at[0] + ms(50),
         "b went before a was answered"
     );
-    assert!(calls_at[3] >= calls_at[2] + ms(50));
+    assert!(
+        calls_at[5] >= calls_at[4] + ms(100),
+        "no backoff before b again"
+    );
+    assert!(
+        calls_at[6] >= calls_at[5] + ms(50),
+        "c went beside b before a delivery"
+    );
+    assert!(
+        calls_at[6..].iter().all(|at| *at == calls_at[6]),
+        "the window did not open again: {calls_at:?}"
+    );
     assert_eq!(st.totals.failed_attempts, 1);
     assert!(outbox.pending_ids().is_empty());
     assert!(outbox.dead_ids().is_empty());
-    // a, b, c, d: one settle each; c's discarded answer settled nothing.
-    assert_eq!(outbox.with(|m| m.settles), 4);
+    // a to f: one settle each; the discarded answers settled nothing.
+    assert_eq!(outbox.with(|m| m.settles), 6);
     up.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_429_beside_another_batch_keeps_one_batch_in_flight() {
+async fn a_429_beside_other_batches_keeps_to_what_the_collector_took() {
     let mut s = settings("http://unused");
     s.batch_max_records = 1;
     s.backoff_initial = ms(100);
@@ -438,34 +465,48 @@ async fn a_429_beside_another_batch_keeps_one_batch_in_flight() {
             message: "device busy".into(),
         })
     });
-    let script: Vec<Answer> = vec![Box::new(accept_all), Box::new(accept_all), busy];
+    // A collector that takes two requests at a time from a device: a alone; b, c and d
+    // together, d refused with 429 (two were in flight ahead of it); from then on two at most.
+    let script: Vec<Answer> = vec![
+        Box::new(accept_all),
+        Box::new(accept_all),
+        Box::new(accept_all),
+        busy,
+    ];
     let (transport, _calls) = ScriptedTransport::new(script);
     transport.set_latency(ms(50));
-    let outbox = MemOutbox::with_ids(&["a", "b", "c", "d", "e"]);
+    let ids: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let outbox = MemOutbox::with_ids(&id_refs);
     let mut up = Running::spawn(outbox.clone(), transport.clone(), s);
     up.until(60, "drained", |s| {
-        s.totals.inserted >= 5 && s.state == UplinkState::Idle
+        s.totals.inserted >= 12 && s.state == UplinkState::Idle
     })
     .await;
     let calls = transport.calls();
-    let ids = sent_ids(&transport);
-    // a; b and c together; c refused with 429 (d may have gone beside it before the refusal
-    // was seen, its answer then unsettled); from then on one at a time: c, d, e.
+    let sent = sent_ids(&transport);
     assert_eq!(
-        ids[..3],
-        [["a"], ["b"], ["c"]].map(|ids| ids.map(String::from).to_vec())
+        sent[..4],
+        [["t00"], ["t01"], ["t02"], ["t03"]].map(|ids| ids.map(String::from).to_vec())
     );
-    assert_eq!(calls[1].at, calls[2].at);
-    assert_eq!(
-        ids[ids.len() - 3..],
-        [["c"], ["d"], ["e"]].map(|ids| ids.map(String::from).to_vec())
-    );
-    for pair in calls[3..].windows(2) {
+    assert!(calls[1..4].iter().all(|c| c.at == calls[1].at));
+    // After the refusal: t03 again after the collector's wait (its answer came 50 ms after it
+    // went, and the 1 s `Retry-After` is capped at `backoff_max`), alone, then pairs.
+    let again = sent.iter().rposition(|ids| ids[0] == "t03").unwrap();
+    assert!(again > 3);
+    assert!(calls[again].at >= calls[3].at + ms(150));
+    let after = &calls[again..];
+    for three in after.windows(3) {
         assert!(
-            pair[1].at >= pair[0].at + ms(50),
-            "two in flight after a 429"
+            three[2].at >= three[0].at + ms(50),
+            "three in flight after a 429 that allowed two"
         );
     }
+    assert!(
+        after.windows(2).any(|pair| pair[0].at == pair[1].at),
+        "never two in flight after the 429"
+    );
+    assert_eq!(sent.last().unwrap()[0], "t11");
     assert!(outbox.pending_ids().is_empty());
     up.stop().await;
 }

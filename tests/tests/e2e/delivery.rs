@@ -169,7 +169,7 @@ async fn flaky_link_loses_nothing_and_backs_off() {
     let unavailable = count(|f| matches!(f, Fault::Unavailable { .. }));
     assert!(unavailable > 0, "no 503 was injected");
     // Retry-After: 1 was honoured after every 503: no request started within it. The agent
-    // keeps two batches in flight, so a request already in flight beside the refused one may
+    // keeps several batches in flight, so a request already in flight beside the refused one may
     // still finish, and one it sent while the 503 was on its way to it (a few ms) may arrive.
     let on_its_way = Duration::from_millis(20);
     for refused in events
