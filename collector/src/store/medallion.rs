@@ -148,6 +148,49 @@ impl Store {
 }
 
 /// Sorted, distinct partitions (sorting keeps lock order stable between silver writers).
+/// Gold's aggregates over the `silver` table's rows of the claimed partitions `k(d, s)`, the
+/// same on both backends: `known` (distinct customer ids per gold grain, from the few rows that
+/// carry one) and `a` (plain sums over silver's `first_in_group` flag, integer centavos).
+pub(super) fn gold_aggregates(silver: &str) -> String {
+    format!(
+        "known AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             count(DISTINCT t.customer_id) AS n \
+           FROM k JOIN {silver} t ON t.transaction_date = k.d AND t.store_id = k.s \
+           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
+         a AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
+             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+           FROM k JOIN {silver} t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4)"
+    )
+}
+
+/// Customer analytics' aggregates, as [`gold_aggregates`]: every row of a transaction falls in
+/// the same daypart × day type × payment × basket band group, so each group holds whole baskets,
+/// counted on silver's `first_in_basket` rows.
+pub(super) fn customer_aggregates(silver: &str) -> String {
+    format!(
+        "known AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, count(DISTINCT t.customer_id) AS n \
+           FROM k JOIN {silver} t ON t.transaction_date = k.d AND t.store_id = k.s \
+           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+         a AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+           FROM k JOIN {silver} t ON t.transaction_date = k.d AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4, 5, 6)"
+    )
+}
+
 pub(super) fn partitions(mut keys: Vec<(NaiveDate, String)>) -> Vec<(NaiveDate, String)> {
     keys.sort_unstable();
     keys.dedup();

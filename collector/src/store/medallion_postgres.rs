@@ -6,7 +6,8 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::StoreError;
 use super::medallion::{
-    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, partitions, run_build,
+    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, customer_aggregates,
+    gold_aggregates, partitions, run_build,
 };
 use crate::silver::{BronzeRecord, SilverOutcome};
 
@@ -221,59 +222,44 @@ async fn insert_rejects(
 /// The claimed partitions as a row source, for the rebuild statements.
 const CLAIMED: &str = "k AS (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
 
+/// The claimed partitions for the aggregates: inlined where used (a materialised CTE would keep
+/// the plan from running in parallel).
+const CLAIMED_INLINE: &str =
+    "k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
+
 /// Gold rows (date × store × brand × category) of the claimed partitions, named after the
-/// columns of `scout.scout_gold_transactions`. Distinct known customers come from the few rows
-/// that carry an id (a partial index); anonymous baskets count one customer each.
-const GOLD_ROWS: &str = "\
-    WITH k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s)), \
-    known AS ( \
-      SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-        count(DISTINCT t.customer_id) AS n \
-      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-      WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
-    a AS ( \
-      SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-        sum(t.amount_centavos) AS centavos, \
-        count(*) FILTER (WHERE t.first_in_group) AS transactions, \
-        count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
-        avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
-        sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
-      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-      GROUP BY 1, 2, 3, 4) \
-    SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
-      (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, a.transactions AS transaction_count, \
-      a.anonymous + coalesce(n.n, 0) AS unique_customers, \
-      round(a.basket::numeric, 4)::float8 AS avg_basket_size, a.centavos AS revenue_centavos, \
-      round(a.units::numeric, 4)::float8 AS units_sold, a.item_rows, \
-      round(a.quality::numeric, 4)::float8 AS avg_quality_score \
-    FROM a LEFT JOIN known n USING (transaction_date, store_id, brand_name, product_category)";
+/// columns of `scout.scout_gold_transactions`; anonymous baskets count one customer each.
+fn gold_rows() -> String {
+    format!(
+        "WITH {CLAIMED_INLINE}, {} \
+         SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
+           (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, \
+           a.transactions AS transaction_count, \
+           a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+           round(a.basket::numeric, 4)::float8 AS avg_basket_size, a.centavos AS revenue_centavos, \
+           round(a.units::numeric, 4)::float8 AS units_sold, a.item_rows, \
+           round(a.quality::numeric, 4)::float8 AS avg_quality_score \
+         FROM a LEFT JOIN known n USING (transaction_date, store_id, brand_name, product_category)",
+        gold_aggregates("silver.transactions_cleaned")
+    )
+}
 
 /// Customer analytics rows (date × store × daypart × day type × payment × basket band) of the
-/// claimed partitions, named after the columns of `gold.customer_analytics`. Every row of a
-/// transaction falls in the same group, so each group holds whole baskets.
-const CUSTOMER_ROWS: &str = "\
-    WITH k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s)), \
-    known AS ( \
-      SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-        t.basket_band, count(DISTINCT t.customer_id) AS n \
-      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-      WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
-    a AS ( \
-      SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-        t.basket_band, sum(t.amount_centavos) AS centavos, \
-        count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
-        count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
-        avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
-      FROM silver.transactions_cleaned t JOIN k ON t.transaction_date = k.d AND t.store_id = k.s \
-      GROUP BY 1, 2, 3, 4, 5, 6) \
-    SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
-      a.basket_band, a.transactions AS transaction_count, \
-      a.anonymous + coalesce(n.n, 0) AS unique_customers, \
-      (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, a.centavos AS revenue_centavos, \
-      round(a.centavos / 100.0 / a.transactions, 2) AS avg_basket_value, \
-      round(a.units::numeric, 4)::float8 AS avg_basket_units \
-    FROM a LEFT JOIN known n \
-      USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)";
+/// claimed partitions, named after the columns of `gold.customer_analytics`.
+fn customer_rows() -> String {
+    format!(
+        "WITH {CLAIMED_INLINE}, {} \
+         SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+           a.basket_band, a.transactions AS transaction_count, \
+           a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+           (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, a.centavos AS revenue_centavos, \
+           round(a.centavos / 100.0 / a.transactions, 2) AS avg_basket_value, \
+           round(a.units::numeric, 4)::float8 AS avg_basket_units \
+         FROM a LEFT JOIN known n \
+           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
+        customer_aggregates("silver.transactions_cleaned")
+    )
+}
 
 /// Runs `select` (rows named after `table`'s columns) for the claimed partitions and inserts its
 /// rows into `table`. Returns the number of rows inserted.
@@ -366,7 +352,7 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
         &mut tx,
         &dates,
         &stores,
-        GOLD_ROWS,
+        &gold_rows(),
         "scout.scout_gold_transactions",
         "transaction_date, brand_name, product_category, store_id, revenue_peso, \
          transaction_count, unique_customers, avg_basket_size, revenue_centavos, units_sold, \
@@ -377,7 +363,7 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
         &mut tx,
         &dates,
         &stores,
-        CUSTOMER_ROWS,
+        &customer_rows(),
         "gold.customer_analytics",
         "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
          transaction_count, unique_customers, revenue_peso, revenue_centavos, avg_basket_value, \

@@ -8,7 +8,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
 use super::medallion::{
-    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, partitions, run_build,
+    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, customer_aggregates,
+    gold_aggregates, partitions, run_build,
 };
 use super::sqlite::{parse_ts, ts};
 use crate::silver::{BronzeRecord, SilverOutcome};
@@ -233,21 +234,7 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     }
     // Plain sums over silver's flags (`first_in_group`, `first_in_basket`), as on PostgreSQL.
     let gold = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, \
-         known AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
-         agg AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
-             sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
-             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
-           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4) \
+        "WITH {CLAIMED}, {} \
          INSERT INTO scout_scout_gold_transactions (transaction_date, brand_name, \
            product_category, store_id, revenue_peso, transaction_count, unique_customers, \
            avg_basket_size, created_at, revenue_centavos, units_sold, item_rows, \
@@ -256,8 +243,9 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
            a.centavos / 100.0, a.transactions, a.anonymous + coalesce(n.n, 0), \
            round(a.basket, 4), ?2, a.centavos, round(a.units, 4), a.item_rows, \
            round(a.quality, 4) \
-         FROM agg a LEFT JOIN known n \
-           USING (transaction_date, store_id, brand_name, product_category)"
+         FROM a LEFT JOIN known n \
+           USING (transaction_date, store_id, brand_name, product_category)",
+        gold_aggregates("silver_transactions_cleaned")
     )))
     .bind(&keys)
     .bind(&now)
@@ -288,28 +276,16 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     .execute(&mut *tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH {CLAIMED}, \
-         known AS ( \
-           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
-         agg AS ( \
-           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
-           FROM k JOIN silver_transactions_cleaned t ON t.transaction_date = k.d AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4, 5, 6) \
+        "WITH {CLAIMED}, {} \
          INSERT INTO gold_customer_analytics (transaction_date, store_id, daypart, day_type, \
            payment_method, basket_band, transaction_count, unique_customers, revenue_peso, \
            revenue_centavos, avg_basket_value, avg_basket_units, created_at) \
          SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
            a.basket_band, a.transactions, a.anonymous + coalesce(n.n, 0), a.centavos / 100.0, \
            a.centavos, round(a.centavos / 100.0 / a.transactions, 2), round(a.units, 4), ?2 \
-         FROM agg a LEFT JOIN known n \
-           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)"
+         FROM a LEFT JOIN known n \
+           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
+        customer_aggregates("silver_transactions_cleaned")
     )))
     .bind(&keys)
     .bind(&now)
