@@ -1,6 +1,7 @@
 //! The release `scout-agent` binary against an in-process collector on loopback: start-up time,
 //! idle memory and disk writes, drain rate of a 100,000-transaction backlog, and memory while
-//! draining. Prints figures; asserts only that everything arrived.
+//! draining, and, as the drain's baseline in the same run, the same transactions posted straight
+//! to a fresh collector by the bench itself. Prints figures; asserts only that everything arrived.
 //!
 //! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size,
 //! `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_AGENT_BIN` measures another
@@ -12,11 +13,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures_util::StreamExt as _;
+use scout_agent::config::AgentConfig;
 use scout_agent::simulate::StoreTraffic;
+use scout_agent::uplink::IN_FLIGHT;
 use scout_collector::store::{Store, StoreOptions};
 
 const BUILT_BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
@@ -79,6 +86,98 @@ fn backlog(config: &Path) -> u64 {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["backlog"]["count"].as_u64().unwrap()
+}
+
+/// The baseline for the drain: the backlog's transactions posted by this process to a collector
+/// of its own on a fresh SQLite file, in the agent's batch size and with as many requests at once
+/// as the agent keeps in flight, the bodies gzipped before the clock starts. What the drain adds
+/// to this is the agent's share: reading the outbox, stamping, gzip, settling.
+async fn post_straight(dir: &Path, backlog_dir: &Path, rows: usize) -> Duration {
+    let url = format!("sqlite://{}", dir.join("straight.db").display());
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let token = scout_collector::devices::new_token().unwrap();
+    store
+        .add_device(
+            "SCOUTPI-0004",
+            "104",
+            &scout_collector::devices::token_hash(&token),
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = <scout_collector::cli::Cli as clap::Parser>::parse_from([
+        "scout-collector",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--process",
+        "false",
+    ]);
+    let Some(scout_collector::cli::Command::Serve(config)) = serve.command else {
+        unreachable!()
+    };
+    let server = tokio::spawn(scout_collector::run(
+        listener,
+        store.clone(),
+        config,
+        std::future::pending(),
+    ));
+
+    let mut files: Vec<_> = std::fs::read_dir(backlog_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut lines = Vec::with_capacity(rows);
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    let bodies: Vec<Vec<u8>> = lines
+        .chunks(AgentConfig::default().batch_max_records as usize)
+        .map(|batch| {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::default()); // level 6, as the agent
+            for line in batch {
+                gz.write_all(line.as_bytes()).unwrap();
+                gz.write_all(b"\n").unwrap();
+            }
+            gz.finish().unwrap()
+        })
+        .collect();
+    drop(lines);
+
+    let client = reqwest::Client::new();
+    let endpoint = format!("http://{addr}/v1/ingest");
+    let started = Instant::now();
+    let inserted: u64 = futures_util::stream::iter(bodies)
+        .map(|body| {
+            let request = client
+                .post(&endpoint)
+                .bearer_auth(&token)
+                .header("content-type", "application/x-ndjson")
+                .header("content-encoding", "gzip")
+                .body(body);
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                response
+                    .json::<scout_common::IngestResponse>()
+                    .await
+                    .unwrap()
+                    .inserted
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(inserted as usize, rows, "every row landed once");
+    server.abort();
+    elapsed
 }
 
 /// Whether bronze holds `rows` rows; polled every 50 ms while draining. `count(*)` walks a
@@ -202,12 +301,11 @@ async fn main() {
         bytes += body.len();
         std::fs::write(backlog_dir.join(format!("part-{part:03}.ndjson")), body).unwrap();
     }
-    let file = backlog_dir;
     let enqueue_started = Instant::now();
     let out = Command::new(bin())
         .args(["enqueue", "--config"])
         .arg(&config)
-        .arg(&file)
+        .arg(&backlog_dir)
         .stdout(Stdio::null())
         .output()
         .unwrap();
@@ -251,6 +349,7 @@ async fn main() {
     let collector_cpu = cpu_secs("self") - collector_cpu_before;
     drop(agent);
     server.abort();
+    let straight = post_straight(dir.path(), &backlog_dir, rows).await;
 
     println!(
         "agent start-up, empty outbox:          {:.0} ms",
@@ -280,6 +379,15 @@ async fn main() {
         "drain to a local collector (SQLite): {rows} tx in {:.2} s = {:.0} tx/s",
         drain.as_secs_f64(),
         rows as f64 / drain.as_secs_f64()
+    );
+    println!(
+        "the same rows posted straight to a fresh collector by this bench ({} a batch, {} at \
+         once, gzipped beforehand): {:.2} s = {:.0} tx/s; the drain took {:.2}× as long",
+        AgentConfig::default().batch_max_records,
+        IN_FLIGHT,
+        straight.as_secs_f64(),
+        rows as f64 / straight.as_secs_f64(),
+        drain.as_secs_f64() / straight.as_secs_f64()
     );
     println!(
         "CPU during the drain: agent {agent_cpu:.2} s, collector (and this bench) {collector_cpu:.2} s"
