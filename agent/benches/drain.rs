@@ -88,12 +88,17 @@ fn backlog(config: &Path) -> u64 {
     v["backlog"]["count"].as_u64().unwrap()
 }
 
-/// The baseline for the drain: the backlog's transactions posted by this process to a collector
-/// of its own on a fresh SQLite file, in the agent's batch size and with as many requests at once
-/// as the agent keeps in flight, the bodies gzipped before the clock starts. What the drain adds
-/// to this is the agent's share: reading the outbox, stamping, gzip, settling.
-async fn post_straight(dir: &Path, backlog_dir: &Path, rows: usize) -> Duration {
-    let url = format!("sqlite://{}", dir.join("straight.db").display());
+/// A collector in this process, on a fresh SQLite file `db` with delivery into bronze only (the
+/// medallion stages have their own bench), and the token of its one device, SCOUTPI-0004.
+async fn start_collector(
+    db: &Path,
+) -> (
+    Store,
+    std::net::SocketAddr,
+    String,
+    tokio::task::JoinHandle<impl Sized + use<>>,
+) {
+    let url = format!("sqlite://{}", db.display());
     let store = Store::connect(&url, &StoreOptions::default())
         .await
         .unwrap();
@@ -126,6 +131,15 @@ async fn post_straight(dir: &Path, backlog_dir: &Path, rows: usize) -> Duration 
         config,
         std::future::pending(),
     ));
+    (store, addr, token, server)
+}
+
+/// The baseline for the drain: the backlog's transactions posted by this process to a collector
+/// of its own on a fresh SQLite file, in the agent's batch size and with as many requests at once
+/// as the agent keeps in flight, the bodies gzipped before the clock starts. What the drain adds
+/// to this is the agent's share: reading the outbox, stamping, gzip, settling.
+async fn post_straight(dir: &Path, backlog_dir: &Path, rows: usize) -> Duration {
+    let (_store, addr, token, server) = start_collector(&dir.join("straight.db")).await;
 
     let mut files: Vec<_> = std::fs::read_dir(backlog_dir)
         .unwrap()
@@ -212,40 +226,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
 
     // The collector, in this process, on SQLite.
-    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let token = scout_collector::devices::new_token().unwrap();
-    store
-        .add_device(
-            "SCOUTPI-0004",
-            "104",
-            &scout_collector::devices::token_hash(&token),
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector_addr = listener.local_addr().unwrap();
-    let serve = <scout_collector::cli::Cli as clap::Parser>::parse_from([
-        "scout-collector",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        // Delivery into bronze is what is measured; the medallion stages have their own bench.
-        "--process",
-        "false",
-    ]);
-    let Some(scout_collector::cli::Command::Serve(config)) = serve.command else {
-        unreachable!()
-    };
-    let server = tokio::spawn(scout_collector::run(
-        listener,
-        store.clone(),
-        config,
-        std::future::pending(),
-    ));
+    let (store, collector_addr, token, server) =
+        start_collector(&dir.path().join("collector.db")).await;
 
     // The agent's config and a backlog, taken in with `scout-agent enqueue`. The idle phase
     // keeps the default heartbeat interval, the drain phase does without heartbeats.
