@@ -108,7 +108,8 @@ impl BronzeRow {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    // Serialising plain maps, vectors and numbers cannot fail.
+/// JSON text of a value built by this crate (plain maps, structs, vectors and numbers, whose
+/// serialisation cannot fail).
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }

@@ -42,6 +42,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::brands::{BrandMatcher, Category, Detection};
+use crate::bronze::to_json;
 use crate::quality::{self, Context, ItemFacts, QualityScore};
 
 /// `data_source` of rows that came from ScoutPi devices.
@@ -494,11 +495,6 @@ fn unparseable(record: &BronzeRecord, error: &str) -> SilverOutcome {
         quality_score: 0.0,
         bronze_metadata: json!({ "quality": { "score": 0.0, "issues": issues } }).to_string(),
     }
-}
-
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
-    // Plain structs, vectors and numbers serialise without failing.
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 #[cfg(test)]

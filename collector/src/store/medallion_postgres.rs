@@ -219,19 +219,16 @@ async fn insert_rejects(
     Ok(())
 }
 
-/// The claimed partitions as a row source, for the rebuild statements.
-const CLAIMED: &str = "k AS (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
-
-/// The claimed partitions for the aggregates: inlined where used (a materialised CTE would keep
-/// the plan from running in parallel).
-const CLAIMED_INLINE: &str =
+/// The claimed partitions as a row source, for the rebuild statements: inlined where used (a
+/// materialised CTE would keep the aggregates from running in parallel).
+const CLAIMED: &str =
     "k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
 
 /// Gold rows (date × store × brand × category) of the claimed partitions, named after the
 /// columns of `scout.scout_gold_transactions`; anonymous baskets count one customer each.
 fn gold_rows() -> String {
     format!(
-        "WITH {CLAIMED_INLINE}, {} \
+        "WITH {CLAIMED}, {} \
          SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
            (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, \
            a.transactions AS transaction_count, \
@@ -248,7 +245,7 @@ fn gold_rows() -> String {
 /// claimed partitions, named after the columns of `gold.customer_analytics`.
 fn customer_rows() -> String {
     format!(
-        "WITH {CLAIMED_INLINE}, {} \
+        "WITH {CLAIMED}, {} \
          SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
            a.basket_band, a.transactions AS transaction_count, \
            a.anonymous + coalesce(n.n, 0) AS unique_customers, \
