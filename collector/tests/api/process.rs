@@ -45,8 +45,8 @@ async fn large_body_streams_in_bounded_memory(backend: Backend) {
     // and would only blur what this measures.
     let collector = start(&db.url, dir.path(), &["--process", "false"]);
     let client = client();
-    // A 20 MB body to warm up (pools, buffers, and SQLite's page cache, 16 MiB per connection,
-    // filled), then the baseline; then a 10 MB body and a 30 MB one, generated as they are sent
+    // A 20 MB body to warm up (pools, buffers and SQLite's page caches filled), then the
+    // baseline; then a 10 MB body and a 30 MB one, generated as they are sent
     // (the client holds none of them).
     let line_len = clean_line("0000bbbb-0000-4000-8000-000000000000").len() + 1;
     let mut peaks = Vec::new();
