@@ -1,12 +1,14 @@
 //! Intake on real folders: the spool watcher (stable-file rule, remove/archive after the
 //! commit, rejected files with their error list, a full outbox), `scout-agent enqueue`'s
-//! file reader, and `submit` through the outbox actor.
+//! file reader, and `submit` through the outbox actor; and the real `scout-agent run` process
+//! taking 16 MiB bodies of junk in bounded memory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use scout_agent::config::AgentConfig;
@@ -549,4 +551,325 @@ async fn an_oversized_spool_file_is_rejected_without_being_read() {
     assert_eq!(report.rejected, 1, "{report:?}");
     let errors = fs::read_to_string(s.spool().join("rejected/big.ndjson.errors.txt")).unwrap();
     assert!(errors.contains("the limit is"), "{errors}");
+}
+
+#[tokio::test]
+async fn a_junk_spool_file_lists_the_first_refusals_and_counts_the_rest() {
+    let mut s = Spool::new(100 * MB, false);
+    let detailed = intake::MAX_DETAILED_REFUSALS;
+    let body = format!("{}\n{}", tx("good", 300), "x\n".repeat(detailed + 500));
+    s.drop_file("junk.ndjson", &body);
+    s.scan().await;
+    let report = s.scan().await;
+    assert_eq!(
+        (report.rejected, report.records, report.refused_items),
+        (1, 1, detailed as u64 + 500),
+        "{report:?}"
+    );
+    let errors = fs::read_to_string(s.spool().join("rejected/junk.ndjson.errors.txt")).unwrap();
+    assert!(
+        errors.contains(&format!("refused {} of {}", detailed + 500, detailed + 501)),
+        "{errors}"
+    );
+    assert!(errors.contains("the other 1 were taken"), "{errors}");
+    assert!(errors.contains("line 2: invalid JSON"), "{errors}");
+    assert!(
+        errors.contains(&format!("line {}: invalid JSON", detailed + 1)),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains(&format!("line {}:", detailed + 2)),
+        "only the first {detailed} are listed"
+    );
+    assert!(
+        errors.contains("… and 500 more refused item(s), not listed"),
+        "{errors}"
+    );
+    assert_eq!(errors.lines().count(), 2 + detailed + 1);
+}
+
+#[test]
+fn enqueue_lists_the_first_refusals_and_counts_the_rest() {
+    let dir = TempDir::new().unwrap();
+    let config = AgentConfig {
+        device_id: "SCOUTPI-0004".into(),
+        outbox_path: dir.path().join("outbox.db"),
+        max_outbox_bytes: MB,
+        ..AgentConfig::default()
+    };
+    let detailed = intake::MAX_DETAILED_REFUSALS;
+    let stdin = format!("[{}{}]", "7,".repeat(detailed + 199), tx("ok", 300));
+    let mut outbox = open_outbox_for_enqueue(&config).unwrap();
+    let mut out = Vec::new();
+    let summary = enqueue_paths(
+        &mut outbox,
+        &device(),
+        &[PathBuf::from("-")],
+        &mut stdin.as_bytes(),
+        &mut out,
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(summary.accepted(), 1, "{out}");
+    assert_eq!(summary.rejected_items(), detailed as u64 + 199);
+    assert_eq!(summary.files[0].rejected.len(), detailed);
+    assert_eq!(summary.files[0].rejected_omitted, 199);
+    assert!(
+        out.contains(&format!(
+            "-: 1 enqueued, 0 already queued, {} refused",
+            detailed + 199
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("  … and 199 more refused, not listed"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "total: 1 enqueued, 0 already queued, {} refused",
+            detailed + 199
+        )),
+        "{out}"
+    );
+}
+
+/// `scout-agent run` as a real process on 127.0.0.1:0, its collector an unreachable port;
+/// SIGKILLed and reaped when dropped.
+struct AgentProcess {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl AgentProcess {
+    fn start(dir: &Path) -> Self {
+        let config = dir.join("agent.toml");
+        fs::write(
+            &config,
+            format!(
+                "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\n\
+                 collector_url = \"http://127.0.0.1:9\"\ntoken = \"scout_test_token\"\n\
+                 outbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
+                dir.join("outbox.db").display(),
+                dir.join("spool").display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.join("agent.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_scout-agent"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SCOUT_AGENT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut agent = Self {
+            child,
+            addr: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = fs::read_to_string(&agent.log).unwrap_or_default();
+            if let Some(rest) = text.split("listening address=").nth(1) {
+                agent.addr = rest.split_whitespace().next().unwrap().to_owned();
+                return agent;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one body cost a fresh agent.
+struct Measured {
+    status: u16,
+    answer: serde_json::Value,
+    /// `VmHWM` once started and after the answer, in KiB.
+    at_rest_kib: u64,
+    peak_kib: u64,
+    metrics: String,
+}
+
+/// Starts a fresh agent, posts `body` to `/v1/transactions`, and reads the agent's peak RSS
+/// and `/metrics` afterwards.
+async fn post_to_fresh_agent(shape: &str, body: Vec<u8>) -> Measured {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new().unwrap();
+    let agent = AgentProcess::start(dir.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let at_rest_kib = agent.peak_rss_kib();
+    let bytes = body.len();
+    let started = Instant::now();
+    let response = client
+        .post(agent.url("/v1/transactions"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    let took = started.elapsed();
+    let peak_kib = agent.peak_rss_kib();
+    let metrics = client
+        .get(agent.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eprintln!(
+        "{shape} ({bytes} bytes): HTTP {status} in {:.1} s; agent peak RSS {at_rest_kib} KiB \
+         at rest, {peak_kib} KiB after",
+        took.as_secs_f64()
+    );
+    Measured {
+        status,
+        answer,
+        at_rest_kib,
+        peak_kib,
+        metrics,
+    }
+}
+
+/// Peak RSS the agent may reach with a 16 MiB body of junk: the process at rest (about 20 MB,
+/// debug build), the body (16.8 MB) and intake's bounded overhead (about 1 MB measured: the
+/// first refusals in detail, one line or element at a time).
+const JUNK_PEAK_LIMIT_KIB: u64 = 48 * 1024;
+
+/// The same with a full body of real-sized transactions at the item limit: besides the process
+/// and the body, the stored copy of its items (16 MB) and each item's record (about 2 MB);
+/// measured at about 57 MB in all.
+const FULL_BODY_PEAK_LIMIT_KIB: u64 = 72 * 1024;
+
+fn assert_junk_answer(m: &Measured, format: &str, refused: usize, position: &str) {
+    let detailed = intake::MAX_DETAILED_REFUSALS;
+    let answer = &m.answer;
+    assert_eq!(m.status, 422, "{answer}");
+    assert_eq!(answer["format"], format);
+    assert_eq!(answer["accepted"], 0);
+    assert_eq!(answer["duplicates"], 0);
+    assert_eq!(answer["stored"].as_array().map(Vec::len), Some(0));
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), detailed);
+    let first = if position == "line" { 1 } else { 0 };
+    assert_eq!(rejected[0][position], first);
+    assert_eq!(rejected[detailed - 1][position], detailed - 1 + first);
+    assert_eq!(
+        answer["rejected_omitted"].as_u64(),
+        Some((refused - detailed) as u64)
+    );
+    // The counter stays exact.
+    assert!(
+        m.metrics.contains(&format!(
+            "scout_agent_intake_rejected_items_total {refused}\n"
+        )),
+        "{}",
+        m.metrics
+    );
+    assert!(
+        m.peak_kib < JUNK_PEAK_LIMIT_KIB,
+        "peak RSS {} KiB (at rest {} KiB): over {JUNK_PEAK_LIMIT_KIB} KiB",
+        m.peak_kib,
+        m.at_rest_kib
+    );
+}
+
+#[tokio::test]
+async fn the_real_agent_answers_16_mib_of_junk_lines_in_bounded_memory() {
+    let lines = intake::MAX_BODY_BYTES / 2;
+    let m = post_to_fresh_agent("one-character lines", b"x\n".repeat(lines)).await;
+    assert_junk_answer(&m, "ndjson", lines, "line");
+    let first = m.answer["rejected"][0]["error"].as_str().unwrap();
+    assert!(first.starts_with("invalid JSON"), "{first}");
+}
+
+#[tokio::test]
+async fn the_real_agent_answers_a_16_mib_array_of_tiny_bad_elements_in_bounded_memory() {
+    let elements = intake::MAX_BODY_BYTES / 2 - 1;
+    let mut body = Vec::with_capacity(intake::MAX_BODY_BYTES);
+    body.push(b'[');
+    body.extend(b"1,".repeat(elements - 1));
+    body.extend(b"1]");
+    assert!(body.len() <= intake::MAX_BODY_BYTES);
+    let m = post_to_fresh_agent("an array of 1s", body).await;
+    assert_junk_answer(&m, "array", elements, "index");
+}
+
+#[tokio::test]
+async fn the_real_agent_refuses_a_16_mib_array_of_empty_objects_in_bounded_memory() {
+    // Every `{}` could be taken (with a derived id): the body is refused whole once it passes
+    // the item limit, before anything is stored.
+    let mut body = Vec::with_capacity(intake::MAX_BODY_BYTES);
+    body.push(b'[');
+    body.extend(b"{},".repeat(intake::MAX_BODY_BYTES / 3 - 1));
+    body.extend(b"{}]");
+    let m = post_to_fresh_agent("an array of {}", body).await;
+    assert_eq!(m.status, 413, "{}", m.answer);
+    let error = m.answer["error"].as_str().unwrap();
+    assert!(error.contains("more than"), "{error}");
+    assert!(
+        m.metrics.contains("scout_agent_outbox_pending 0\n"),
+        "nothing stored:\n{}",
+        m.metrics
+    );
+    assert!(
+        m.peak_kib < JUNK_PEAK_LIMIT_KIB,
+        "peak RSS {} KiB (at rest {} KiB): over {JUNK_PEAK_LIMIT_KIB} KiB",
+        m.peak_kib,
+        m.at_rest_kib
+    );
+}
+
+#[tokio::test]
+async fn the_real_agent_stores_a_full_body_at_the_item_limit_in_bounded_memory() {
+    // As many transactions as a body may hold, each as large as fills 16 MiB with them.
+    let items = intake::MAX_BODY_ITEMS;
+    let len = intake::MAX_BODY_BYTES / items - 1;
+    let mut body = Vec::with_capacity(intake::MAX_BODY_BYTES);
+    for i in 0..items {
+        body.extend(tx(&format!("t{i:06}"), len).as_bytes());
+        body.push(b'\n');
+    }
+    assert!(body.len() <= intake::MAX_BODY_BYTES);
+    let m = post_to_fresh_agent("transactions at the item limit", body).await;
+    assert_eq!(m.status, 202, "{}", m.answer);
+    assert_eq!(m.answer["accepted"].as_u64(), Some(items as u64));
+    assert_eq!(m.answer["stored"].as_array().map(Vec::len), Some(items));
+    assert_eq!(m.answer["rejected_omitted"], 0);
+    assert!(
+        m.peak_kib < FULL_BODY_PEAK_LIMIT_KIB,
+        "peak RSS {} KiB (at rest {} KiB): over {FULL_BODY_PEAK_LIMIT_KIB} KiB",
+        m.peak_kib,
+        m.at_rest_kib
+    );
 }

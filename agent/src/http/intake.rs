@@ -1,17 +1,23 @@
 //! `POST /v1/transactions`: a JSON object, a JSON array or NDJSON from the capture app. The
 //! answer (202) comes only after the outbox commit; a full outbox answers 507 with the reason.
+//! A request holds its body once (read into one buffer, dropped before the commit) and what
+//! intake keeps of it, which is bounded whatever the body's shape (see [`crate::intake`]).
 
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde_json::json;
 
 use super::AgentState;
-use crate::intake::{self, IntakeError};
+use crate::intake::{self, IntakeError, MAX_BODY_BYTES};
+
+/// Buffer to start with when the request does not say its length.
+const UNSIZED_BODY_START: usize = 64 * 1024;
 
 /// Seconds a refused producer is told to wait when the outbox is full.
 const FULL_RETRY_AFTER_SECS: u32 = 30;
@@ -20,12 +26,60 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({"success": false, "error": message}))).into_response()
 }
 
-#[tracing::instrument(skip_all, fields(bytes = body.len()))]
-pub async fn transactions(State(state): State<AgentState>, body: Bytes) -> Response {
+/// Reads the body into one buffer, sized from `Content-Length` when there is one: collecting
+/// the chunks and then joining them would hold the body twice. Over [`MAX_BODY_BYTES`] is
+/// refused (413) from `Content-Length` before reading, or as soon as the count passes it.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let capacity = match declared {
+        Some(len) if len > MAX_BODY_BYTES as u64 => return Err(too_large()),
+        Some(len) => usize::try_from(len).unwrap_or(MAX_BODY_BYTES),
+        None => UNSIZED_BODY_START,
+    };
+    let mut bytes = Vec::with_capacity(capacity);
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the body: {e}"),
+            )
+        })?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+#[tracing::instrument(skip_all, fields(bytes))]
+pub async fn transactions(
+    State(state): State<AgentState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     state.intake.requests.fetch_add(1, Ordering::Relaxed);
-    let parsed = match intake::parse_body(&body, &state.device, chrono::Utc::now()) {
+    let body = match read_body(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    tracing::Span::current().record("bytes", body.len());
+    let parsed = intake::parse_body(&body, &state.device, chrono::Utc::now());
+    // The accepted items hold their own copies.
+    drop(body);
+    let parsed = match parsed {
         Ok(parsed) => parsed,
-        Err(e @ IntakeError::TooLarge { .. }) => {
+        Err(e @ (IntakeError::TooLarge { .. } | IntakeError::TooManyItems)) => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -41,7 +95,7 @@ pub async fn transactions(State(state): State<AgentState>, body: Bytes) -> Respo
                 .fetch_add(report.duplicates, Ordering::Relaxed);
             counters
                 .rejected_items
-                .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
+                .fetch_add(report.refused(), Ordering::Relaxed);
             let status = if report.stored.is_empty() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -50,7 +104,8 @@ pub async fn transactions(State(state): State<AgentState>, body: Bytes) -> Respo
             tracing::debug!(
                 accepted = report.accepted,
                 duplicates = report.duplicates,
-                rejected = report.rejected.len(),
+                rejected = report.refused(),
+                rejected_omitted = report.rejected_omitted,
                 "intake"
             );
             (status, Json(report)).into_response()

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use scout_common::DeviceId;
@@ -44,10 +43,8 @@ pub struct AgentState {
 /// `/metrics`.
 pub fn router(state: AgentState) -> Router {
     Router::new()
-        .route(
-            "/v1/transactions",
-            post(intake::transactions).layer(DefaultBodyLimit::max(crate::intake::MAX_BODY_BYTES)),
-        )
+        // The intake handler reads its body itself, within `intake::MAX_BODY_BYTES`.
+        .route("/v1/transactions", post(intake::transactions))
         .route("/", get(status::page))
         .route("/status", get(status::page))
         .route("/status.json", get(status::json))

@@ -17,7 +17,7 @@ use chrono::Utc;
 use scout_common::DeviceId;
 
 use super::spool::is_transaction_file;
-use super::{ItemError, MAX_BODY_BYTES, parse_body};
+use super::{ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, parse_body};
 use crate::config::AgentConfig;
 use crate::outbox::{
     BufferError, DEFAULT_BUSY_TIMEOUT, GroupLimits, NewRecord, OnCorruption, Outbox, OutboxConfig,
@@ -32,8 +32,10 @@ pub struct FileOutcome {
     pub accepted: u64,
     /// Items whose transaction id was already pending.
     pub duplicates: u64,
-    /// Items refused, with their line or index.
+    /// The first [`MAX_DETAILED_REFUSALS`] refused items, with their line or index.
     pub rejected: Vec<ItemError>,
+    /// Refused items after those, counted only.
+    pub rejected_omitted: u64,
     /// Why nothing of this input was taken (unreadable, empty, outbox full …).
     pub failure: Option<String>,
 }
@@ -45,8 +47,14 @@ impl FileOutcome {
             accepted: 0,
             duplicates: 0,
             rejected: Vec::new(),
+            rejected_omitted: 0,
             failure: None,
         }
+    }
+
+    /// Items refused, detailed or not.
+    pub fn refused(&self) -> u64 {
+        self.rejected.len() as u64 + self.rejected_omitted
     }
 
     fn print(&self, out: &mut dyn Write) {
@@ -60,11 +68,18 @@ impl FileOutcome {
                 self.source,
                 self.accepted,
                 self.duplicates,
-                self.rejected.len()
+                self.refused()
             );
         }
         for err in &self.rejected {
             let _ = writeln!(out, "  {err}");
+        }
+        if self.rejected_omitted > 0 {
+            let _ = writeln!(
+                out,
+                "  … and {} more refused, not listed (only the first {MAX_DETAILED_REFUSALS} are)",
+                self.rejected_omitted
+            );
         }
     }
 }
@@ -85,7 +100,7 @@ impl EnqueueSummary {
     }
 
     pub fn rejected_items(&self) -> u64 {
-        self.files.iter().map(|f| f.rejected.len() as u64).sum()
+        self.files.iter().map(FileOutcome::refused).sum()
     }
 
     pub fn failed_files(&self) -> u64 {
@@ -129,17 +144,23 @@ pub fn enqueue_paths(
         let mut outcome = FileOutcome::new(source.name());
         match source.read(stdin) {
             Err(failure) => outcome.failure = Some(failure),
-            Ok(bytes) => match parse_body(&bytes, device, Utc::now()) {
-                Err(err) => outcome.failure = Some(err.to_string()),
-                Ok(parsed) => {
-                    outcome.rejected = parsed.rejected;
-                    let records: Vec<NewRecord> =
-                        parsed.accepted.into_iter().map(|a| a.record).collect();
-                    if !records.is_empty() {
-                        batch.add(summary.files.len(), records);
+            Ok(bytes) => {
+                let parsed = parse_body(&bytes, device, Utc::now());
+                // The items hold their own copies.
+                drop(bytes);
+                match parsed {
+                    Err(err) => outcome.failure = Some(err.to_string()),
+                    Ok(parsed) => {
+                        outcome.rejected = parsed.rejected;
+                        outcome.rejected_omitted = parsed.rejected_omitted;
+                        let records: Vec<NewRecord> =
+                            parsed.accepted.into_iter().map(|a| a.record).collect();
+                        if !records.is_empty() {
+                            batch.add(summary.files.len(), records);
+                        }
                     }
                 }
-            },
+            }
         }
         summary.files.push(outcome);
         if batch.records >= limits.max_records || batch.bytes >= limits.max_bytes {
@@ -235,9 +256,12 @@ impl Source {
         let mut bytes = Vec::new();
         let read = match self {
             Self::Stdin => stdin.take(limit).read_to_end(&mut bytes),
-            Self::File(path) => {
-                fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
-            }
+            Self::File(path) => fs::File::open(path).and_then(|f| {
+                // Sized up front: growing by doubling would reserve up to twice the file.
+                let len = f.metadata().map_or(0, |m| m.len()).min(limit);
+                bytes.reserve_exact(usize::try_from(len).unwrap_or(0));
+                f.take(limit).read_to_end(&mut bytes)
+            }),
         };
         match read {
             Ok(_) if bytes.len() > MAX_BODY_BYTES => {

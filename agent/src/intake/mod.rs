@@ -3,22 +3,32 @@
 //!
 //! What enters: bytes holding one JSON object, a JSON array of objects, or NDJSON (one object
 //! per line). The format is decided once per body: if the first non-whitespace byte is `{` or
-//! `[` and the whole body parses as one JSON value, it is an object or an array; anything else
-//! is NDJSON, framed by [`scout_common::ndjson::LineFramer`] (a leading UTF-8 byte-order mark
-//! is ignored). What leaves: [`Accepted`] items ready for [`crate::outbox::Outbox`], and an
-//! [`ItemError`] for each item that cannot be taken.
+//! `[` and the whole body is one JSON value (UTF-8, nested at most [`MAX_NESTING`] levels) that
+//! reads as an object or an array, it is one; anything else is NDJSON, framed by
+//! [`scout_common::ndjson::LineFramer`] (a leading UTF-8 byte-order mark is ignored). What
+//! leaves: [`Accepted`] items ready for [`crate::outbox::Outbox`], and an [`ItemError`] for each
+//! of the first [`MAX_DETAILED_REFUSALS`] items that cannot be taken (the rest are counted).
 //!
 //! # Invariants
 //!
 //! - **Refuse only what could never land.** An item is refused when the collector would reject
 //!   it ([`scout_common::Transaction::parse`] fails: invalid JSON, not an object, a
-//!   `transactionId`, `deviceId` or `_agent` of the wrong type), when its `deviceId` names
-//!   another device than this agent's `device_id` (the collector answers 403 for it), or when
-//!   the outbox could not hold it (a transaction id over 256 bytes, an item over
-//!   [`MAX_ITEM_BYTES`]). Everything else the tolerant parser accepts is taken as it is.
+//!   `transactionId`, `deviceId` or `_agent` of the wrong type; its text is over the collector's
+//!   default line cap, [`MAX_ITEM_TEXT_BYTES`]), when its `deviceId` names another device than
+//!   this agent's `device_id` (the collector answers 403 for it), or when the outbox could not
+//!   hold it (a transaction id over 256 bytes, an item over [`MAX_ITEM_BYTES`]). Everything else
+//!   the tolerant parser accepts is taken as it is.
 //! - **Errors name their place and spare the neighbours.** Each refusal names its line
 //!   (NDJSON, 1-based, blank lines counted) or array index (0-based); good items of the same
 //!   body are still taken.
+//! - **Memory per body is bounded whatever its shape.** Besides the body (held by the caller)
+//!   and the accepted items' stored copies (at most about the body's size), intake holds one
+//!   item's JSON tree at a time (its text is at most [`MAX_ITEM_TEXT_BYTES`]); an array is read
+//!   element by element, borrowed from the body, never as a whole tree; the first
+//!   [`MAX_DETAILED_REFUSALS`] refusals in detail, each text in them cut to
+//!   [`MAX_REFUSAL_TEXT`] bytes, the rest only counted ([`Parsed::rejected_omitted`]); at most
+//!   [`MAX_BODY_ITEMS`] accepted items, a body with more is refused whole
+//!   ([`IntakeError::TooManyItems`]). Counts stay exact.
 //! - **What is stored is what will be sent.** The payload is the item re-serialised compactly
 //!   (serde_json, no newline possible) without any `_agent` key: the uplink adds the agent's
 //!   stamp at send time from the record's sequence number and capture time. The transaction id
@@ -39,6 +49,7 @@ use chrono::{DateTime, Utc};
 use scout_common::ndjson::{DEFAULT_MAX_LINE_BYTES, FrameError, LineFramer};
 use scout_common::{DeviceId, Transaction, TransactionError};
 use serde::Serialize;
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeMap as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -54,6 +65,33 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest stored item: the collector's default line cap less room for the agent's stamp.
 pub const MAX_ITEM_BYTES: usize = DEFAULT_MAX_LINE_BYTES - 1024;
+
+/// Longest text of one item as it stands in the body (an NDJSON line, an array element, a
+/// single object): the collector's default line cap. Longer items are refused unread, so one
+/// item's JSON tree (up to about 16 times its text for an array of small numbers) stays
+/// bounded.
+pub const MAX_ITEM_TEXT_BYTES: usize = DEFAULT_MAX_LINE_BYTES;
+
+/// Refused items kept in detail per body (line or index, id, reason); those after are only
+/// counted. A normal body has a handful; a body of junk has millions, and holding (and
+/// echoing) each would cost many times the body.
+pub const MAX_DETAILED_REFUSALS: usize = 1_000;
+
+/// Longest text in a refusal, in bytes: each free text in its reason (a parser message, a
+/// field path) is cut to this, ending in `…`. A reason can quote the item (serde's "invalid
+/// type: string …"), and an item can be 1 MiB.
+pub const MAX_REFUSAL_TEXT: usize = 240;
+
+/// Most items one body may have taken. Each costs a record and an answer entry besides its
+/// bytes (a few hundred bytes in all); real transactions are 1 to 3 KB, so a full body holds
+/// 5,000 to 16,000 of them. A body with more (a 16 MiB array of `{}`: 5.6 million) is refused
+/// whole, before its items are stored.
+pub const MAX_BODY_ITEMS: usize = 20_000;
+
+/// Deepest nesting of a body read as one JSON value: serde_json reads an item at most 127
+/// levels deep, plus one for the array around it. A deeper body is read as NDJSON; checked
+/// before parsing, because skipping over a value keeps one byte per open level.
+pub const MAX_NESTING: usize = 128;
 
 /// Bytes fed to the NDJSON framer at a time.
 const FRAME_CHUNK: usize = 64 * 1024;
@@ -116,6 +154,10 @@ pub enum ItemErrorKind {
     IdTooLong { len: usize },
     #[error("transaction is {len} bytes; the limit is {MAX_ITEM_BYTES}")]
     TooLarge { len: usize },
+    /// An array element or a single object whose text is over [`MAX_ITEM_TEXT_BYTES`] (an
+    /// NDJSON line that long is a [`ItemErrorKind::Frame`] error).
+    #[error("transaction text is {len} bytes; the limit is {MAX_ITEM_TEXT_BYTES}")]
+    TextTooLong { len: usize },
     #[error("could not serialise the transaction: {0}")]
     Serialise(String),
 }
@@ -125,7 +167,8 @@ pub enum ItemErrorKind {
 #[error("{position}: {kind}")]
 pub struct ItemError {
     pub position: Position,
-    /// The item's transaction id, when it got far enough to have one.
+    /// The item's transaction id, when it got far enough to have one (and it is at most
+    /// [`MAX_TRANSACTION_ID_LEN`] bytes).
     pub transaction_id: Option<String>,
     pub kind: ItemErrorKind,
 }
@@ -155,6 +198,11 @@ pub enum IntakeError {
     Empty,
     #[error("the body is {len} bytes; the limit is {MAX_BODY_BYTES}")]
     TooLarge { len: usize },
+    #[error(
+        "the body holds more than {MAX_BODY_ITEMS} transactions; send at most \
+         {MAX_BODY_ITEMS} per body"
+    )]
+    TooManyItems,
 }
 
 /// A body, read: the items to store and the ones refused, each with its position.
@@ -162,13 +210,21 @@ pub enum IntakeError {
 pub struct Parsed {
     pub format: BodyFormat,
     pub accepted: Vec<Accepted>,
+    /// The first [`MAX_DETAILED_REFUSALS`] refused items, in body order.
     pub rejected: Vec<ItemError>,
+    /// Refused items after those: counted, not kept.
+    pub rejected_omitted: u64,
 }
 
 impl Parsed {
     /// Items seen (taken or not).
-    pub fn items(&self) -> usize {
-        self.accepted.len() + self.rejected.len()
+    pub fn items(&self) -> u64 {
+        self.accepted.len() as u64 + self.refused()
+    }
+
+    /// Items refused, detailed or not.
+    pub fn refused(&self) -> u64 {
+        self.rejected.len() as u64 + self.rejected_omitted
     }
 }
 
@@ -183,101 +239,305 @@ pub fn parse_body(
         return Err(IntakeError::TooLarge { len: bytes.len() });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut parsed = Parsed {
-        format: BodyFormat::Ndjson,
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-    };
-    let mut take = |position: Position, item: Result<Value, ItemErrorKind>| {
-        let item = item
-            .map_err(|kind| kind.at(position, None))
-            .and_then(|value| accept(value, position, device, captured_at));
-        match item {
-            Ok(accepted) => parsed.accepted.push(accepted),
-            Err(refused) => parsed.rejected.push(refused),
-        }
+    let mut items = Items {
+        device,
+        captured_at,
+        parsed: Parsed {
+            format: BodyFormat::Ndjson,
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            rejected_omitted: 0,
+        },
+        scratch: Vec::new(),
     };
     match whole_body(bytes) {
-        Some(Whole::Array(items)) => {
-            // Each item is parsed on its own from the body's bytes, so memory holds the body
-            // and one item's tree, not a tree of the whole array.
-            for (i, item) in items.into_iter().enumerate() {
-                let value = serde_json::from_str::<Value>(item.get()).map_err(|err| {
-                    ItemErrorKind::Transaction(TransactionError::InvalidJson(err.to_string()))
-                });
-                take(Position::Index(i), value);
-            }
-            parsed.format = BodyFormat::Array;
+        Some(Whole::Array(text)) => {
+            items.parsed.format = BodyFormat::Array;
+            read_array(text, &mut items)?;
         }
         Some(Whole::Object(object)) => {
-            take(Position::Body, Ok(object));
-            parsed.format = BodyFormat::Object;
+            items.parsed.format = BodyFormat::Object;
+            items.take(Position::Body, Item::Value(object))?;
+        }
+        Some(Whole::LongObject(len)) => {
+            items.parsed.format = BodyFormat::Object;
+            items.take(Position::Body, Item::TooLong(len))?;
         }
         None => {
-            let mut framer = LineFramer::new(DEFAULT_MAX_LINE_BYTES);
-            let mut frame = |line: Result<scout_common::ndjson::Line, FrameError>| match line {
-                Ok(line) => take(
-                    Position::Line(line.number),
-                    serde_json::from_str::<Value>(&line.text).map_err(|err| {
-                        ItemErrorKind::Transaction(TransactionError::InvalidJson(err.to_string()))
-                    }),
-                ),
-                Err(err) => take(Position::Line(err.line), Err(ItemErrorKind::Frame(err))),
-            };
+            let mut framer = LineFramer::new(MAX_ITEM_TEXT_BYTES);
             for chunk in bytes.chunks(FRAME_CHUNK) {
                 framer.push(chunk);
                 while let Some(line) = framer.next_line() {
-                    frame(line);
+                    items.take_line(line)?;
                 }
             }
             while let Some(line) = framer.finish() {
-                frame(line);
+                items.take_line(line)?;
             }
         }
     }
-    if parsed.items() == 0 {
+    if items.parsed.items() == 0 {
         return Err(IntakeError::Empty);
     }
-    Ok(parsed)
+    Ok(items.parsed)
 }
 
 /// A body that is one JSON value.
 enum Whole<'a> {
     Object(Value),
-    /// The array's items, unparsed (borrowed from the body).
-    Array(Vec<&'a RawValue>),
+    /// A single object over [`MAX_ITEM_TEXT_BYTES`], not parsed: its length.
+    LongObject(usize),
+    /// The array's text, checked: its elements are read one by one by [`read_array`].
+    Array(&'a str),
 }
 
-/// The body as one JSON object or array, if it is one (else it is read as NDJSON).
+/// The body as one JSON object or array, if it is one (else it is read as NDJSON). Checked
+/// without building anything: UTF-8, nesting depth, then serde_json skipping over it.
 fn whole_body(bytes: &[u8]) -> Option<Whole<'_>> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace())? {
-        b'{' => serde_json::from_slice::<Value>(bytes)
-            .ok()
-            .filter(Value::is_object)
-            .map(Whole::Object),
-        b'[' => serde_json::from_slice::<Vec<&RawValue>>(bytes)
-            .ok()
-            .map(Whole::Array),
-        _ => None,
+    let first = *bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    if first != b'{' && first != b'[' {
+        return None;
     }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if nested_deeper_than(bytes, MAX_NESTING) || serde_json::from_str::<IgnoredAny>(text).is_err() {
+        return None;
+    }
+    if first == b'[' {
+        return Some(Whole::Array(text));
+    }
+    let len = text.trim().len();
+    if len > MAX_ITEM_TEXT_BYTES {
+        return Some(Whole::LongObject(len));
+    }
+    // Deep but within MAX_NESTING can still pass serde_json's own limit: then it is NDJSON,
+    // as a body that is not one readable value.
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
+        .map(Whole::Object)
 }
 
-impl ItemErrorKind {
-    fn at(self, position: Position, transaction_id: Option<String>) -> ItemError {
-        ItemError {
+/// Whether `[`/`{` nest deeper than `limit` anywhere outside strings (a quick scan; the text
+/// need not be valid JSON).
+fn nested_deeper_than(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads a checked JSON array element by element, each borrowed from the body as serde_json
+/// reaches it, so memory holds one element's tree at a time.
+fn read_array(text: &str, items: &mut Items<'_>) -> Result<(), IntakeError> {
+    struct Elements<'i, 'd> {
+        items: &'i mut Items<'d>,
+        stopped: Option<IntakeError>,
+    }
+    impl<'de> Visitor<'de> for &mut Elements<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while let Some(element) = seq.next_element::<&'de RawValue>()? {
+                let element = element.get();
+                let item = if element.len() > MAX_ITEM_TEXT_BYTES {
+                    Item::TooLong(element.len())
+                } else {
+                    Item::Text(element)
+                };
+                if let Err(err) = self.items.take(Position::Index(index), item) {
+                    self.stopped = Some(err);
+                    return Err(de::Error::custom("intake stopped"));
+                }
+                index += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut elements = Elements {
+        items,
+        stopped: None,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = de::Deserializer::deserialize_seq(&mut de, &mut elements);
+    if let Some(err) = elements.stopped {
+        return Err(err);
+    }
+    if let Err(err) = read {
+        // Not expected: whole_body checked the text. Say so rather than lose it silently.
+        tracing::warn!(error = %err, "an array that passed the check could not be read");
+        elements.items.refuse(
+            ItemErrorKind::Transaction(TransactionError::InvalidJson(err.to_string()))
+                .at(Position::Body, None),
+        );
+    }
+    Ok(())
+}
+
+/// One item as found in a body, not yet checked.
+enum Item<'a> {
+    Text(&'a str),
+    Value(Value),
+    /// Text over [`MAX_ITEM_TEXT_BYTES`] (its length), not parsed.
+    TooLong(usize),
+}
+
+/// What a body yielded so far, with the rules that bound it.
+struct Items<'d> {
+    device: &'d DeviceId,
+    captured_at: DateTime<Utc>,
+    parsed: Parsed,
+    /// Where each accepted item is serialised before its payload is copied out.
+    scratch: Vec<u8>,
+}
+
+impl Items<'_> {
+    fn take_line(
+        &mut self,
+        line: Result<scout_common::ndjson::Line, FrameError>,
+    ) -> Result<(), IntakeError> {
+        match line {
+            Ok(line) => self.take(Position::Line(line.number), Item::Text(&line.text)),
+            Err(err) => {
+                let position = Position::Line(err.line);
+                self.refuse(ItemErrorKind::Frame(err).at(position, None));
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks one item; fails only when the body has more than [`MAX_BODY_ITEMS`] to take.
+    fn take(&mut self, position: Position, item: Item<'_>) -> Result<(), IntakeError> {
+        let value = match item {
+            Item::Value(value) => value,
+            Item::Text(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => value,
+                Err(err) => {
+                    self.refuse_with(|| {
+                        ItemErrorKind::Transaction(TransactionError::InvalidJson(err.to_string()))
+                            .at(position, None)
+                    });
+                    return Ok(());
+                }
+            },
+            Item::TooLong(len) => {
+                self.refuse(ItemErrorKind::TextTooLong { len }.at(position, None));
+                return Ok(());
+            }
+        };
+        match accept(
+            value,
             position,
-            transaction_id,
-            kind: self,
+            self.device,
+            self.captured_at,
+            &mut self.scratch,
+        ) {
+            Ok(accepted) => {
+                if self.parsed.accepted.len() >= MAX_BODY_ITEMS {
+                    return Err(IntakeError::TooManyItems);
+                }
+                self.parsed.accepted.push(accepted);
+            }
+            Err(refused) => self.refuse(refused),
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, refused: ItemError) {
+        self.refuse_with(|| refused);
+    }
+
+    /// Keeps a refusal in detail while there is room, else counts it (without building it).
+    fn refuse_with(&mut self, refused: impl FnOnce() -> ItemError) {
+        if self.parsed.rejected.len() < MAX_DETAILED_REFUSALS {
+            self.parsed.rejected.push(refused());
+        } else {
+            self.parsed.rejected_omitted += 1;
         }
     }
 }
 
-/// Checks one item and turns it into an outbox record.
+/// Cuts `text` to [`MAX_REFUSAL_TEXT`] bytes (on a character boundary, ending in `…`) and
+/// frees the rest.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_REFUSAL_TEXT {
+        let mut end = MAX_REFUSAL_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+        text.shrink_to_fit();
+    }
+    text
+}
+
+impl ItemErrorKind {
+    /// The refusal of the item at `position`, its texts cut to [`MAX_REFUSAL_TEXT`] and an
+    /// id over [`MAX_TRANSACTION_ID_LEN`] left out.
+    fn at(self, position: Position, transaction_id: Option<String>) -> ItemError {
+        ItemError {
+            position,
+            transaction_id: transaction_id.filter(|id| id.len() <= MAX_TRANSACTION_ID_LEN),
+            kind: self.clipped(),
+        }
+    }
+
+    fn clipped(self) -> Self {
+        match self {
+            Self::Transaction(TransactionError::InvalidJson(message)) => {
+                Self::Transaction(TransactionError::InvalidJson(clip(message)))
+            }
+            Self::Transaction(TransactionError::BadField { field, reason }) => {
+                Self::Transaction(TransactionError::BadField {
+                    field: clip(field),
+                    reason: clip(reason),
+                })
+            }
+            Self::OtherDevice { found, expected } => Self::OtherDevice {
+                found: clip(found),
+                expected: clip(expected),
+            },
+            Self::Serialise(message) => Self::Serialise(clip(message)),
+            other => other,
+        }
+    }
+}
+
+/// Checks one item and turns it into an outbox record. The payload is serialised into
+/// `scratch` (reused from item to item) and copied out at its exact size: serialising
+/// straight into a new buffer leaves it up to twice the payload's size.
 fn accept(
     value: Value,
     position: Position,
     device: &DeviceId,
     captured_at: DateTime<Utc>,
+    scratch: &mut Vec<u8>,
 ) -> Result<Accepted, ItemError> {
     let transaction = Transaction::parse(value)
         .map_err(|err| ItemErrorKind::Transaction(err).at(position, None))?;
@@ -297,8 +557,9 @@ fn accept(
         }
         .at(position, None));
     }
-    let payload = match serde_json::to_vec(&transaction.payload) {
-        Ok(payload) => payload,
+    scratch.clear();
+    let payload = match serde_json::to_writer(&mut *scratch, &transaction.payload) {
+        Ok(()) => scratch.as_slice().to_vec(),
         Err(err) => {
             return Err(
                 ItemErrorKind::Serialise(err.to_string()).at(position, Some(transaction_id))
@@ -341,8 +602,18 @@ pub struct IntakeReport {
     pub accepted: u64,
     /// Items whose transaction id was already pending (acknowledged, nothing new stored).
     pub duplicates: u64,
+    /// The first [`MAX_DETAILED_REFUSALS`] refused items.
     pub rejected: Vec<ItemError>,
+    /// Refused items after those, counted only.
+    pub rejected_omitted: u64,
     pub stored: Vec<StoredItem>,
+}
+
+impl IntakeReport {
+    /// Items refused, detailed or not.
+    pub fn refused(&self) -> u64 {
+        self.rejected.len() as u64 + self.rejected_omitted
+    }
 }
 
 /// Stores a parsed body's accepted items through the outbox actor (one request, so one group
@@ -353,6 +624,7 @@ pub async fn submit(handle: &OutboxHandle, parsed: Parsed) -> Result<IntakeRepor
         format,
         accepted,
         rejected,
+        rejected_omitted,
     } = parsed;
     let mut positions = Vec::with_capacity(accepted.len());
     let mut records = Vec::with_capacity(accepted.len());
@@ -383,6 +655,7 @@ pub async fn submit(handle: &OutboxHandle, parsed: Parsed) -> Result<IntakeRepor
         accepted: stored.len() as u64 - duplicates,
         duplicates,
         rejected,
+        rejected_omitted,
         stored,
     })
 }
@@ -602,5 +875,128 @@ mod tests {
                 .starts_with("invalid JSON")
         );
         assert!(json[0].get("transaction_id").is_none());
+    }
+
+    #[test]
+    fn junk_keeps_the_first_refusals_in_detail_and_counts_the_rest() {
+        let body = "x\n".repeat(MAX_DETAILED_REFUSALS + 2_500) + "{\"transactionId\":\"last\"}\n";
+        let parsed = parse(&body);
+        assert_eq!(parsed.format, BodyFormat::Ndjson);
+        assert_eq!(parsed.rejected.len(), MAX_DETAILED_REFUSALS);
+        assert_eq!(parsed.rejected_omitted, 2_500);
+        assert_eq!(parsed.refused(), MAX_DETAILED_REFUSALS as u64 + 2_500);
+        assert_eq!(parsed.items(), MAX_DETAILED_REFUSALS as u64 + 2_501);
+        assert_eq!(parsed.rejected[0].position, Position::Line(1));
+        assert_eq!(
+            parsed.rejected.last().unwrap().position,
+            Position::Line(MAX_DETAILED_REFUSALS as u64)
+        );
+        // A good item after the junk is still taken.
+        assert_eq!(parsed.accepted.len(), 1);
+        assert_eq!(
+            parsed.accepted[0].position,
+            Position::Line(MAX_DETAILED_REFUSALS as u64 + 2_501)
+        );
+    }
+
+    #[test]
+    fn an_array_is_read_element_by_element_with_the_same_bounds() {
+        let body = format!("[{}{{\"transactionId\":\"a\"}}]", "1,".repeat(3_000));
+        let parsed = parse(&body);
+        assert_eq!(parsed.format, BodyFormat::Array);
+        assert_eq!(parsed.rejected.len(), MAX_DETAILED_REFUSALS);
+        assert_eq!(parsed.rejected_omitted, 2_000);
+        assert_eq!(parsed.rejected[999].position, Position::Index(999));
+        assert_eq!(parsed.accepted[0].position, Position::Index(3_000));
+        assert!(
+            parsed.rejected[0]
+                .to_string()
+                .starts_with("index 0: a transaction must be a JSON object"),
+            "{}",
+            parsed.rejected[0]
+        );
+    }
+
+    #[test]
+    fn a_body_with_more_items_to_take_than_the_limit_is_refused_whole() {
+        let body = format!("[{}{{}}]", "{},".repeat(MAX_BODY_ITEMS));
+        assert_eq!(
+            parse_body(body.as_bytes(), &device(), at()),
+            Err(IntakeError::TooManyItems)
+        );
+        // Exactly the limit is fine; refused items do not count towards it.
+        let body = format!("[{}{{}}, 1, 2]", "{},".repeat(MAX_BODY_ITEMS - 1));
+        let parsed = parse(&body);
+        assert_eq!(
+            (parsed.accepted.len(), parsed.rejected.len()),
+            (MAX_BODY_ITEMS, 2)
+        );
+    }
+
+    #[test]
+    fn refusal_texts_are_bounded() {
+        // serde quotes the offending value, which can be as long as the item.
+        let stamp = "s".repeat(100_000);
+        let long_id = "i".repeat(100_000);
+        let body = format!(
+            "{{\"transactionId\":\"a\",\"_agent\":\"{stamp}\"}}\n\
+             {{\"transactionId\":\"{long_id}\",\"deviceId\":\"SCOUTPI-0009\"}}\n"
+        );
+        let parsed = parse(&body);
+        assert_eq!(parsed.rejected.len(), 2);
+        let text = parsed.rejected[0].to_string();
+        assert!(
+            text.len() < 2 * MAX_REFUSAL_TEXT + 64,
+            "{} bytes",
+            text.len()
+        );
+        assert!(text.contains("_agent") && text.ends_with('…'), "{text}");
+        let other = &parsed.rejected[1];
+        assert!(matches!(other.kind, ItemErrorKind::OtherDevice { .. }));
+        assert_eq!(
+            other.transaction_id, None,
+            "an id over the limit is left out"
+        );
+    }
+
+    #[test]
+    fn an_item_text_over_the_line_cap_is_refused_unread() {
+        let pad = " ".repeat(MAX_ITEM_TEXT_BYTES);
+        // Compact it would fit; as it stands it is longer than the collector's line cap.
+        let object = format!("{{\"transactionId\":\"a\",{pad}\"x\":1}}");
+        let parsed = parse(&object);
+        assert_eq!(parsed.format, BodyFormat::Object);
+        assert!(matches!(
+            parsed.rejected[0].kind,
+            ItemErrorKind::TextTooLong { .. }
+        ));
+        let parsed = parse(&format!("[{{\"transactionId\":\"b\"}}, {object}]"));
+        assert_eq!(parsed.format, BodyFormat::Array);
+        assert_eq!(parsed.accepted.len(), 1);
+        assert_eq!(parsed.rejected[0].position, Position::Index(1));
+        assert!(matches!(
+            parsed.rejected[0].kind,
+            ItemErrorKind::TextTooLong { .. }
+        ));
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_limit_is_read_as_ndjson() {
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_NESTING + 1),
+            "]".repeat(MAX_NESTING + 1)
+        );
+        let parsed = parse(&deep);
+        assert_eq!(parsed.format, BodyFormat::Ndjson);
+        assert_eq!(positions(&parsed.rejected), vec![Position::Line(1)]);
+        // Brackets inside strings do not count.
+        let body = format!(
+            "[{{\"transactionId\":\"a\",\"note\":\"{}\"}}]",
+            "[".repeat(500)
+        );
+        let parsed = parse(&body);
+        assert_eq!(parsed.format, BodyFormat::Array);
+        assert_eq!(parsed.accepted.len(), 1);
     }
 }

@@ -18,8 +18,8 @@
 //!   is atomic, the scans are a safety net for producers that do not.
 //! - **Nothing is dropped silently.** A file with refused items has its good items enqueued
 //!   and is moved to `spool_dir/rejected/` with `<name>.errors.txt` beside it listing each
-//!   refused item's line or index and reason. A file that cannot be read as transactions at all
-//!   goes there too.
+//!   refused item's line or index and reason (the first [`MAX_DETAILED_REFUSALS`]; the rest are
+//!   counted). A file that cannot be read as transactions at all goes there too.
 //! - **A full outbox stops intake without losing files.** The file stays where it is and is
 //!   retried at every scan; the refusal is logged once per episode (and once when intake
 //!   resumes), not per scan. A file larger than the whole outbox cap can never fit and is
@@ -36,7 +36,7 @@ use chrono::Utc;
 use scout_common::DeviceId;
 use tokio::fs;
 
-use super::{IntakeError, ItemError, MAX_BODY_BYTES, Parsed, parse_body};
+use super::{IntakeError, ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, Parsed, parse_body};
 use crate::config::AgentConfig;
 use crate::outbox::{BufferError, OutboxHandle};
 
@@ -275,7 +275,7 @@ impl SpoolWatcher {
                 len: usize::try_from(stamp.len).unwrap_or(usize::MAX),
             }
             .to_string();
-            self.reject(path, &[], Some(&reason), 0).await;
+            self.reject(path, &[], 0, Some(&reason), 0).await;
             return FileResult::Rejected {
                 records: 0,
                 duplicates: 0,
@@ -299,7 +299,7 @@ impl SpoolWatcher {
             Ok(parsed) => parsed,
             Err(err) => {
                 let reason = err.to_string();
-                self.reject(path, &[], Some(&reason), 0).await;
+                self.reject(path, &[], 0, Some(&reason), 0).await;
                 return FileResult::Rejected {
                     records: 0,
                     duplicates: 0,
@@ -307,10 +307,16 @@ impl SpoolWatcher {
                 };
             }
         };
+        // The items hold their own copies: the file's bytes can go before the commit.
+        drop(bytes);
+        let items = parsed.items();
         let Parsed {
-            accepted, rejected, ..
+            accepted,
+            rejected,
+            rejected_omitted,
+            ..
         } = parsed;
-        let items = accepted.len() + rejected.len();
+        let refused = rejected.len() as u64 + rejected_omitted;
         let records: Vec<_> = accepted.into_iter().map(|a| a.record).collect();
         let (mut stored, mut duplicates) = (0_u64, 0_u64);
         if !records.is_empty() {
@@ -331,11 +337,12 @@ impl SpoolWatcher {
                         "the file's {new_bytes} bytes of transactions exceed the whole outbox \
                          cap of {max_bytes} bytes (max_outbox_bytes); split it"
                     );
-                    self.reject(path, &rejected, Some(&reason), items).await;
+                    self.reject(path, &rejected, rejected_omitted, Some(&reason), items)
+                        .await;
                     return FileResult::Rejected {
                         records: 0,
                         duplicates: 0,
-                        refused: items as u64,
+                        refused: items,
                     };
                 }
                 Err(err) if err.is_capacity() => {
@@ -353,7 +360,7 @@ impl SpoolWatcher {
                 }
             }
         }
-        if rejected.is_empty() {
+        if refused == 0 {
             self.done(path).await;
             tracing::debug!(file = %path.display(), stored, duplicates, "spool file taken");
             FileResult::Taken {
@@ -361,11 +368,12 @@ impl SpoolWatcher {
                 duplicates,
             }
         } else {
-            self.reject(path, &rejected, None, items).await;
+            self.reject(path, &rejected, rejected_omitted, None, items)
+                .await;
             FileResult::Rejected {
                 records: stored,
                 duplicates,
-                refused: rejected.len() as u64,
+                refused,
             }
         }
     }
@@ -393,13 +401,24 @@ impl SpoolWatcher {
         }
     }
 
-    /// Moves a file to `rejected/` with an `.errors.txt` beside it.
-    async fn reject(&self, path: &Path, errors: &[ItemError], whole: Option<&str>, items: usize) {
+    /// Moves a file to `rejected/` with an `.errors.txt` beside it, listing `errors` (the first
+    /// refusals) and counting the `omitted` ones after them.
+    async fn reject(
+        &self,
+        path: &Path,
+        errors: &[ItemError],
+        omitted: u64,
+        whole: Option<&str>,
+        items: u64,
+    ) {
         let name = file_name(path);
+        let refused = if whole.is_some() {
+            items
+        } else {
+            errors.len() as u64 + omitted
+        };
         let mut text = format!(
-            "scout-agent refused {} of {} transaction(s) in {name} at {}\n",
-            if whole.is_some() { items } else { errors.len() },
-            items,
+            "scout-agent refused {refused} of {items} transaction(s) in {name} at {}\n",
             Utc::now().to_rfc3339(),
         );
         if let Some(reason) = whole {
@@ -407,11 +426,17 @@ impl SpoolWatcher {
         } else {
             text.push_str(&format!(
                 "the other {} were taken into the outbox\n",
-                items - errors.len()
+                items - refused
             ));
         }
         for err in errors {
             text.push_str(&format!("{err}\n"));
+        }
+        if omitted > 0 {
+            text.push_str(&format!(
+                "… and {omitted} more refused item(s), not listed (only the first \
+                 {MAX_DETAILED_REFUSALS} are)\n"
+            ));
         }
         let dir = self.config.dir.join(REJECTED_DIR);
         let moved = move_into(path, &dir).await;
@@ -426,7 +451,7 @@ impl SpoolWatcher {
             Ok(target) => tracing::warn!(
                 file = %path.display(),
                 moved_to = %target.display(),
-                refused = if whole.is_some() { items } else { errors.len() },
+                refused,
                 items,
                 reason = whole.unwrap_or("some items refused"),
                 "spool file rejected"
