@@ -90,7 +90,7 @@ pub struct AgentConfig {
     pub spool_poll_ms: u64,
     /// PEM file of extra CA certificates to trust for the collector.
     pub ca_file: Option<PathBuf>,
-    /// Most transactions per upload. Default 500.
+    /// Most transactions per upload. Default 500, at most 10,000.
     pub batch_max_records: u64,
     /// Most payload bytes per upload (before gzip). Default 1 MiB.
     pub batch_max_bytes: u64,
@@ -387,8 +387,17 @@ impl AgentConfig {
                 ),
             );
         }
+        let most_records = scout_common::protocol::MAX_REJECTED_LISTED as u64;
         if self.batch_max_records == 0 {
             error("batch_max_records", "must be at least 1".into());
+        } else if self.batch_max_records > most_records {
+            // The collector names rejected lines one by one only up to this many per request.
+            error(
+                "batch_max_records",
+                format!(
+                    "must be at most {most_records} (the collector answers each line by number up to that)"
+                ),
+            );
         }
         if self.batch_max_bytes < 1024 {
             error("batch_max_bytes", "must be at least 1024".into());

@@ -114,6 +114,14 @@ pub enum DeviceCommand {
     },
     /// Revoke a device's token: its requests get 401 from then on.
     Revoke { device_id: String },
+    /// Move a device to another store (its token stays valid). From then on it may write only
+    /// for the new store; rows it already sent stay with the store they were sold in.
+    Move {
+        device_id: String,
+        /// The store the device now belongs to.
+        #[arg(long)]
+        store: String,
+    },
 }
 
 /// Runs one subcommand to completion.
@@ -284,6 +292,25 @@ async fn device(store: &Store, command: DeviceCommand) -> anyhow::Result<ExitCod
             } else {
                 eprintln!("error: no active device {canonical}");
                 Ok(ExitCode::FAILURE)
+            }
+        }
+        DeviceCommand::Move {
+            device_id,
+            store: store_id,
+        } => {
+            let canonical = scout_common::DeviceId::parse(&device_id)
+                .with_context(|| format!("Invalid device id {device_id:?}"))?;
+            let store_id = store_id.trim();
+            anyhow::ensure!(!store_id.is_empty(), "--store must not be empty");
+            match store.move_device(canonical.as_str(), store_id).await? {
+                Some(previous) => {
+                    println!("Moved device {canonical} from store {previous} to store {store_id}.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("error: no active device {canonical}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -17,6 +18,11 @@ pub struct IngestLimits {
     /// Largest body after gunzip, in bytes (413 above it).
     #[arg(long, env = "SCOUT_MAX_DECODED_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_decoded_bytes: u64,
+    /// Largest JSON envelope body (`/functions/v1/ingest-stream` with `application/json`)
+    /// after gunzip, in bytes (413 above it). The envelope is held whole to be parsed, so this
+    /// bounds its memory; NDJSON bodies stream and are bounded by `--max-decoded-bytes`.
+    #[arg(long, env = "SCOUT_MAX_ENVELOPE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_envelope_bytes: u64,
     /// Longest NDJSON line, in bytes (that line is rejected, its neighbours land).
     #[arg(long, env = "SCOUT_MAX_LINE_BYTES", default_value_t = 1024 * 1024)]
     pub max_line_bytes: usize,
@@ -32,6 +38,62 @@ pub struct IngestLimits {
     /// Ingest requests processed at once for one device (429 above it).
     #[arg(long, env = "SCOUT_MAX_IN_FLIGHT_PER_DEVICE", default_value_t = 4)]
     pub max_in_flight_per_device: usize,
+    /// Seconds an ingest body may go without sending a byte (408 after, and its slots free).
+    #[arg(long, env = "SCOUT_BODY_IDLE_SECS", default_value_t = 30.0)]
+    pub body_idle_secs: f64,
+    /// Seconds an ingest body may take in all (408 after): a client trickling bytes cannot hold
+    /// its slots for longer.
+    #[arg(long, env = "SCOUT_BODY_TIMEOUT_SECS", default_value_t = 300.0)]
+    pub body_timeout_secs: f64,
+}
+
+impl IngestLimits {
+    /// How long a body may pause between bytes.
+    pub fn body_idle(&self) -> Duration {
+        secs(self.body_idle_secs)
+    }
+
+    /// How long a body may take in all.
+    pub fn body_timeout(&self) -> Duration {
+        secs(self.body_timeout_secs)
+    }
+}
+
+/// A duration from seconds given by an operator, kept between 1 ms and a day.
+fn secs(value: f64) -> Duration {
+    let value = if value.is_finite() { value } else { 86_400.0 };
+    Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
+}
+
+/// How long a connection may wait on its client when no request is being processed.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ConnectionTimeouts {
+    /// Seconds a client has, from the first byte of a request, to send its whole header (or,
+    /// on a new connection, from connecting). The connection is closed after.
+    #[arg(long, env = "SCOUT_HEADER_TIMEOUT_SECS", default_value_t = 15.0)]
+    pub header_timeout_secs: f64,
+    /// Seconds an idle connection (no request in progress, nothing sent) is kept open.
+    #[arg(long, env = "SCOUT_KEEP_ALIVE_SECS", default_value_t = 75.0)]
+    pub keep_alive_secs: f64,
+}
+
+impl Default for ConnectionTimeouts {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 15.0,
+            keep_alive_secs: 75.0,
+        }
+    }
+}
+
+impl ConnectionTimeouts {
+    pub fn header(&self) -> Duration {
+        secs(self.header_timeout_secs)
+    }
+
+    pub fn keep_alive(&self) -> Duration {
+        secs(self.keep_alive_secs)
+    }
 }
 
 impl Default for IngestLimits {
@@ -39,11 +101,14 @@ impl Default for IngestLimits {
         Self {
             max_body_bytes: 64 * 1024 * 1024,
             max_decoded_bytes: 256 * 1024 * 1024,
+            max_envelope_bytes: 16 * 1024 * 1024,
             max_line_bytes: 1024 * 1024,
             batch_rows: 1000,
             batch_bytes: 1024 * 1024,
             max_in_flight: 64,
             max_in_flight_per_device: 4,
+            body_idle_secs: 30.0,
+            body_timeout_secs: 300.0,
         }
     }
 }
@@ -68,6 +133,8 @@ pub struct ServeConfig {
     pub admin_token: Option<AdminToken>,
     #[command(flatten)]
     pub limits: IngestLimits,
+    #[command(flatten)]
+    pub timeouts: ConnectionTimeouts,
     #[command(flatten)]
     pub pipeline: PipelineConfig,
 }

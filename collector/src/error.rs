@@ -23,10 +23,14 @@ pub enum ApiError {
     TooLarge { limit: u64 },
     #[error("unsupported content type {0:?}; send NDJSON (application/x-ndjson)")]
     UnsupportedMediaType(String),
+    #[error("missing Content-Type; send NDJSON (application/x-ndjson)")]
+    MissingContentType,
     #[error("unsupported content encoding {0:?}; send identity or gzip")]
     UnsupportedEncoding(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}; send the request again")]
+    RequestTimeout(String),
     #[error("too many requests in flight for this device; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("collector is busy; retry after {retry_after_secs} s")]
@@ -43,10 +47,11 @@ impl ApiError {
             }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
+            Self::UnsupportedMediaType(_)
+            | Self::MissingContentType
+            | Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,7 +95,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body is not read: the connection cannot carry another request,
             // and a client that pooled it would fail its next one on it.
             response

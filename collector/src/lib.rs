@@ -89,6 +89,7 @@ pub async fn run(
             let _ = stopping.send(true);
         },
         Duration::from_secs(config.drain_secs),
+        config.timeouts,
     )
     .await;
     let _ = stopping.send(true);

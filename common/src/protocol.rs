@@ -48,8 +48,14 @@ pub struct RejectedLine {
     pub error: String,
 }
 
+/// Most rejected lines an answer lists one by one; any more are only counted
+/// ([`IngestResponse::rejected_omitted`]), so a body of millions of bad lines cannot make an
+/// answer (or the memory behind it) grow without bound. The agent's batches are never larger
+/// than this, so every line of theirs is always answered by number.
+pub const MAX_REJECTED_LISTED: usize = 10_000;
+
 /// The 200 (and 403) response to `POST /v1/ingest`:
-/// `inserted + duplicates + rejected.len() == lines_seen`.
+/// `inserted + duplicates + rejected.len() + rejected_omitted == lines_seen`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestResponse {
     pub success: bool,
@@ -58,14 +64,26 @@ pub struct IngestResponse {
     pub inserted: u64,
     pub duplicates: u64,
     pub rejected: Vec<RejectedLine>,
+    /// Rejected lines past the first [`MAX_REJECTED_LISTED`], counted but not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejected_omitted: u64,
     /// Lines acknowledged (inserted or duplicate): committed in bronze.
     pub records_processed: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl IngestResponse {
+    /// Rejected lines, listed or not.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.len() as u64 + self.rejected_omitted
+    }
+
     /// Whether every line is accounted for exactly once.
     pub fn is_balanced(&self) -> bool {
-        self.inserted + self.duplicates + self.rejected.len() as u64 == self.lines_seen
+        self.inserted + self.duplicates + self.rejected_total() == self.lines_seen
     }
 }
 

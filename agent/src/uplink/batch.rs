@@ -129,7 +129,9 @@ pub(crate) fn account(response: &IngestResponse, seqs: &[i64]) -> Result<Account
         duplicates: response.duplicates,
         rejected: response.rejected.len() as u64,
     };
-    if response.lines_seen != sent || !response.is_balanced() {
+    // Every rejected line must be named: one only counted cannot be told from its acknowledged
+    // neighbours (the collector lists up to `MAX_REJECTED_LISTED`, more than a batch holds).
+    if response.lines_seen != sent || !response.is_balanced() || response.rejected_omitted > 0 {
         return Err(unbalanced());
     }
     let mut rejected_flag = vec![false; seqs.len()];
@@ -262,6 +264,7 @@ mod tests {
                     error: format!("bad line {line}"),
                 })
                 .collect(),
+            rejected_omitted: 0,
             records_processed: inserted + duplicates,
         }
     }
@@ -291,6 +294,10 @@ mod tests {
             response(3, 1, 0, &[1, 1]), // the same line twice
             response(3, 2, 0, &[4]),    // out of range
             response(3, 2, 0, &[0]),    // lines are 1-based
+            IngestResponse {
+                rejected_omitted: 1, // a rejected line counted but not named
+                ..response(3, 2, 0, &[])
+            },
         ] {
             let err = account(&bad, &seqs).unwrap_err();
             assert!(

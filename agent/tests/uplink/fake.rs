@@ -229,6 +229,7 @@ async fn ingest(
                 inserted: n + 1,
                 duplicates: 0,
                 rejected: Vec::new(),
+                rejected_omitted: 0,
                 records_processed: n + 1,
             })
             .into_response()
@@ -259,6 +260,7 @@ fn accept(inner: &Mutex<Inner>, lines: &[Value]) -> Response {
         inserted: 0,
         duplicates: 0,
         rejected: Vec::new(),
+        rejected_omitted: 0,
         records_processed: 0,
     };
     for (i, line) in lines.iter().enumerate() {

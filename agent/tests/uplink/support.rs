@@ -231,6 +231,7 @@ pub fn accept_all(lines: &[Value]) -> Result<IngestResponse, UploadError> {
         inserted: n,
         duplicates: 0,
         rejected: Vec::<RejectedLine>::new(),
+        rejected_omitted: 0,
         records_processed: n,
     })
 }

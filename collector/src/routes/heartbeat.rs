@@ -12,6 +12,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use scout_common::Heartbeat;
 use serde::{Deserialize as _, Serialize};
@@ -34,19 +35,25 @@ pub struct HeartbeatAck {
 }
 
 #[tracing::instrument(name = "heartbeat", skip_all, fields(device = tracing::field::Empty))]
-pub async fn heartbeat(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub async fn heartbeat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(&state, &headers, body)
+        .await
+        .map_or_else(ingest::closing, IntoResponse::into_response)
+}
+
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
-    let token = auth::bearer(&headers)?;
-    let encoding = ingest::content_encoding(&headers)?;
-    ingest::refuse_declared_length_over(&headers, MAX_HEARTBEAT_BYTES)?;
-    let device = auth::device(&state, token).await?;
+    let token = auth::bearer(headers)?;
+    let encoding = ingest::content_encoding(headers)?;
+    ingest::refuse_declared_length_over(headers, MAX_HEARTBEAT_BYTES)?;
+    let device = auth::device(state, token).await?;
     tracing::Span::current().record("device", device.device_id.as_str());
 
     let mut raw = Vec::new();
-    ingest::body_reader(body, encoding, MAX_HEARTBEAT_BYTES)
+    ingest::body_reader(body, encoding, MAX_HEARTBEAT_BYTES, &state.limits)
         .take(MAX_HEARTBEAT_BYTES + 1)
         .read_to_end(&mut raw)
         .await

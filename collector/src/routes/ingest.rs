@@ -7,10 +7,19 @@
 //! committed, so whatever it calls inserted or duplicate is durable.
 //!
 //! Status codes: 401 unknown or revoked token; 403 when every line names another device (lines
-//! for another device inside an otherwise good request are rejected per line); 413 body over the
-//! limit (refused from `Content-Length` before reading, or as soon as the count passes it); 415
-//! wrong content type or encoding; 429 too many requests in flight for one device; 503 collector
-//! or database busy. 429 and 503 carry `Retry-After`.
+//! for another device or store inside an otherwise good request are rejected per line); 408 the
+//! body stalled (`--body-idle-secs`) or took too long in all (`--body-timeout-secs`); 413 body
+//! over the limit (refused from `Content-Length` before reading, or as soon as the count passes
+//! it); 415 missing or wrong content type, or wrong encoding; 429 too many requests in flight for
+//! one device; 503 collector or database unavailable. 429 and 503 carry `Retry-After`. An error
+//! answer closes the connection (`Connection: close`): the rest of the body is not read.
+//!
+//! A database fault is never a line's fault: only a value the database refuses
+//! ([`crate::store::StoreError::is_refused`]) rejects that one line; anything else fails the whole
+//! request (503 when it may pass, 500 otherwise) so the agent sends the batch again.
+//!
+//! Memory per request is bounded whatever the body: at most one line (capped), two batches, and
+//! the first [`MAX_REJECTED_LISTED`] rejections (the rest are counted, not listed).
 
 use std::collections::HashMap;
 use std::io;
@@ -20,10 +29,11 @@ use std::sync::{Arc, Mutex};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use scout_common::ndjson::{FrameError, Line, LineFramer};
+use scout_common::protocol::MAX_REJECTED_LISTED;
 use scout_common::{IngestResponse, RejectedLine, Transaction, protocol};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
@@ -32,21 +42,38 @@ use tracing::{Instrument, info, info_span};
 
 use super::{AppState, auth};
 use crate::bronze::{BronzeRow, Landing};
+use crate::config::IngestLimits;
 use crate::error::ApiError;
 use crate::store::DeviceRecord;
 
 /// `POST /v1/ingest`.
-pub async fn ingest(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    ingest_ndjson(&state, &headers, body)
+        .await
+        .unwrap_or_else(closing)
+}
+
+/// An error answer that also closes the connection: the body may be partly unread, so the
+/// connection cannot carry another request, and a client that pooled it must be told.
+pub(super) fn closing(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn ingest_ndjson(
+    state: &AppState,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let device = admit(&state, &headers).await?;
+    let device = admit(state, headers).await?;
     let span = info_span!("ingest", device = %device.device_id, endpoint = "v1/ingest");
-    let _slot = reserve(&state, &device)?;
-    let encoding = content_encoding(&headers)?;
-    let reader = body_reader(body, encoding, state.limits.max_body_bytes);
-    land(&state, &device, "v1/ingest", reader)
+    let _slot = reserve(state, &device)?;
+    let encoding = content_encoding(headers)?;
+    let reader = body_reader(body, encoding, state.limits.max_body_bytes, &state.limits);
+    land(state, &device, "v1/ingest", reader)
         .instrument(span)
         .await
 }
@@ -59,6 +86,8 @@ struct Envelope {
     source: Option<String>,
     #[serde(default)]
     device_id: Option<String>,
+    #[serde(default)]
+    store_id: Option<serde_json::Value>,
     data: String,
 }
 
@@ -67,27 +96,45 @@ pub async fn ingest_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Response {
     let is_json = content_type(&headers).is_some_and(|ct| {
         ct.split(';')
             .next()
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
     });
-    if !is_json {
-        return ingest(State(state), headers, body).await;
-    }
-    let device = admit_with(&state, &headers, false).await?;
+    let answer = if is_json {
+        ingest_envelope(&state, &headers, body).await
+    } else {
+        ingest_ndjson(&state, &headers, body).await
+    };
+    answer.unwrap_or_else(closing)
+}
+
+async fn ingest_envelope(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let device = admit_with(state, headers, false).await?;
     let span = info_span!("ingest", device = %device.device_id, endpoint = "ingest-stream");
-    let _slot = reserve(&state, &device)?;
-    let limit = state.limits.max_body_bytes;
-    let encoding = content_encoding(&headers)?;
+    let _slot = reserve(state, &device)?;
+    let limits = &state.limits;
+    let encoding = content_encoding(headers)?;
+    // The envelope is parsed whole, so what is buffered is capped after decoding: a small gzip
+    // body cannot inflate past the cap in memory.
+    let cap = limits.max_envelope_bytes.min(limits.max_decoded_bytes);
     let mut raw = Vec::new();
-    body_reader(body, encoding, limit)
+    body_reader(body, encoding, limits.max_body_bytes, limits)
+        .take(cap + 1)
         .read_to_end(&mut raw)
         .await
-        .map_err(|e| body_error(e, limit))?;
+        .map_err(|e| body_error(e, limits.max_body_bytes))?;
+    if raw.len() as u64 > cap {
+        return Err(ApiError::TooLarge { limit: cap });
+    }
     let envelope: Envelope = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON envelope: {e}")))?;
+    drop(raw);
     if let Some(claimed) = envelope.device_id.as_deref() {
         let claimed = scout_common::DeviceId::parse(claimed)
             .map_err(|e| ApiError::BadRequest(format!("envelope deviceId: {e}")))?;
@@ -98,14 +145,35 @@ pub async fn ingest_stream(
             )));
         }
     }
+    if let Some(claimed) = envelope.store_id.as_ref().and_then(store_text)
+        && claimed != device.store_id
+    {
+        return Err(ApiError::Forbidden(other_store(&claimed, &device)));
+    }
     tracing::debug!(
         source = envelope.source.as_deref(),
         "ingest-stream envelope"
     );
     let data: Pin<Box<dyn AsyncRead + Send>> = Box::pin(io::Cursor::new(envelope.data));
-    land(&state, &device, "functions/v1/ingest-stream", data)
+    land(state, &device, "functions/v1/ingest-stream", data)
         .instrument(span)
         .await
+}
+
+/// A `storeId` as text (`"104"` and `104` are the same store); `None` when absent or empty.
+fn store_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn other_store(claimed: &str, device: &DeviceRecord) -> String {
+    format!(
+        "storeId {claimed} is not this device's store: {} is registered to store {}",
+        device.device_id, device.store_id
+    )
 }
 
 /// Checks the request's framing headers and token; nothing of the body is read.
@@ -119,11 +187,12 @@ async fn admit_with(
     check_content_type: bool,
 ) -> Result<DeviceRecord, ApiError> {
     let token = auth::bearer(headers)?;
-    if check_content_type
-        && let Some(ct) = content_type(headers)
-        && !protocol::is_ndjson_content_type(ct)
-    {
-        return Err(ApiError::UnsupportedMediaType(ct.to_owned()));
+    if check_content_type {
+        match content_type(headers) {
+            Some(ct) if protocol::is_ndjson_content_type(ct) => {}
+            Some(ct) => return Err(ApiError::UnsupportedMediaType(ct.to_owned())),
+            None => return Err(ApiError::MissingContentType),
+        }
     }
     content_encoding(headers)?;
     refuse_declared_length_over(headers, state.limits.max_body_bytes)?;
@@ -229,24 +298,54 @@ fn reserve(state: &AppState, device: &DeviceRecord) -> Result<Slot, ApiError> {
 #[error("body limit passed")]
 struct BodyTooLarge;
 
-/// The request body as a byte reader: wire bytes counted against `limit`, gunzipped if asked.
+/// The body stalled, or took too long in all.
+#[derive(Debug, thiserror::Error)]
+#[error("the body {0}")]
+struct BodyTimedOut(&'static str);
+
+/// The request body as a byte reader: wire bytes counted against `limit`, each chunk awaited at
+/// most `limits.body_idle()` and the whole body at most `limits.body_timeout()`, gunzipped if
+/// asked.
 pub(super) fn body_reader(
     body: Body,
     encoding: Encoding,
     limit: u64,
+    limits: &IngestLimits,
 ) -> Pin<Box<dyn AsyncRead + Send>> {
-    let mut seen = 0_u64;
-    let stream = body.into_data_stream().map_err(io::Error::other).map(
-        move |chunk: io::Result<bytes::Bytes>| {
-            let chunk = chunk?;
-            seen += chunk.len() as u64;
-            if seen > limit {
-                return Err(io::Error::other(BodyTooLarge));
+    let idle = limits.body_idle();
+    let deadline = tokio::time::Instant::now() + limits.body_timeout();
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), 0_u64, false),
+        move |(mut chunks, mut seen, failed)| async move {
+            if failed {
+                return None;
             }
-            Ok(chunk)
+            let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let chunk = match tokio::time::timeout(wait, chunks.next()).await {
+                Ok(None) => return None,
+                Ok(Some(Ok(chunk))) => {
+                    seen += chunk.len() as u64;
+                    if seen > limit {
+                        Err(io::Error::other(BodyTooLarge))
+                    } else {
+                        Ok(chunk)
+                    }
+                }
+                Ok(Some(Err(e))) => Err(io::Error::other(e)),
+                Err(_) if wait < idle => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    BodyTimedOut("took longer than the body timeout in all"),
+                )),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    BodyTimedOut("stalled: no bytes within the idle timeout"),
+                )),
+            };
+            let failed = chunk.is_err();
+            Some((chunk, (chunks, seen, failed)))
         },
     );
-    let reader = StreamReader::new(stream);
+    let reader = StreamReader::new(Box::pin(chunks));
     match encoding {
         Encoding::Identity => Box::pin(reader),
         Encoding::Gzip => {
@@ -259,11 +358,11 @@ pub(super) fn body_reader(
 }
 
 pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {
-    let too_large = e
-        .get_ref()
-        .is_some_and(|inner| inner.downcast_ref::<BodyTooLarge>().is_some());
-    if too_large {
+    let inner = e.get_ref();
+    if inner.is_some_and(|inner| inner.downcast_ref::<BodyTooLarge>().is_some()) {
         ApiError::TooLarge { limit }
+    } else if let Some(timed_out) = inner.and_then(|inner| inner.downcast_ref::<BodyTimedOut>()) {
+        ApiError::RequestTimeout(timed_out.to_string())
     } else {
         ApiError::BadRequest(format!("could not read request body: {e}"))
     }
@@ -297,6 +396,7 @@ async fn land(
             inserted: 0,
             duplicates: 0,
             rejected: Vec::new(),
+            rejected_omitted: 0,
             records_processed: 0,
         },
         foreign: 0,
@@ -324,6 +424,11 @@ async fn land(
     r.duplicates = written.duplicates;
     r.rejected.extend(written.rejected);
     r.rejected.sort_by_key(|rejected| rejected.line);
+    r.rejected_omitted += written.rejected_omitted;
+    if r.rejected.len() > MAX_REJECTED_LISTED {
+        r.rejected_omitted += (r.rejected.len() - MAX_REJECTED_LISTED) as u64;
+        r.rejected.truncate(MAX_REJECTED_LISTED);
+    }
 
     let r = &mut tally.response;
     r.records_processed = r.inserted + r.duplicates;
@@ -331,7 +436,7 @@ async fn land(
         lines_seen = r.lines_seen,
         inserted = r.inserted,
         duplicates = r.duplicates,
-        rejected = r.rejected.len(),
+        rejected = r.rejected_total(),
         "ingest finished"
     );
     let every_line_foreign = tally.foreign > 0 && tally.foreign == r.lines_seen;
@@ -350,14 +455,14 @@ fn take(tally: &mut Tally, item: Result<Line, FrameError>, device: &DeviceRecord
     let line = match item {
         Ok(line) => line,
         Err(e) => {
-            reject(tally, e.line, None, e.to_string());
+            reject(tally, e.line, None, || e.to_string());
             return;
         }
     };
     let transaction = match Transaction::parse_line(&line.text) {
         Ok(t) => t,
         Err(e) => {
-            reject(tally, line.number, None, e.to_string());
+            reject(tally, line.number, None, || e.to_string());
             return;
         }
     };
@@ -365,10 +470,19 @@ fn take(tally: &mut Tally, item: Result<Line, FrameError>, device: &DeviceRecord
         && claimed.as_str() != device.device_id
     {
         tally.foreign += 1;
-        let error = format!(
-            "deviceId {claimed} belongs to another device; this token is for {}",
-            device.device_id
-        );
+        let error = || {
+            format!(
+                "deviceId {claimed} belongs to another device; this token is for {}",
+                device.device_id
+            )
+        };
+        reject(tally, line.number, Some(transaction.transaction_id), error);
+        return;
+    }
+    if let Some(claimed) = &transaction.store_id
+        && claimed.trim() != device.store_id
+    {
+        let error = || other_store(claimed.trim(), device);
         reject(tally, line.number, Some(transaction.transaction_id), error);
         return;
     }
@@ -386,12 +500,56 @@ fn take(tally: &mut Tally, item: Result<Line, FrameError>, device: &DeviceRecord
     tally.pending_lines.push(line.number);
 }
 
-fn reject(tally: &mut Tally, line: u64, transaction_id: Option<String>, error: String) {
-    tally.response.rejected.push(RejectedLine {
-        line,
-        transaction_id,
-        error,
-    });
+/// Accounts for a rejected line; its reason is only worked out when it will be listed.
+fn reject(
+    tally: &mut Tally,
+    line: u64,
+    transaction_id: Option<String>,
+    error: impl FnOnce() -> String,
+) {
+    if tally.response.rejected.len() >= MAX_REJECTED_LISTED {
+        tally.response.rejected_omitted += 1;
+        return;
+    }
+    let error = error();
+    push_rejected(
+        &mut tally.response.rejected,
+        &mut tally.response.rejected_omitted,
+        RejectedLine {
+            line,
+            transaction_id,
+            error,
+        },
+    );
+}
+
+/// Longest reason given for one rejected line, in bytes.
+const MAX_REASON_BYTES: usize = 512;
+
+/// Lists a rejection while fewer than [`MAX_REJECTED_LISTED`] are listed, else only counts it.
+fn push_rejected(listed: &mut Vec<RejectedLine>, omitted: &mut u64, mut line: RejectedLine) {
+    if listed.len() >= MAX_REJECTED_LISTED {
+        *omitted += 1;
+        return;
+    }
+    if line.error.len() > MAX_REASON_BYTES {
+        let mut cut = MAX_REASON_BYTES;
+        while !line.error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.error.truncate(cut);
+        line.error.push('…');
+    }
+    if let Some(id) = &mut line.transaction_id
+        && id.len() > MAX_REASON_BYTES
+    {
+        let mut cut = MAX_REASON_BYTES;
+        while !id.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        id.truncate(cut);
+    }
+    listed.push(line);
 }
 
 /// Rows ready to commit, with the line number of each.
@@ -407,6 +565,7 @@ struct Committed {
     duplicates: u64,
     /// Rows the database refused (rejected one by one, with their line numbers).
     rejected: Vec<RejectedLine>,
+    rejected_omitted: u64,
 }
 
 /// Frames and parses the body, handing full batches to the writer. Stops early (without an
@@ -483,9 +642,12 @@ async fn write_batches(
 
 /// Commits one batch.
 ///
-/// If the database refuses the batch for a reason other than being busy (a value it cannot
-/// store), the rows are retried one by one so the offending line is rejected with its number
-/// and its neighbours still land: one bad row must not make the agent resend a batch forever.
+/// If the database refuses the batch's data ([`crate::store::StoreError::is_refused`]: a value
+/// it cannot store), the rows are retried one by one so the offending line is rejected with its
+/// number and its neighbours still land: one bad row must not make the agent resend a batch
+/// forever. Any other failure (the database unreachable, restarting, out of connections, or a
+/// fault of the collector's) fails the whole request: nothing is claimed as rejected, and what
+/// was committed is recognised as duplicate when the batch comes again.
 async fn commit(state: &AppState, batch: Batch, out: &mut Committed) -> Result<(), ApiError> {
     let Batch { rows, lines } = batch;
     match state.store.insert_bronze(&rows).await {
@@ -494,25 +656,29 @@ async fn commit(state: &AppState, batch: Batch, out: &mut Committed) -> Result<(
             out.duplicates += rows.len() as u64 - inserted;
             Ok(())
         }
-        Err(e) if e.is_transient() => Err(e.into()),
-        Err(e) => {
+        Err(e) if e.is_refused() => {
             tracing::warn!(error = %e, rows = rows.len(), "batch refused; storing row by row");
             for (row, line) in rows.into_iter().zip(lines) {
                 match state.store.insert_bronze(std::slice::from_ref(&row)).await {
                     Ok(1) => out.inserted += 1,
                     Ok(_) => out.duplicates += 1,
-                    Err(e) if e.is_transient() => return Err(e.into()),
-                    Err(e) => {
+                    Err(e) if e.is_refused() => {
                         tracing::error!(line, error = %e, "row could not be stored");
-                        out.rejected.push(RejectedLine {
-                            line,
-                            transaction_id: Some(row.transaction_id),
-                            error: format!("could not be stored: {e}"),
-                        });
+                        push_rejected(
+                            &mut out.rejected,
+                            &mut out.rejected_omitted,
+                            RejectedLine {
+                                line,
+                                transaction_id: Some(row.transaction_id),
+                                error: format!("could not be stored: {e}"),
+                            },
+                        );
                     }
+                    Err(e) => return Err(e.into()),
                 }
             }
             Ok(())
         }
+        Err(e) => Err(e.into()),
     }
 }

@@ -17,7 +17,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Store, StoreError, classify, medallion_postgres as pg, medallion_sqlite as lite};
+use super::{Store, StoreError, medallion_postgres as pg, medallion_sqlite as lite};
 use crate::silver::{BronzeRecord, SilverOutcome};
 
 /// What one silver batch did.
@@ -81,7 +81,6 @@ impl Store {
             Self::Sqlite(pool) => lite::silver_batch(pool, limit, build).await,
             Self::Postgres(pool) => pg::silver_batch(pool, limit, build).await,
         }
-        .map_err(classify)
     }
 
     /// Claims up to `limit` queued (day, store) partitions and rebuilds their gold and analytics
@@ -91,7 +90,6 @@ impl Store {
             Self::Sqlite(pool) => lite::gold_batch(pool, limit).await,
             Self::Postgres(pool) => pg::gold_batch(pool, limit).await,
         }
-        .map_err(classify)
     }
 
     /// Marks every bronze row pending again and queues every silver partition, so the stages
@@ -102,7 +100,6 @@ impl Store {
             Self::Sqlite(pool) => lite::reset(pool).await,
             Self::Postgres(pool) => pg::reset(pool).await,
         }
-        .map_err(classify)
     }
 
     /// Queues every (day, store) partition that has silver rows, so gold is rebuilt from silver
@@ -112,7 +109,6 @@ impl Store {
             Self::Sqlite(pool) => lite::queue_gold_rebuild(pool).await,
             Self::Postgres(pool) => pg::queue_gold_rebuild(pool).await,
         }
-        .map_err(classify)
     }
 
     /// Work waiting for the stages.
@@ -121,7 +117,6 @@ impl Store {
             Self::Sqlite(pool) => lite::backlog(pool).await,
             Self::Postgres(pool) => pg::backlog(pool).await,
         }
-        .map_err(classify)
     }
 
     /// The newest business day in gold.
@@ -130,7 +125,6 @@ impl Store {
             Self::Sqlite(pool) => lite::latest_gold_date(pool).await,
             Self::Postgres(pool) => pg::latest_gold_date(pool).await,
         }
-        .map_err(classify)
     }
 
     /// Gold rows of one day (optionally one store), by store then revenue, largest first.
@@ -143,7 +137,6 @@ impl Store {
             Self::Sqlite(pool) => lite::gold_day(pool, date, store_id).await,
             Self::Postgres(pool) => pg::gold_day(pool, date, store_id).await,
         }
-        .map_err(classify)
     }
 }
 

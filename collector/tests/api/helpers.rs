@@ -116,6 +116,11 @@ impl TestDb {
         })
     }
 
+    /// The admin URL and the database name of a PostgreSQL test database.
+    pub fn postgres_names(&self) -> Option<(String, String)> {
+        self.pg.clone()
+    }
+
     pub async fn for_backend(backend: Backend) -> Option<Self> {
         match backend {
             Backend::Sqlite => Some(Self::sqlite().await),
@@ -218,6 +223,7 @@ impl TestApp {
             drain_secs: 5,
             admin_token,
             limits,
+            timeouts: Default::default(),
             pipeline,
         };
         let (tx, rx) = oneshot::channel();

@@ -6,6 +6,7 @@
 
 mod demo;
 mod fleet;
+mod hardening;
 mod helpers;
 mod ingest;
 mod medallion;

@@ -70,6 +70,7 @@ async fn https_with_a_test_ca_and_a_wrong_ca_refused() {
         drain_secs: 5,
         admin_token: None,
         limits: IngestLimits::default(),
+        timeouts: Default::default(),
         pipeline: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();

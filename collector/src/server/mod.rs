@@ -1,5 +1,8 @@
 //! Serving the router on an already-bound listener, plain or TLS (rustls, ring), with one
 //! graceful shutdown path: stop accepting, let in-flight requests finish within a bound.
+//! Connections that hold a socket without sending a request are closed ([`idle`]).
+
+mod idle;
 
 use std::future::Future;
 use std::path::Path;
@@ -17,6 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+
+use crate::config::ConnectionTimeouts;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,9 +52,11 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    timeouts: ConnectionTimeouts,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
+    let (header_timeout, keep_alive) = (timeouts.header(), timeouts.keep_alive());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -65,12 +72,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let clock = idle::Clock::new();
+        let stream = idle::Tracked::new(stream, clock.clone());
+        let service = TowerToHyperService::new(idle::Counted::new(app.clone(), clock.clone()));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let result =
+            let served = async {
                 match tls {
                     None => {
                         let conn =
@@ -85,18 +94,28 @@ pub async fn serve(
                                 Ok(Ok(stream)) => stream,
                                 Ok(Err(e)) => {
                                     debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
+                                    return Ok(());
                                 }
                                 Err(_) => {
                                     debug!(%peer, "TLS handshake timed out");
-                                    return;
+                                    return Ok(());
                                 }
                             };
                         let conn =
                             builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                         watcher.watch(conn.into_owned()).await
                     }
-                };
+                }
+            };
+            // The connection is dropped (closed) when it expires; no request is in progress
+            // then, so nothing is cut short.
+            let result = tokio::select! {
+                result = served => result,
+                why = idle::watch(clock, header_timeout, keep_alive) => {
+                    debug!(%peer, ?why, "closing a connection that sent no request in time");
+                    Ok(())
+                }
+            };
             if let Err(e) = result {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
