@@ -15,7 +15,7 @@ use crate::support::{
 async fn collector_down_for_the_first_half_then_up() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let (setup, port) = offline_setup(dir.path(), &central);
+    let (setup, relay) = offline_setup(dir.path(), &central);
 
     let agent = start_agent(&setup);
     let client = client();
@@ -32,7 +32,8 @@ async fn collector_down_for_the_first_half_then_up() {
     assert_eq!(down["uplink"]["collector_reachable"], false, "{down:#}");
 
     // Second half: the collector comes up on the address the agent was given.
-    let _collector = central.start(&format!("127.0.0.1:{port}"), &[]);
+    let collector = central.start("127.0.0.1:0", &[]);
+    relay.forward_to(&collector.addr);
     for batch in 10..20 {
         let ids: Vec<String> = (0..30).map(|n| id(0x0d0e, batch * 30 + n)).collect();
         acknowledged.extend(post(&client, &agent.url("/v1/transactions"), &ids).await);
@@ -86,7 +87,7 @@ async fn agent_killed_20_times_during_intake_and_upload() {
 async fn collector_killed_mid_batch() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let (setup, port) = offline_setup(dir.path(), &central);
+    let (setup, relay) = offline_setup(dir.path(), &central);
     let setup = setup.with("batch_max_records = 200");
     // A backlog taken in with `scout-agent enqueue` while the service is stopped.
     let config = setup.write();
@@ -102,13 +103,27 @@ async fn collector_killed_mid_batch() {
     assert_eq!(status(&config)["backlog"]["count"], 3000);
 
     let agent = start_agent(&setup);
-    let listen = format!("127.0.0.1:{port}");
+    // Each collector lives until it has committed part of a batch (bronze grew; a request
+    // is 200 lines, a commit 25), then is killed.
+    let mut kills = 0;
     for _ in 0..5 {
-        let collector = central.start(&listen, &["--batch-rows", "25"]);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let before = central.bronze_count().await;
+        if before == ids.len() {
+            break;
+        }
+        let collector = central.start("127.0.0.1:0", &["--batch-rows", "25"]);
+        relay.forward_to(&collector.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while central.bronze_count().await == before {
+            assert!(Instant::now() < deadline, "the collector committed nothing");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         collector.kill();
+        kills += 1;
     }
-    let _collector = central.start(&listen, &[]);
+    assert!(kills >= 3, "the backlog drained before the kills: {kills}");
+    let collector = central.start("127.0.0.1:0", &[]);
+    relay.forward_to(&collector.addr);
     wait_status(&config, Duration::from_secs(90), drained);
     drop(agent);
     central

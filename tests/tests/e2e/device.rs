@@ -15,7 +15,7 @@ use crate::support::{
 async fn disk_cap_refuses_intake_then_resumes_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let (setup, port) = offline_setup(dir.path(), &central);
+    let (setup, relay) = offline_setup(dir.path(), &central);
     let setup = setup.with("max_outbox_bytes = 1048576");
     let agent = start_agent(&setup);
     let client = client();
@@ -46,7 +46,8 @@ async fn disk_cap_refuses_intake_then_resumes_by_itself() {
     assert_eq!(s["state"], "outbox_full", "{s:#}");
 
     // The collector comes back: the backlog drains and intake resumes without a restart.
-    let _collector = central.start(&format!("127.0.0.1:{port}"), &[]);
+    let collector = central.start("127.0.0.1:0", &[]);
+    relay.forward_to(&collector.addr);
     wait_status(&setup.config_path(), Duration::from_secs(60), drained);
     let more: Vec<String> = (0..20).map(|n| id(0x0d16, n)).collect();
     acknowledged.extend(post(&client, &intake, &more).await);
@@ -147,13 +148,16 @@ async fn tls_with_a_test_ca_and_a_wrong_ca_refused() {
 async fn sigterm_finishes_the_commit_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let central = Central::new(dir.path());
-    let (setup, port) = offline_setup(dir.path(), &central);
+    let (setup, relay) = offline_setup(dir.path(), &central);
 
     let agent = start_agent(&setup);
     let client = client();
     let intake = agent.url("/v1/transactions");
     let poster = spawn_feeder(&client, intake, 0x0517, 0, 10);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // SIGTERM while intake is busy: once a good number of requests have been committed.
+    wait_status(&setup.config_path(), Duration::from_secs(30), |s| {
+        s["backlog"]["count"].as_u64().unwrap() >= 100
+    });
     let exit = agent.terminate(Duration::from_secs(15));
     assert!(exit.success(), "exit status {exit:?}");
     let acknowledged: HashSet<String> = poster.await.unwrap().0.into_iter().collect();
@@ -162,7 +166,8 @@ async fn sigterm_finishes_the_commit_and_stops_cleanly() {
     let s = status(&setup.config_path());
     assert_eq!(s["service_running"], false, "{s:#}");
     assert_eq!(s["backlog"]["count"], acknowledged.len(), "{s:#}");
-    let _collector = central.start(&format!("127.0.0.1:{port}"), &[]);
+    let collector = central.start("127.0.0.1:0", &[]);
+    relay.forward_to(&collector.addr);
     let agent = start_agent(&setup);
     wait_status(&setup.config_path(), Duration::from_secs(60), drained);
     central.assert_exactly_once(&acknowledged).await;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use scout_tests::bins::{Process, add_device, binary, start_collector};
+use scout_tests::relay::Relay;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -56,6 +57,20 @@ impl Central {
         rows.iter().map(|r| r.get::<String, _>(0)).collect()
     }
 
+    /// Rows in bronze.
+    pub async fn bronze_count(&self) -> usize {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.dir.join("collector.db"))
+            .read_only(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM bronze_scout_raw_transactions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        usize::try_from(count).unwrap()
+    }
+
     /// Asserts every id of `expected` is in bronze exactly once and nothing else is.
     pub async fn assert_exactly_once(&self, expected: &HashSet<String>) {
         let ids = self.bronze_ids().await;
@@ -72,12 +87,6 @@ impl Central {
             &missing[..missing.len().min(3)]
         );
     }
-}
-
-/// A free port on 127.0.0.1 with nothing listening on it (yet).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// A real-shaped transaction for SCOUTPI-0004 with the given id.
@@ -131,13 +140,13 @@ pub fn drained(s: &Value) -> bool {
     s["backlog"]["count"] == 0
 }
 
-/// An agent setup pointed at a free port where no collector listens yet; returns the port.
-pub fn offline_setup(dir: &Path, central: &Central) -> (scout_tests::agent::AgentSetup, u16) {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
+/// An agent setup pointed at a reserved port where no collector listens yet (connections are
+/// refused); `Relay::forward_to` a collector started on `127.0.0.1:0` brings it up there.
+pub fn offline_setup(dir: &Path, central: &Central) -> (scout_tests::agent::AgentSetup, Relay) {
+    let relay = Relay::reserve();
     (
-        scout_tests::agent::AgentSetup::new(dir, &url, &central.token),
-        port,
+        scout_tests::agent::AgentSetup::new(dir, &relay.url(), &central.token),
+        relay,
     )
 }
 
