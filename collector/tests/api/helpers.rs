@@ -5,23 +5,19 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`, any database the user may `CREATE DATABASE`
 //! from). When it cannot be reached the PostgreSQL half of the suite is skipped with a loud
 //! message, unless `SCOUT_REQUIRE_POSTGRES=1`, which turns the skip into a failure (CI sets it).
+//! A test's PostgreSQL database is dropped even when the test panics (`scout_tests::pg`).
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::OnceLock;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use scout_collector::store::{Store, StoreOptions};
 use scout_collector::{AdminToken, IngestLimits, PipelineConfig, ServeConfig, devices};
+use scout_tests::pg::ScratchDb;
 use serde_json::Value;
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::Row;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Which backend a test body runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,59 +26,19 @@ pub enum Backend {
     Postgres,
 }
 
-/// A fresh, migrated database that belongs to one test.
+/// A fresh, migrated database that belongs to one test. A PostgreSQL one is dropped when this
+/// goes, also when the test panics (the `ScratchDb` guard); `cleanup` drops it at once.
 #[derive(Debug)]
 pub struct TestDb {
     pub url: String,
     _dir: Option<TempDir>,
-    pg: Option<(String, String)>,
-}
-
-fn loud(message: &str) {
-    // Written to the real stderr (not the test harness's capture) so it shows in every run.
-    let mut err = std::io::stderr();
-    let _ = writeln!(
-        err,
-        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-         !!! {message}\n\
-         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-    );
+    pg: Option<ScratchDb>,
 }
 
 /// The PostgreSQL admin URL, or `None` (after saying so loudly) when PostgreSQL is unreachable
 /// and not required.
 pub async fn postgres_admin_url() -> Option<String> {
-    static CHECKED: OnceLock<Result<String, String>> = OnceLock::new();
-    let url = std::env::var("SCOUT_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-    let required = std::env::var("SCOUT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    if CHECKED.get().is_none() {
-        let probe = async {
-            let options =
-                sqlx::postgres::PgConnectOptions::from_str(&url).map_err(|e| e.to_string())?;
-            let conn = tokio::time::timeout(Duration::from_secs(5), options.connect())
-                .await
-                .map_err(|_| "timed out".to_owned())?
-                .map_err(|e| e.to_string())?;
-            let _ = conn.close().await;
-            Ok::<_, String>(url.clone())
-        };
-        let result = probe.await;
-        let _ = CHECKED.set(result);
-    }
-    match CHECKED.get() {
-        Some(Ok(url)) => Some(url.clone()),
-        Some(Err(e)) if required => {
-            panic!("SCOUT_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {e}")
-        }
-        Some(Err(e)) => {
-            loud(&format!(
-                "POSTGRESQL SUITE SKIPPED: {url} unreachable ({e}). \
-                 Set SCOUT_TEST_DATABASE_URL, or SCOUT_REQUIRE_POSTGRES=1 to make this fail."
-            ));
-            None
-        }
-        None => None,
-    }
+    scout_tests::pg::admin_url().await
 }
 
 impl TestDb {
@@ -99,26 +55,19 @@ impl TestDb {
     /// A brand-new PostgreSQL database, or `None` when the PostgreSQL suite is skipped.
     pub async fn postgres() -> Option<Self> {
         let admin = postgres_admin_url().await?;
-        let name = format!("scout_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let mut options = sqlx::postgres::PgConnectOptions::from_str(&admin).unwrap();
-        options = options.database(&name);
-        let url = options.to_url_lossy().to_string();
+        let db = ScratchDb::create(&admin, "scout_test").await;
         Some(Self {
-            url,
+            url: db.url.clone(),
             _dir: None,
-            pg: Some((admin, name)),
+            pg: Some(db),
         })
     }
 
     /// The admin URL and the database name of a PostgreSQL test database.
     pub fn postgres_names(&self) -> Option<(String, String)> {
-        self.pg.clone()
+        self.pg
+            .as_ref()
+            .map(|db| (db.admin_url().to_owned(), db.name.clone()))
     }
 
     pub async fn for_backend(backend: Backend) -> Option<Self> {
@@ -136,16 +85,11 @@ impl TestDb {
         store
     }
 
-    /// Drops a PostgreSQL test database (SQLite's tempdir goes by itself).
-    pub async fn cleanup(self) {
-        if let Some((admin, name)) = &self.pg {
-            let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+    /// Drops a PostgreSQL test database now, failing the test if that fails (SQLite's tempdir
+    /// goes by itself).
+    pub async fn cleanup(mut self) {
+        if let Some(db) = self.pg.take() {
+            db.drop_now().await;
         }
     }
 }

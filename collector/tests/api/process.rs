@@ -172,7 +172,10 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
     let db = TestDb::for_backend(backend).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = add_device(&db.url, "SCOUTPI-0004", "104");
-    let collector = start(&db.url, dir.path(), &[]);
+    // One row per commit: the first line lands as soon as it arrives, which shows the request
+    // is being served.
+    let collector = start(&db.url, dir.path(), &["--batch-rows", "1"]);
+    let store = db.store().await;
     let client = client();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let first = ndjson(&[clean_line("0000dddd-0000-4000-8000-000000000001")]);
@@ -193,7 +196,14 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
         .header("content-type", "application/x-ndjson")
         .body(reqwest::Body::wrap_stream(body));
     let in_flight = tokio::spawn(request.send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.bronze_count().await.unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first line was never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     collector.signal("TERM");
     // Shutdown has begun: wait until the log says so, then let the request finish.
@@ -230,7 +240,6 @@ async fn sigterm_drains_in_flight_requests(backend: Backend) {
     assert_eq!(r.inserted, 3);
     let exit = collector.wait(Duration::from_secs(30));
     assert!(exit.success(), "exit status {exit:?}");
-    let store = db.store().await;
     assert_eq!(store.bronze_count().await.unwrap(), 3);
     drop(store);
     db.cleanup().await;
