@@ -315,10 +315,11 @@ async fn a_415_is_reported_as_a_format_problem_and_retried() {
 #[tokio::test]
 async fn a_closed_port_reads_connection_refused() {
     install_crypto();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but not listening: connections are refused, and the port stays ours (no other
+    // process can start listening on it while the test runs).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let s = settings(&format!("http://127.0.0.1:{port}"));
     let transport = HttpTransport::new(&s).unwrap();
     let outbox = MemOutbox::with_ids(&["a"]);
@@ -331,6 +332,7 @@ async fn a_closed_port_reads_connection_refused() {
     assert_eq!(st.collector_reachable, Some(false));
     assert_eq!(outbox.pending_ids(), ["a"]);
     up.stop().await;
+    drop(closed);
 }
 
 #[tokio::test]
