@@ -19,7 +19,7 @@ use scout_common::DeviceId;
 use tokio::net::TcpListener;
 
 use crate::config::{AgentConfig, DEFAULT_CONFIG_PATH, Severity};
-use crate::outbox::{BufferError, Outbox, OutboxStats};
+use crate::outbox::{BufferError, Outbox, OutboxReader, OutboxStats};
 use crate::simulate::StoreTraffic;
 use crate::status::{self, LISTEN_STATE_KEY, StatusReport};
 use crate::uplink::disk_free_bytes;
@@ -173,7 +173,7 @@ const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The live report from the running service, if it answers. A plain TCP connect comes first:
 /// when nothing listens (the service is stopped), no HTTP client is built at all.
-async fn live_report(config: &AgentConfig, outbox: Option<&Outbox>) -> Option<StatusReport> {
+async fn live_report(config: &AgentConfig, outbox: Option<&OutboxReader>) -> Option<StatusReport> {
     let addr: SocketAddr = if config.listen.port() == 0 {
         outbox?.state_value(LISTEN_STATE_KEY).ok()??.parse().ok()?
     } else {

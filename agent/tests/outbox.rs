@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use scout_agent::outbox::{
-    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, QuickCheckReason,
-    Settled, StartupCheck, state_keys,
+    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, OutboxReader,
+    QuickCheckReason, Settled, StartupCheck, state_keys,
 };
 use tempfile::TempDir;
 
@@ -55,7 +55,7 @@ fn peek_ids(outbox: &Outbox) -> Vec<String> {
         .collect()
 }
 
-fn assert_consistent(outbox: &Outbox) {
+fn assert_consistent(outbox: &OutboxReader) {
     let audit = outbox.audit().unwrap();
     assert!(audit.is_consistent(), "{audit:?}");
 }
@@ -361,7 +361,9 @@ fn agent_state_is_written_only_when_it_changes() {
 }
 
 #[test]
-fn read_only_view_follows_a_running_writer_and_refuses_writes() {
+fn read_only_view_follows_a_running_writer() {
+    // It cannot write at all: `OutboxReader` has no write methods (the `compile_fail` doctests
+    // in `agent/src/outbox/reader.rs` check enqueue, ack, set_state and purge).
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     assert!(matches!(
@@ -369,20 +371,11 @@ fn read_only_view_follows_a_running_writer_and_refuses_writes() {
         Err(BufferError::NotFound { .. })
     ));
     let mut writer = open(&path, MB);
-    let mut ro = Outbox::open_read_only(&path).unwrap();
+    let ro = Outbox::open_read_only(&path).unwrap();
     assert_eq!(ro.stats().unwrap().pending_count, 0);
     writer.enqueue_batch(&[rec("a", 10), rec("b", 10)]).unwrap();
     assert_eq!(ro.stats().unwrap().pending_count, 2);
     assert_eq!(ro.peek_batch(10, u64::MAX).unwrap().len(), 2);
-    assert!(matches!(
-        ro.enqueue_batch(&[rec("c", 10)]),
-        Err(BufferError::ReadOnly { .. })
-    ));
-    assert!(matches!(ro.ack(&[1]), Err(BufferError::ReadOnly { .. })));
-    assert!(matches!(
-        ro.set_state("k", Some("v")),
-        Err(BufferError::ReadOnly { .. })
-    ));
     writer.ack(&[1]).unwrap();
     assert_eq!(ro.stats().unwrap().pending_count, 1);
 }

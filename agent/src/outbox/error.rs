@@ -96,10 +96,6 @@ pub enum BufferError {
     )]
     StorageSuspect { path: PathBuf, detail: String },
 
-    /// A write was attempted on an outbox opened with `open_read_only`.
-    #[error("the outbox was opened read-only (status view); {op} is not allowed")]
-    ReadOnly { op: &'static str },
-
     /// Creating the outbox's directory failed.
     #[error("failed to create the outbox directory {}: {source}", path.display())]
     CreateDir {
@@ -232,7 +228,6 @@ impl BufferError {
                 path: path.clone(),
                 detail: detail.clone(),
             },
-            Self::ReadOnly { op } => Self::ReadOnly { op },
             Self::CreateDir { path, source } => Self::CreateDir {
                 path: path.clone(),
                 source: replicate_io(source),

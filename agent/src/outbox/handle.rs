@@ -31,6 +31,8 @@ use std::thread;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[cfg(doc)]
+use super::OutboxReader;
 use super::{BufferError, DeadLetter, Enqueued, NewRecord, Outbox, OutboxStats, Record, Settled};
 
 /// Requests that may wait for the outbox thread before callers wait to send (back-pressure).
@@ -172,7 +174,7 @@ impl OutboxHandle {
         self.call(|reply| Command::Enqueue { records, reply }).await
     }
 
-    /// The oldest pending rows ([`Outbox::peek_batch`]).
+    /// The oldest pending rows ([`OutboxReader::peek_batch`]).
     pub async fn peek(
         &self,
         max_records: usize,
@@ -181,8 +183,8 @@ impl OutboxHandle {
         self.peek_after(0, max_records, max_bytes).await
     }
 
-    /// Pending rows after `after_seq` ([`Outbox::peek_batch_after`]), for an uplink that keeps
-    /// more than one batch in flight.
+    /// Pending rows after `after_seq` ([`OutboxReader::peek_batch_after`]), for an uplink that
+    /// keeps more than one batch in flight.
     pub async fn peek_after(
         &self,
         after_seq: i64,
@@ -222,12 +224,12 @@ impl OutboxHandle {
             .await
     }
 
-    /// The outbox at a glance ([`Outbox::stats`]).
+    /// The outbox at a glance ([`OutboxReader::stats`]).
     pub async fn stats(&self) -> Result<OutboxStats, BufferError> {
         self.call(|reply| Command::Stats { reply }).await
     }
 
-    /// The most recent dead letters, newest first ([`Outbox::dead_letters`]).
+    /// The most recent dead letters, newest first ([`OutboxReader::dead_letters`]).
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BufferError> {
         self.call(|reply| Command::DeadLetters { limit, reply })
             .await

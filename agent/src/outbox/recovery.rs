@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::error::{BufferError, is_corruption};
 use super::schema::{Counters, Delta, SCHEMA_VERSION, read_marker};
-use super::{QuarantineInfo, QuickCheckReason, StartupCheck};
+use super::{QuarantineInfo, QuickCheckReason, StartupCheck, to_i64, to_u64};
 
 /// How many problems `quick_check` lists before it stops.
 const MAX_REPORTED_PROBLEMS: i64 = 10;
@@ -325,11 +325,7 @@ pub(crate) fn finish_salvage(
         "UPDATE quarantine SET salvage_done = 1, salvaged_pending = ?1,
                 salvaged_dead_letters = ?2, damaged_pending = ?3
          WHERE id = 1",
-        params![
-            delta.pending_count,
-            delta.dead_count,
-            to_sql_count(tally.damaged)
-        ],
+        params![delta.pending_count, delta.dead_count, to_i64(tally.damaged)],
     )
     .map_err(BufferError::during("completing the quarantine record"))?;
     let info = read_quarantine(&tx)?;
@@ -374,19 +370,18 @@ pub(crate) fn read_quarantine(conn: &Connection) -> Result<Option<QuarantineInfo
     else {
         return Ok(None);
     };
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Some(QuarantineInfo {
         at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
         path: PathBuf::from(path),
         reason,
         salvage_complete: done,
-        salvaged_pending: count(pending),
-        salvaged_dead_letters: count(dead),
-        damaged_pending: count(damaged),
+        salvaged_pending: to_u64(pending),
+        salvaged_dead_letters: to_u64(dead),
+        damaged_pending: to_u64(damaged),
         // What the old counters promised minus what came out: rows past the damage.
         lost_pending: old_pending
             .filter(|_| done)
-            .map(|old| count(old.saturating_sub(pending).saturating_sub(damaged))),
+            .map(|old| to_u64(old.saturating_sub(pending).saturating_sub(damaged))),
         resumed_after_seq: resumed,
     }))
 }
@@ -525,10 +520,6 @@ fn counted(
         }
         Err(err) => Err(BufferError::sqlite("inserting a salvaged row", err)),
     }
-}
-
-fn to_sql_count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn payload_len(payload: &[u8]) -> i64 {
