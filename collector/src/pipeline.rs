@@ -11,17 +11,31 @@
 //!
 //! Every `serve` process runs [`Pipeline::run`] in the background: it wakes when ingest commits
 //! new rows (or every poll interval), works until nothing is pending, then sleeps.
+//!
+//! **One bad row never stalls a stage.** Silver's range checks quarantine what would overflow a
+//! column or an index; whatever the database still refuses is isolated here. A batch that fails
+//! with an error that is not transient is retried in halves, by explicit ids (or partition
+//! keys), until every part has committed or is one bronze row (one partition) failing alone.
+//! Such a row is quarantined whole as `storage_failed` with the database's message
+//! ([`silver::storage_failed`]), in a batch of its own that marks it processed; such a partition
+//! is taken off the gold queue into `metadata.gold_failures`. Each is counted in
+//! [`EtlMetrics::errors`] and logged, and the rest goes on. A row is set aside when the database
+//! refused its data ([`StoreError::is_refused`]), or when it failed alone with another
+//! non-transient error while rows claimed with it committed; when every row fails alone with
+//! such an error, the fault is the system's (a schema or a bug), not a row's: nothing is set
+//! aside, and the pass fails. Transient errors fail the pass too, and [`Pipeline::run`] retries
+//! it with backoff.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use tokio::sync::Notify;
 
 use crate::brands::BrandMatcher;
 use crate::silver;
-use crate::store::{Backend, GoldBatch, SilverBatch, Store, StoreError};
+use crate::store::{Backend, BuildSilver, GoldBatch, SilverBatch, Store, StoreError};
 
 /// Batch sizes and pacing.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +71,13 @@ pub struct EtlMetrics {
     pub quarantined: AtomicU64,
     pub gold_batches: AtomicU64,
     pub gold_partitions: AtomicU64,
+    /// Failed passes (retried) plus bronze rows and gold partitions set aside after failing on
+    /// their own (`etl_processing_errors`).
     pub errors: AtomicU64,
+    /// Bronze rows quarantined whole as `storage_failed`.
+    pub silver_set_aside: AtomicU64,
+    /// Gold partitions taken off the queue into `metadata.gold_failures`.
+    pub gold_set_aside: AtomicU64,
     /// Microseconds spent in each stage, summed.
     pub silver_micros: AtomicU64,
     pub gold_micros: AtomicU64,
@@ -130,23 +150,46 @@ impl Pipeline {
         Arc::clone(&self.metrics)
     }
 
-    /// One silver batch; zeros when nothing was pending.
+    /// One silver batch; zeros when nothing was pending. A batch that fails for a reason that is
+    /// not transient has its rows retried in smaller batches (see the module docs).
     pub async fn silver_step(&self) -> Result<SilverBatch, StoreError> {
         let started = Instant::now();
+        let (claimed, result) = self
+            .store
+            .silver_batch(self.options.silver_batch, self.build_silver())
+            .await;
+        match result {
+            Ok(batch) => {
+                self.count_silver(&batch, started);
+                Ok(batch)
+            }
+            Err(e) if e.is_transient() || claimed.is_empty() => Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    rows = claimed.len(),
+                    first_bronze_id = claimed.first().copied(),
+                    last_bronze_id = claimed.last().copied(),
+                    "silver batch failed; retrying its rows in smaller batches"
+                );
+                self.isolate_silver(claimed).await
+            }
+        }
+    }
+
+    /// The silver build for a batch: [`silver::build`] for each claimed row.
+    fn build_silver(&self) -> BuildSilver {
         let matcher = Arc::clone(&self.matcher);
         let now = Utc::now();
-        let batch = self
-            .store
-            .silver_batch(
-                self.options.silver_batch,
-                Box::new(move |records| {
-                    records
-                        .iter()
-                        .map(|r| silver::build(r, &matcher, now))
-                        .collect()
-                }),
-            )
-            .await?;
+        Box::new(move |records| {
+            records
+                .iter()
+                .map(|r| silver::build(r, &matcher, now))
+                .collect()
+        })
+    }
+
+    fn count_silver(&self, batch: &SilverBatch, started: Instant) {
         let m = &self.metrics;
         if batch.bronze_rows > 0 {
             m.silver_batches.fetch_add(1, Ordering::Relaxed);
@@ -160,13 +203,96 @@ impl Pipeline {
             m.silver_micros
                 .fetch_add(micros(started), Ordering::Relaxed);
         }
+    }
+
+    /// Processes a failed batch's rows in halves; sets aside the rows that fail alone.
+    async fn isolate_silver(&self, claimed: Vec<i64>) -> Result<SilverBatch, StoreError> {
+        let mut halves = Halving::new(claimed);
+        let mut done = SilverBatch::default();
+        while let Some(ids) = halves.next_part() {
+            let started = Instant::now();
+            let (claimed, result) = self.store.silver_batch_of(&ids, self.build_silver()).await;
+            if let Some(batch) = halves.record(claimed, result)? {
+                self.count_silver(&batch, started);
+                done += batch;
+            }
+        }
+        let (failed, systemic) = halves.finish();
+        for (bronze_id, error) in failed {
+            done += self.set_aside_bronze(bronze_id, &error).await?;
+        }
+        match systemic {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+
+    /// Quarantines a bronze row that failed alone as `storage_failed`, in a batch of its own
+    /// that marks it processed. Nothing happens when another worker has taken it meanwhile.
+    async fn set_aside_bronze(
+        &self,
+        bronze_id: i64,
+        error: &StoreError,
+    ) -> Result<SilverBatch, StoreError> {
+        let started = Instant::now();
+        let message = error.to_string();
+        let (seen, read) = std::sync::mpsc::channel();
+        let build: BuildSilver = Box::new({
+            let message = message.clone();
+            move |records| {
+                records
+                    .iter()
+                    .map(|r| {
+                        let _ = seen.send((r.transaction_id.clone(), r.device_id.clone()));
+                        silver::storage_failed(r, &message)
+                    })
+                    .collect()
+            }
+        });
+        let (claimed, result) = self.store.silver_batch_of(&[bronze_id], build).await;
+        let batch = result?;
+        if claimed.is_empty() {
+            return Ok(batch);
+        }
+        self.count_silver(&batch, started);
+        let m = &self.metrics;
+        m.errors.fetch_add(1, Ordering::Relaxed);
+        m.silver_set_aside.fetch_add(1, Ordering::Relaxed);
+        let (transaction_id, device_id) = read.try_recv().unwrap_or_default();
+        tracing::error!(
+            bronze_id,
+            transaction_id,
+            device_id,
+            error = %message,
+            "bronze row set aside: the database refused it on its own; \
+             quarantined as storage_failed"
+        );
         Ok(batch)
     }
 
-    /// One gold batch; zeros when no partition was queued.
+    /// One gold batch; zeros when no partition was queued. A batch that fails for a reason that
+    /// is not transient has its partitions retried in smaller batches (see the module docs).
     pub async fn gold_step(&self) -> Result<GoldBatch, StoreError> {
         let started = Instant::now();
-        let batch = self.store.gold_batch(self.options.gold_batch).await?;
+        let (claimed, result) = self.store.gold_batch(self.options.gold_batch).await;
+        match result {
+            Ok(batch) => {
+                self.count_gold(&batch, started);
+                Ok(batch)
+            }
+            Err(e) if e.is_transient() || claimed.is_empty() => Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    partitions = claimed.len(),
+                    "gold batch failed; retrying its partitions in smaller batches"
+                );
+                self.isolate_gold(claimed).await
+            }
+        }
+    }
+
+    fn count_gold(&self, batch: &GoldBatch, started: Instant) {
         if batch.partitions > 0 {
             let m = &self.metrics;
             m.gold_batches.fetch_add(1, Ordering::Relaxed);
@@ -174,7 +300,43 @@ impl Pipeline {
                 .fetch_add(batch.partitions, Ordering::Relaxed);
             m.gold_micros.fetch_add(micros(started), Ordering::Relaxed);
         }
-        Ok(batch)
+    }
+
+    /// Rebuilds a failed batch's partitions in halves; sets aside the partitions that fail alone.
+    async fn isolate_gold(
+        &self,
+        claimed: Vec<(NaiveDate, String)>,
+    ) -> Result<GoldBatch, StoreError> {
+        let mut halves = Halving::new(claimed);
+        let mut done = GoldBatch::default();
+        while let Some(partitions) = halves.next_part() {
+            let started = Instant::now();
+            let (claimed, result) = self.store.gold_batch_of(&partitions).await;
+            if let Some(batch) = halves.record(claimed, result)? {
+                self.count_gold(&batch, started);
+                done += batch;
+            }
+        }
+        let (failed, systemic) = halves.finish();
+        for ((day, store_id), error) in failed {
+            let message = error.to_string();
+            if self.store.set_aside_gold(day, &store_id, &message).await? {
+                let m = &self.metrics;
+                m.errors.fetch_add(1, Ordering::Relaxed);
+                m.gold_set_aside.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    date = %day,
+                    store_id,
+                    error = %message,
+                    "gold partition set aside: the database refused its rebuild on its own; \
+                     recorded in metadata.gold_failures"
+                );
+            }
+        }
+        match systemic {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
     }
 
     /// Runs silver batches until no bronze row is pending (several at once on PostgreSQL).
@@ -190,11 +352,7 @@ impl Pipeline {
             for b in steps.await {
                 let b = b?;
                 done += b.bronze_rows;
-                total.bronze_rows += b.bronze_rows;
-                total.silver_rows += b.silver_rows;
-                total.quarantined += b.quarantined;
-                total.partitions_queued += b.partitions_queued;
-                total.quality_sum += b.quality_sum;
+                total += b;
             }
             if done == 0 {
                 return Ok(total);
@@ -210,8 +368,7 @@ impl Pipeline {
             if b.partitions == 0 {
                 return Ok(total);
             }
-            total.partitions += b.partitions;
-            total.gold_rows += b.gold_rows;
+            total += b;
         }
     }
 
@@ -274,6 +431,210 @@ impl Pipeline {
     }
 }
 
+/// Isolating a failed batch: its claimed keys (bronze ids, gold partitions) are retried in
+/// halves, by exactly those keys, until every part has committed or is one key failing alone.
+/// The caller runs each part ([`Halving::next_part`]) as a batch and reports what it claimed and
+/// how it ended ([`Halving::record`]); a transient error ends the isolation (the pass fails and is
+/// retried with backoff).
+///
+/// [`Halving::finish`] names the keys to set aside: each that failed alone because the database
+/// refused its data, and each that failed alone with another error when some of the claimed keys
+/// committed (so the database works for the others). When nothing committed, such an error is the
+/// system's, not a key's: it is returned instead, and those keys stay pending.
+#[derive(Debug)]
+struct Halving<K> {
+    todo: Vec<Vec<K>>,
+    committed: bool,
+    refused: Vec<(K, StoreError)>,
+    other: Vec<(K, StoreError)>,
+}
+
+impl<K> Halving<K> {
+    fn new(claimed: Vec<K>) -> Self {
+        Self {
+            todo: vec![claimed],
+            committed: false,
+            refused: Vec::new(),
+            other: Vec::new(),
+        }
+    }
+
+    /// The next part to run as a batch of its own.
+    fn next_part(&mut self) -> Option<Vec<K>> {
+        self.todo.pop()
+    }
+
+    /// Records how a part ended: `claimed` is what its batch claimed. Returns the batch when it
+    /// committed.
+    fn record<T>(
+        &mut self,
+        mut claimed: Vec<K>,
+        result: Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        match result {
+            Ok(batch) => {
+                self.committed |= !claimed.is_empty();
+                Ok(Some(batch))
+            }
+            Err(e) if e.is_transient() => Err(e),
+            // It failed before claiming anything: no key to blame.
+            Err(e) if claimed.is_empty() => Err(e),
+            Err(e) if claimed.len() == 1 => {
+                let key = claimed.swap_remove(0);
+                if e.is_refused() {
+                    self.refused.push((key, e));
+                } else {
+                    self.other.push((key, e));
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    error = %e,
+                    keys = claimed.len(),
+                    "isolating: part failed, halving it"
+                );
+                let second = claimed.split_off(claimed.len() / 2);
+                // The first half runs next.
+                self.todo.push(second);
+                self.todo.push(claimed);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The keys to set aside, and the system's error when nothing committed and a key failed
+    /// alone for a reason the database does not put on the data.
+    fn finish(self) -> (Vec<(K, StoreError)>, Option<StoreError>) {
+        let mut failed = self.refused;
+        if self.committed {
+            failed.extend(self.other);
+            (failed, None)
+        } else {
+            (failed, self.other.into_iter().next().map(|(_, e)| e))
+        }
+    }
+}
+
 fn micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> StoreError {
+        StoreError::Refused(sqlx::Error::Protocol("value out of range".into()))
+    }
+
+    fn broken() -> StoreError {
+        StoreError::Database(sqlx::Error::Protocol("no such column".into()))
+    }
+
+    /// Runs a halving over `keys` against a fake database in which a batch fails with
+    /// `fault(batch)`. Returns the keys committed (in order), the keys set aside, the systemic
+    /// error's text and the number of batches run.
+    fn halve(
+        keys: Vec<u32>,
+        fault: impl Fn(&[u32]) -> Option<StoreError>,
+    ) -> (Vec<u32>, Vec<u32>, Option<String>, usize) {
+        let mut halves = Halving::new(keys);
+        let mut committed = Vec::new();
+        let mut batches = 0;
+        while let Some(part) = halves.next_part() {
+            batches += 1;
+            let result = match fault(&part) {
+                Some(e) => Err(e),
+                None => Ok(part.clone()),
+            };
+            if let Some(done) = halves.record(part, result).unwrap() {
+                committed.extend(done);
+            }
+        }
+        let (failed, systemic) = halves.finish();
+        let failed = failed.into_iter().map(|(k, _)| k).collect();
+        (committed, failed, systemic.map(|e| e.to_string()), batches)
+    }
+
+    #[test]
+    fn a_refused_key_is_found_and_the_rest_commit_once() {
+        let (committed, failed, systemic, batches) =
+            halve((0..500).collect(), |b| b.contains(&137).then(refused));
+        assert_eq!(failed, [137]);
+        assert_eq!(systemic, None);
+        let expected: Vec<u32> = (0..500).filter(|k| *k != 137).collect();
+        assert_eq!(committed, expected, "every other key once, in order");
+        // About two batches per halving level: 500 keys take 9 levels.
+        assert!(batches <= 2 * 10, "{batches} batches");
+    }
+
+    #[test]
+    fn several_bad_keys_are_each_set_aside() {
+        let bad = [0, 1, 250, 499];
+        let (committed, failed, systemic, _) = halve((0..500).collect(), |b| {
+            b.iter().any(|k| bad.contains(k)).then(refused)
+        });
+        assert_eq!(failed, bad);
+        assert_eq!(systemic, None);
+        assert_eq!(committed.len(), 496);
+    }
+
+    #[test]
+    fn another_error_on_one_key_is_set_aside_when_the_others_commit() {
+        let (committed, failed, systemic, _) =
+            halve((0..8).collect(), |b| b.contains(&3).then(broken));
+        assert_eq!(failed, [3]);
+        assert_eq!(systemic, None);
+        assert_eq!(committed, [0, 1, 2, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn an_error_every_key_meets_is_the_systems_and_sets_nothing_aside() {
+        let (committed, failed, systemic, _) = halve((0..8).collect(), |_| Some(broken()));
+        assert!(committed.is_empty());
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(
+            systemic.as_deref(),
+            Some("database error: encountered unexpected or invalid data: no such column")
+        );
+        // A single key alone cannot show it is the key's fault either.
+        let (_, failed, systemic, _) = halve(vec![9], |_| Some(broken()));
+        assert!(failed.is_empty());
+        assert!(systemic.is_some());
+        // But the database refusing the data is the data's fault, alone or not.
+        let (_, failed, systemic, _) = halve(vec![9], |_| Some(refused()));
+        assert_eq!((failed, systemic), (vec![9], None));
+    }
+
+    #[test]
+    fn a_transient_error_ends_the_isolation() {
+        let mut halves = Halving::new(vec![1, 2, 3]);
+        let part = halves.next_part().unwrap();
+        let unavailable = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        let result: Result<(), _> = Err(unavailable);
+        assert!(halves.record(part, result).unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn keys_another_worker_took_are_left_to_it() {
+        // The batch for [0, 1, 2, 3] claims only [2, 3] (another worker holds 0 and 1) and
+        // fails: only what it claimed is halved.
+        let mut halves = Halving::new(vec![0, 1, 2, 3]);
+        let part = halves.next_part().unwrap();
+        assert_eq!(part, [0, 1, 2, 3]);
+        assert_eq!(
+            halves.record::<()>(vec![2, 3], Err(refused())).unwrap(),
+            None
+        );
+        assert_eq!(halves.next_part(), Some(vec![2]));
+        assert_eq!(halves.record::<()>(vec![], Ok(())).unwrap(), Some(()));
+        assert_eq!(halves.next_part(), Some(vec![3]));
+        assert_eq!(halves.record::<()>(vec![3], Err(refused())).unwrap(), None);
+        assert_eq!(halves.next_part(), None);
+        let (failed, systemic) = halves.finish();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 3);
+        assert!(systemic.is_none());
+    }
 }

@@ -50,6 +50,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             );
             m.single(
                 Kind::Gauge,
+                "scout_etl_gold_failed_partitions",
+                "Day-and-store partitions whose gold rebuild the database refused \
+                 (metadata.gold_failures, all collectors).",
+                b.gold_failed as f64,
+            );
+            m.single(
+                Kind::Gauge,
                 "scout_collector_database_up",
                 "1 when the database answered this scrape.",
                 1.0,
@@ -70,8 +77,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         m.single(
             Kind::Counter,
             "etl_processing_errors",
-            "Medallion passes in this process that failed (retried).",
+            "Medallion passes in this process that failed (retried), plus bronze rows and gold \
+             partitions it set aside after they failed on their own.",
             load(&etl.errors),
+        );
+        m.family(
+            Kind::Counter,
+            "scout_etl_set_aside_total",
+            "Bronze rows (quarantined as storage_failed) and gold partitions (recorded in \
+             metadata.gold_failures) this process set aside after they failed on their own.",
+            &[
+                (&[("stage", "silver")], load(&etl.silver_set_aside)),
+                (&[("stage", "gold")], load(&etl.gold_set_aside)),
+            ],
         );
         m.single(
             Kind::Gauge,

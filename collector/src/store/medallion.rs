@@ -13,6 +13,15 @@
 //!   product and customer rows from silver in the same transaction. A silver batch that commits
 //!   after a refresh read its partition has re-queued it (its upsert waited for the refresh's
 //!   lock), so gold never misses a committed silver row.
+//! - **isolation:** every batch reports what it claimed, also when it fails (the rollback
+//!   released the claim), so the pipeline can retry exactly those rows or partitions in smaller
+//!   batches ([`Store::silver_batch_of`], [`Store::gold_batch_of`]: claimed by explicit id or
+//!   key, still with `SKIP LOCKED`, so a row another worker took meanwhile is its business). A
+//!   bronze row that fails alone is quarantined whole by a batch of its own; a gold partition
+//!   that fails alone is taken off the queue into `metadata.gold_failures`
+//!   ([`Store::set_aside_gold`]), and a later successful rebuild of it clears that row.
+
+use std::ops::AddAssign;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -33,12 +42,41 @@ pub struct SilverBatch {
     pub quality_sum: f64,
 }
 
+impl AddAssign for SilverBatch {
+    fn add_assign(&mut self, b: Self) {
+        self.bronze_rows += b.bronze_rows;
+        self.silver_rows += b.silver_rows;
+        self.quarantined += b.quarantined;
+        self.partitions_queued += b.partitions_queued;
+        self.quality_sum += b.quality_sum;
+    }
+}
+
 /// What one gold batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GoldBatch {
     pub partitions: u64,
     pub gold_rows: u64,
 }
+
+impl AddAssign for GoldBatch {
+    fn add_assign(&mut self, b: Self) {
+        self.partitions += b.partitions;
+        self.gold_rows += b.gold_rows;
+    }
+}
+
+/// Which pending bronze rows or queued partitions a stage batch claims.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Claim<'a, K> {
+    /// The first in key order, up to this many.
+    Next(i64),
+    /// These, as far as they are still pending (and, on PostgreSQL, not held by another worker).
+    Only(&'a [K]),
+}
+
+/// A (business day, store) partition.
+pub type Partition = (NaiveDate, String);
 
 /// Work waiting for the stages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -49,6 +87,8 @@ pub struct Backlog {
     pub oldest_pending_epoch: Option<i64>,
     /// (day, store) partitions waiting for a gold rebuild.
     pub gold_pending: i64,
+    /// Partitions whose last rebuild the database refused (`metadata.gold_failures`).
+    pub gold_failed: i64,
 }
 
 /// One gold row, as `kpis` and `demo` print it.
@@ -70,25 +110,81 @@ pub type BuildSilver = Box<dyn FnOnce(Vec<BronzeRecord>) -> Vec<SilverOutcome> +
 
 impl Store {
     /// Claims up to `limit` pending bronze rows, turns them into silver with `build` (run on a
-    /// blocking thread) and commits everything in one transaction. Returns zeros when nothing
-    /// was pending.
+    /// blocking thread) and commits everything in one transaction. Returns the ids claimed (also
+    /// when the batch failed: its rollback released them) and what the batch did, zeros when
+    /// nothing was pending.
     pub async fn silver_batch(
         &self,
         limit: i64,
         build: BuildSilver,
-    ) -> Result<SilverBatch, StoreError> {
-        match self {
-            Self::Sqlite(pool) => lite::silver_batch(pool, limit, build).await,
-            Self::Postgres(pool) => pg::silver_batch(pool, limit, build).await,
-        }
+    ) -> (Vec<i64>, Result<SilverBatch, StoreError>) {
+        self.silver_claiming(Claim::Next(limit), build).await
+    }
+
+    /// As [`Store::silver_batch`], for the bronze rows `bronze_ids` that are still pending (on
+    /// PostgreSQL, skipping any another worker holds): how the pipeline retries a failed batch's
+    /// rows in smaller batches.
+    pub async fn silver_batch_of(
+        &self,
+        bronze_ids: &[i64],
+        build: BuildSilver,
+    ) -> (Vec<i64>, Result<SilverBatch, StoreError>) {
+        self.silver_claiming(Claim::Only(bronze_ids), build).await
+    }
+
+    async fn silver_claiming(
+        &self,
+        claim: Claim<'_, i64>,
+        build: BuildSilver,
+    ) -> (Vec<i64>, Result<SilverBatch, StoreError>) {
+        let mut claimed = Vec::new();
+        let result = match self {
+            Self::Sqlite(pool) => lite::silver_batch(pool, claim, build, &mut claimed).await,
+            Self::Postgres(pool) => pg::silver_batch(pool, claim, build, &mut claimed).await,
+        };
+        (claimed, result)
     }
 
     /// Claims up to `limit` queued (day, store) partitions and rebuilds their gold and analytics
-    /// rows from silver, in one transaction.
-    pub async fn gold_batch(&self, limit: i64) -> Result<GoldBatch, StoreError> {
+    /// rows from silver, in one transaction. Returns the partitions claimed (also when the batch
+    /// failed) and what the batch did.
+    pub async fn gold_batch(&self, limit: i64) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        self.gold_claiming(Claim::Next(limit)).await
+    }
+
+    /// As [`Store::gold_batch`], for those of `partitions` still queued (on PostgreSQL, skipping
+    /// any another worker holds).
+    pub async fn gold_batch_of(
+        &self,
+        partitions: &[Partition],
+    ) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        self.gold_claiming(Claim::Only(partitions)).await
+    }
+
+    async fn gold_claiming(
+        &self,
+        claim: Claim<'_, Partition>,
+    ) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        let mut claimed = Vec::new();
+        let result = match self {
+            Self::Sqlite(pool) => lite::gold_batch(pool, claim, &mut claimed).await,
+            Self::Postgres(pool) => pg::gold_batch(pool, claim, &mut claimed).await,
+        };
+        (claimed, result)
+    }
+
+    /// Takes a partition whose rebuild failed on its own off the gold queue and records it, with
+    /// the database's message, in `metadata.gold_failures` (its gold rows stay as last built).
+    /// Returns false when the partition was no longer queued, or another worker holds it.
+    pub async fn set_aside_gold(
+        &self,
+        day: NaiveDate,
+        store_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
         match self {
-            Self::Sqlite(pool) => lite::gold_batch(pool, limit).await,
-            Self::Postgres(pool) => pg::gold_batch(pool, limit).await,
+            Self::Sqlite(pool) => lite::set_aside_gold(pool, day, store_id, error).await,
+            Self::Postgres(pool) => pg::set_aside_gold(pool, day, store_id, error).await,
         }
     }
 
@@ -202,6 +298,28 @@ pub(super) fn counts(outcomes: &[SilverOutcome], partitions_queued: usize) -> Si
             .flat_map(|o| &o.rows)
             .map(|r| r.quality_score)
             .sum(),
+    }
+}
+
+/// Ends a stage batch's transaction: commits its work, or rolls back at once when it failed. A
+/// dropped transaction is rolled back only when its connection goes back to the pool, in a task of
+/// its own; until then PostgreSQL keeps the batch's row locks, and the pipeline's retry of the
+/// same rows by id (`SKIP LOCKED`) would find nothing to claim.
+pub(super) async fn finish<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'_, DB>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(done) => {
+            tx.commit().await?;
+            Ok(done)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::debug!(error = %rollback, "rolling back a failed batch failed");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -6,28 +6,58 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::StoreError;
 use super::medallion::{
-    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, customer_aggregates,
-    gold_aggregates, partitions, run_build,
+    Backlog, BuildSilver, Claim, GoldBatch, GoldRow, Partition, SilverBatch, counts,
+    customer_aggregates, finish, gold_aggregates, partitions, run_build,
 };
 use crate::silver::{BronzeRecord, SilverOutcome};
 
+/// The columns a silver batch reads of a bronze row.
+const BRONZE_COLUMNS: &str = "SELECT id, transaction_id, store_id, device_id, \
+     transaction_timestamp, payload::text AS payload, captured_at, device_seq, agent_version \
+     FROM bronze.scout_raw_transactions WHERE silver_processed_at IS NULL";
+
+/// Claims pending bronze rows (their ids go to `claimed` as soon as they are locked), builds and
+/// writes their silver rows, in one transaction.
 pub(super) async fn silver_batch(
     pool: &PgPool,
-    limit: i64,
+    claim: Claim<'_, i64>,
     build: BuildSilver,
+    claimed: &mut Vec<i64>,
 ) -> Result<SilverBatch, StoreError> {
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query(
-        "SELECT id, transaction_id, store_id, device_id, transaction_timestamp, \
-         payload::text AS payload, captured_at, device_seq, agent_version \
-         FROM bronze.scout_raw_transactions WHERE silver_processed_at IS NULL \
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
+    let result = silver_batch_in(&mut tx, claim, build, claimed).await;
+    finish(tx, result).await
+}
+
+async fn silver_batch_in(
+    tx: &mut Transaction<'_, Postgres>,
+    claim: Claim<'_, i64>,
+    build: BuildSilver,
+    claimed: &mut Vec<i64>,
+) -> Result<SilverBatch, StoreError> {
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BRONZE_COLUMNS} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+            )))
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(ids) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BRONZE_COLUMNS} AND id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED"
+            )))
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
     if rows.is_empty() {
         return Ok(SilverBatch::default());
+    }
+    for r in &rows {
+        claimed.push(r.try_get("id")?);
     }
     let records = rows
         .iter()
@@ -47,8 +77,7 @@ pub(super) async fn silver_batch(
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     drop(rows);
     let outcomes = run_build(build, records).await?;
-    let queued = write_silver(&mut tx, &outcomes).await?;
-    tx.commit().await?;
+    let queued = write_silver(tx, &outcomes).await?;
     Ok(counts(&outcomes, queued))
 }
 
@@ -287,28 +316,69 @@ async fn copy_aggregate(
     Ok(inserted)
 }
 
-pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, StoreError> {
+/// Claims queued partitions (they go to `claimed` as soon as they are taken off the queue) and
+/// rebuilds them, in one transaction.
+pub(super) async fn gold_batch(
+    pool: &PgPool,
+    claim: Claim<'_, Partition>,
+    claimed: &mut Vec<Partition>,
+) -> Result<GoldBatch, StoreError> {
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query(
-        "DELETE FROM metadata.gold_pending p USING ( \
-           SELECT transaction_date, store_id FROM metadata.gold_pending \
-           ORDER BY transaction_date, store_id LIMIT $1 FOR UPDATE SKIP LOCKED) c \
-         WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id \
-         RETURNING p.transaction_date, p.store_id",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    if claimed.is_empty() {
+    let result = gold_batch_in(&mut tx, claim, claimed).await;
+    finish(tx, result).await
+}
+
+async fn gold_batch_in(
+    tx: &mut Transaction<'_, Postgres>,
+    claim: Claim<'_, Partition>,
+    claimed: &mut Vec<Partition>,
+) -> Result<GoldBatch, StoreError> {
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(
+                "DELETE FROM metadata.gold_pending p USING ( \
+                   SELECT transaction_date, store_id FROM metadata.gold_pending \
+                   ORDER BY transaction_date, store_id LIMIT $1 FOR UPDATE SKIP LOCKED) c \
+                 WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id \
+                 RETURNING p.transaction_date, p.store_id",
+            )
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(only) => {
+            let (dates, stores): (Vec<NaiveDate>, Vec<&str>) =
+                only.iter().map(|(d, s)| (*d, s.as_str())).unzip();
+            sqlx::query(
+                "DELETE FROM metadata.gold_pending p USING ( \
+                   SELECT transaction_date, store_id FROM metadata.gold_pending \
+                   WHERE (transaction_date, store_id) IN \
+                     (SELECT * FROM UNNEST($1::date[], $2::text[])) \
+                   ORDER BY transaction_date, store_id FOR UPDATE SKIP LOCKED) c \
+                 WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id \
+                 RETURNING p.transaction_date, p.store_id",
+            )
+            .bind(dates)
+            .bind(stores)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    if rows.is_empty() {
         return Ok(GoldBatch::default());
     }
-    let mut dates = Vec::with_capacity(claimed.len());
-    let mut stores = Vec::with_capacity(claimed.len());
-    for r in &claimed {
-        dates.push(r.try_get::<NaiveDate, _>(0)?);
-        stores.push(r.try_get::<String, _>(1)?);
+    let mut dates = Vec::with_capacity(rows.len());
+    let mut stores = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (day, store) = (r.try_get::<NaiveDate, _>(0)?, r.try_get::<String, _>(1)?);
+        claimed.push((day, store.clone()));
+        dates.push(day);
+        stores.push(store);
     }
+    drop(rows);
     for table in [
+        // A partition rebuilt is no longer a failed one.
+        "metadata.gold_failures",
         "scout.scout_gold_transactions",
         "gold.product_analytics",
         "gold.customer_analytics",
@@ -319,7 +389,7 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
         )))
         .bind(&dates)
         .bind(&stores)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     // Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table,
@@ -334,19 +404,21 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     // costs more than a second on these queries and saves nothing.
     let large = dates.len() > 64;
     sqlx::query("SET LOCAL work_mem = '64MB'")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL jit = off")
+        .execute(&mut **tx)
+        .await?;
     if large {
         sqlx::query("SET LOCAL enable_nestloop = off")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("SET LOCAL enable_sort = off")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     let gold = copy_aggregate(
-        &mut tx,
+        tx,
         &dates,
         &stores,
         &gold_rows(),
@@ -357,7 +429,7 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     )
     .await?;
     copy_aggregate(
-        &mut tx,
+        tx,
         &dates,
         &stores,
         &customer_rows(),
@@ -371,7 +443,7 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     // window functions sort a few rows per partition).
     if large {
         sqlx::query("SET LOCAL enable_sort = on")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -394,13 +466,48 @@ pub(super) async fn gold_batch(pool: &PgPool, limit: i64) -> Result<GoldBatch, S
     )))
     .bind(&dates)
     .bind(&stores)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(GoldBatch {
         partitions: dates.len() as u64,
         gold_rows: gold,
     })
+}
+
+pub(super) async fn set_aside_gold(
+    pool: &PgPool,
+    day: NaiveDate,
+    store_id: &str,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let taken = sqlx::query(
+        "DELETE FROM metadata.gold_pending p USING ( \
+           SELECT transaction_date, store_id FROM metadata.gold_pending \
+           WHERE transaction_date = $1 AND store_id = $2 FOR UPDATE SKIP LOCKED) c \
+         WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id",
+    )
+    .bind(day)
+    .bind(store_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO metadata.gold_failures (transaction_date, store_id, error, failed_at) \
+         VALUES ($1, $2, $3, now()) ON CONFLICT (transaction_date, store_id) \
+         DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+    )
+    .bind(day)
+    .bind(store_id)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub(super) async fn reset(pool: &PgPool) -> Result<u64, StoreError> {
@@ -432,7 +539,8 @@ pub(super) async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
                  WHERE silver_processed_at IS NULL), \
                 (SELECT min(ingested_at) FROM bronze.scout_raw_transactions \
                  WHERE silver_processed_at IS NULL), \
-                (SELECT count(*) FROM metadata.gold_pending)",
+                (SELECT count(*) FROM metadata.gold_pending), \
+                (SELECT count(*) FROM metadata.gold_failures)",
     )
     .fetch_one(pool)
     .await?;
@@ -442,6 +550,7 @@ pub(super) async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
             .try_get::<Option<DateTime<Utc>>, _>(1)?
             .map(|t| t.timestamp()),
         gold_pending: row.try_get(2)?,
+        gold_failed: row.try_get(3)?,
     })
 }
 

@@ -8,29 +8,59 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
 use super::medallion::{
-    Backlog, BuildSilver, GoldBatch, GoldRow, SilverBatch, counts, customer_aggregates,
-    gold_aggregates, partitions, run_build,
+    Backlog, BuildSilver, Claim, GoldBatch, GoldRow, Partition, SilverBatch, counts,
+    customer_aggregates, finish, gold_aggregates, partitions, run_build,
 };
 use super::sqlite::{parse_ts, ts};
 use crate::silver::{BronzeRecord, SilverOutcome};
 
+/// The columns a silver batch reads of a bronze row.
+const BRONZE_COLUMNS: &str = "SELECT id, transaction_id, store_id, device_id, \
+     transaction_timestamp, payload, captured_at, device_seq, agent_version \
+     FROM bronze_scout_raw_transactions WHERE silver_processed_at IS NULL";
+
+/// Claims pending bronze rows (their ids go to `claimed` as soon as they are read), builds and
+/// writes their silver rows, in one transaction.
 pub(super) async fn silver_batch(
     pool: &SqlitePool,
-    limit: i64,
+    claim: Claim<'_, i64>,
     build: BuildSilver,
+    claimed: &mut Vec<i64>,
 ) -> Result<SilverBatch, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let rows = sqlx::query(
-        "SELECT id, transaction_id, store_id, device_id, transaction_timestamp, payload, \
-         captured_at, device_seq, agent_version \
-         FROM bronze_scout_raw_transactions WHERE silver_processed_at IS NULL \
-         ORDER BY id LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
+    let result = silver_batch_in(&mut tx, claim, build, claimed).await;
+    finish(tx, result).await
+}
+
+async fn silver_batch_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    claim: Claim<'_, i64>,
+    build: BuildSilver,
+    claimed: &mut Vec<i64>,
+) -> Result<SilverBatch, StoreError> {
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BRONZE_COLUMNS} ORDER BY id LIMIT ?"
+            )))
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(ids) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BRONZE_COLUMNS} AND id IN (SELECT value FROM json_each(?)) ORDER BY id"
+            )))
+            .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned()))
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
     if rows.is_empty() {
         return Ok(SilverBatch::default());
+    }
+    for r in &rows {
+        claimed.push(r.try_get("id")?);
     }
     let mut records = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -49,8 +79,7 @@ pub(super) async fn silver_batch(
     }
     drop(rows);
     let outcomes = run_build(build, records).await?;
-    let queued = write_silver(&mut tx, &outcomes).await?;
-    tx.commit().await?;
+    let queued = write_silver(tx, &outcomes).await?;
     Ok(counts(&outcomes, queued))
 }
 
@@ -200,26 +229,63 @@ async fn write_silver(
 const CLAIMED: &str = "k AS (SELECT json_extract(value, '$[0]') AS d, \
                        json_extract(value, '$[1]') AS s FROM json_each(?1))";
 
-pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatch, StoreError> {
+/// Claims queued partitions (they go to `claimed` as soon as they are read) and rebuilds them, in
+/// one transaction.
+pub(super) async fn gold_batch(
+    pool: &SqlitePool,
+    claim: Claim<'_, Partition>,
+    claimed: &mut Vec<Partition>,
+) -> Result<GoldBatch, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let claimed = sqlx::query(
-        "SELECT transaction_date, store_id FROM metadata_gold_pending \
-         ORDER BY transaction_date, store_id LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    if claimed.is_empty() {
+    let result = gold_batch_in(&mut tx, claim, claimed).await;
+    finish(tx, result).await
+}
+
+async fn gold_batch_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    claim: Claim<'_, Partition>,
+    claimed: &mut Vec<Partition>,
+) -> Result<GoldBatch, StoreError> {
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(
+                "SELECT transaction_date, store_id FROM metadata_gold_pending \
+                 ORDER BY transaction_date, store_id LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(only) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH {CLAIMED} SELECT transaction_date, store_id FROM metadata_gold_pending \
+                 WHERE (transaction_date, store_id) IN (SELECT d, s FROM k) \
+                 ORDER BY transaction_date, store_id"
+            )))
+            .bind(partition_keys(only))
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    if rows.is_empty() {
         return Ok(GoldBatch::default());
     }
-    let mut pairs = Vec::with_capacity(claimed.len());
-    for r in &claimed {
-        pairs.push((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?));
+    let mut pairs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (day, store) = (r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?);
+        // Days are written by silver as `YYYY-MM-DD`; one that is not cannot be reported back.
+        if let Ok(d) = day.parse::<NaiveDate>() {
+            claimed.push((d, store.clone()));
+        }
+        pairs.push((day, store));
     }
+    drop(rows);
     let keys = serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned());
     let now = ts(Utc::now());
     for table in [
         "metadata_gold_pending",
+        // A partition rebuilt is no longer a failed one.
+        "metadata_gold_failures",
         "scout_scout_gold_transactions",
         "gold_product_analytics",
         "gold_customer_analytics",
@@ -229,7 +295,7 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
              WHERE (transaction_date, store_id) IN (SELECT d, s FROM k)"
         )))
         .bind(&keys)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     // Plain sums over silver's flags (`first_in_group`, `first_in_basket`), as on PostgreSQL.
@@ -249,7 +315,7 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     )))
     .bind(&keys)
     .bind(&now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -273,7 +339,7 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     )))
     .bind(&keys)
     .bind(&now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH {CLAIMED}, {} \
@@ -289,13 +355,55 @@ pub(super) async fn gold_batch(pool: &SqlitePool, limit: i64) -> Result<GoldBatc
     )))
     .bind(&keys)
     .bind(&now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(GoldBatch {
         partitions: pairs.len() as u64,
         gold_rows: gold,
     })
+}
+
+/// Partitions as the JSON array of `[day, store]` pairs that [`CLAIMED`] reads.
+fn partition_keys(partitions: &[Partition]) -> String {
+    let pairs: Vec<(String, &str)> = partitions
+        .iter()
+        .map(|(d, s)| (d.to_string(), s.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(super) async fn set_aside_gold(
+    pool: &SqlitePool,
+    day: NaiveDate,
+    store_id: &str,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let taken = sqlx::query(
+        "DELETE FROM metadata_gold_pending WHERE transaction_date = ? AND store_id = ?",
+    )
+    .bind(day.to_string())
+    .bind(store_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO metadata_gold_failures (transaction_date, store_id, error, failed_at) \
+         VALUES (?, ?, ?, ?) ON CONFLICT (transaction_date, store_id) \
+         DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+    )
+    .bind(day.to_string())
+    .bind(store_id)
+    .bind(error)
+    .bind(ts(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub(super) async fn reset(pool: &SqlitePool) -> Result<u64, StoreError> {
@@ -334,7 +442,8 @@ pub(super) async fn backlog(pool: &SqlitePool) -> Result<Backlog, StoreError> {
                  WHERE silver_processed_at IS NULL), \
                 (SELECT min(ingested_at) FROM bronze_scout_raw_transactions \
                  WHERE silver_processed_at IS NULL), \
-                (SELECT count(*) FROM metadata_gold_pending)",
+                (SELECT count(*) FROM metadata_gold_pending), \
+                (SELECT count(*) FROM metadata_gold_failures)",
     )
     .fetch_one(pool)
     .await?;
@@ -342,6 +451,7 @@ pub(super) async fn backlog(pool: &SqlitePool) -> Result<Backlog, StoreError> {
         bronze_pending: row.try_get(0)?,
         oldest_pending_epoch: parse_ts(row.try_get(1)?).map(|t| t.timestamp()),
         gold_pending: row.try_get(2)?,
+        gold_failed: row.try_get(3)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The medallion stages on both backends: quirky payloads flowing into correct silver rows,
 //! quarantined rejects, quality scores in bronze and silver, gold equal to silver sums,
-//! idempotent re-runs and rebuilds, late data, and the background pipeline keeping up.
+//! idempotent re-runs and rebuilds, late data, the background pipeline keeping up, and poison
+//! rows (out of range, too long, or refused by the database) set aside without stalling it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ crate::both_backends!(
     late_transaction_corrects_its_day,
     serve_keeps_up_with_ingest,
     large_and_small_gold_batches_agree,
+    poison_rows_never_stall_the_pipeline,
+    refused_rows_are_set_aside_and_come_back_once_fixed,
 );
 
 fn pipeline(store: &Store) -> Pipeline {
@@ -866,5 +869,652 @@ async fn large_and_small_gold_batches_agree(backend: Backend) {
         let fields: Vec<&str> = line.split('|').collect();
         assert_eq!(fields[6], "2", "transaction_count in {line}");
     }
+    app.finish().await;
+}
+
+/// The SKU the test databases refuse in silver, and the store they refuse in gold.
+const REFUSED_SKU: &str = "REFUSED-BY-DATABASE";
+const REFUSED_STORE: &str = "999";
+
+/// Makes this test's own scratch database refuse, as a constraint violation (data the database
+/// will not store), any silver row with SKU [`REFUSED_SKU`] and any gold row of store
+/// [`REFUSED_STORE`]: values the range checks let through, as any the database might still
+/// refuse. A CHECK constraint on PostgreSQL, a trigger on SQLite (which cannot add one).
+async fn refuse_in_database(store: &Store) {
+    match store {
+        Store::Sqlite(pool) => {
+            for sql in [
+                format!(
+                    "CREATE TRIGGER scratch_refuses_sku BEFORE INSERT \
+                     ON silver_transactions_cleaned WHEN NEW.sku = '{REFUSED_SKU}' \
+                     BEGIN SELECT RAISE(ABORT, 'the test database refuses this sku'); END"
+                ),
+                format!(
+                    "CREATE TRIGGER scratch_refuses_store BEFORE INSERT \
+                     ON scout_scout_gold_transactions WHEN NEW.store_id = '{REFUSED_STORE}' \
+                     BEGIN SELECT RAISE(ABORT, 'the test database refuses this store'); END"
+                ),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        Store::Postgres(pool) => {
+            for sql in [
+                format!(
+                    "ALTER TABLE silver.transactions_cleaned ADD CONSTRAINT \
+                     scratch_test_refuses_sku CHECK (sku IS DISTINCT FROM '{REFUSED_SKU}')"
+                ),
+                format!(
+                    "ALTER TABLE scout.scout_gold_transactions ADD CONSTRAINT \
+                     scratch_test_refuses_store CHECK (store_id <> '{REFUSED_STORE}')"
+                ),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Undoes [`refuse_in_database`].
+async fn accept_in_database(store: &Store) {
+    match store {
+        Store::Sqlite(pool) => {
+            for sql in [
+                "DROP TRIGGER scratch_refuses_sku",
+                "DROP TRIGGER scratch_refuses_store",
+            ] {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+        }
+        Store::Postgres(pool) => {
+            for sql in [
+                "ALTER TABLE silver.transactions_cleaned DROP CONSTRAINT scratch_test_refuses_sku",
+                "ALTER TABLE scout.scout_gold_transactions \
+                 DROP CONSTRAINT scratch_test_refuses_store",
+            ] {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+        }
+    }
+}
+
+/// `metadata.gold_failures`: (day, store, error), by day and store.
+async fn gold_failures(store: &Store) -> Vec<(String, String, String)> {
+    match store {
+        Store::Sqlite(pool) => sqlx::query_as(
+            "SELECT transaction_date, store_id, error FROM metadata_gold_failures \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        Store::Postgres(pool) => sqlx::query_as(
+            "SELECT transaction_date::text, store_id, error FROM metadata.gold_failures \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    }
+}
+
+/// Revenue and transactions outside store [`REFUSED_STORE`]: (silver centavos, gold centavos,
+/// product analytics centavos, customer analytics centavos, customer analytics transactions,
+/// distinct silver transactions).
+async fn revenue(store: &Store) -> [i64; 6] {
+    let sql = |silver: &str, gold: &str, product: &str, customer: &str| {
+        format!(
+            "SELECT \
+               (SELECT CAST(coalesce(sum(amount_centavos), 0) AS BIGINT) FROM {silver} \
+                WHERE store_id <> '{REFUSED_STORE}'), \
+               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {gold}), \
+               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {product}), \
+               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {customer}), \
+               (SELECT CAST(coalesce(sum(transaction_count), 0) AS BIGINT) FROM {customer}), \
+               (SELECT CAST(count(DISTINCT transaction_id) AS BIGINT) FROM {silver} \
+                WHERE store_id <> '{REFUSED_STORE}')"
+        )
+    };
+    let row = match store {
+        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
+            "silver_transactions_cleaned",
+            "scout_scout_gold_transactions",
+            "gold_product_analytics",
+            "gold_customer_analytics",
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .into(),
+        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
+            "silver.transactions_cleaned",
+            "scout.scout_gold_transactions",
+            "gold.product_analytics",
+            "gold.customer_analytics",
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .into(),
+    };
+    let row: AnyRow = row;
+    std::array::from_fn(|i| row.get(i))
+}
+
+/// A row of either backend, read by position as `i64`.
+enum AnyRow {
+    Sqlite(sqlx::sqlite::SqliteRow),
+    Postgres(sqlx::postgres::PgRow),
+}
+
+impl From<sqlx::sqlite::SqliteRow> for AnyRow {
+    fn from(r: sqlx::sqlite::SqliteRow) -> Self {
+        Self::Sqlite(r)
+    }
+}
+
+impl From<sqlx::postgres::PgRow> for AnyRow {
+    fn from(r: sqlx::postgres::PgRow) -> Self {
+        Self::Postgres(r)
+    }
+}
+
+impl AnyRow {
+    fn get(&self, i: usize) -> i64 {
+        match self {
+            Self::Sqlite(r) => r.get(i),
+            Self::Postgres(r) => r.get(i),
+        }
+    }
+}
+
+/// One metric's value from a `/metrics` page (`name` with its labels, if any).
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} missing from\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+async fn metrics_page(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A good sale of `n` items at `store` by `device`, with the exact centavos it is worth.
+fn good_sale(id: &str, day: u32, i: usize, device: &str, store: &str) -> (String, i64) {
+    const CATALOGUE: [(&str, &str, f64); 6] = [
+        ("Coca-Cola", "Coke Mismo 290ml", 15.0),
+        ("Lucky Me", "Pancit Canton 60g", 14.25),
+        ("Safeguard", "Safeguard 60g", 28.5),
+        ("Kopiko", "Kopiko Brown 3in1", 8.0),
+        ("Tide", "Tide Bar 125g", 12.0),
+        ("Piattos", "Piattos Cheese 40g", 19.75),
+    ];
+    let items: Vec<_> = (0..1 + i % 3)
+        .map(|k| {
+            let (b, p, price) = CATALOGUE[(i + k * 5) % CATALOGUE.len()];
+            (b, p, (1 + (i + k) % 3) as f64, price)
+        })
+        .collect();
+    let centavos = items
+        .iter()
+        .map(|(_, _, q, p)| (q * p * 100.0).round() as i64)
+        .sum();
+    let mut v = sale(
+        id,
+        // 00:00 to 15:59 UTC: the same business day in Manila.
+        &format!("2026-11-{day}T{:02}:{:02}:00Z", i % 16, i % 60),
+        &items,
+        ["cash", "gcash", "maya", "utang"][i % 4],
+    );
+    v["storeId"] = json!(store);
+    v["deviceId"] = json!(device);
+    (v.to_string(), centavos)
+}
+
+/// A quarantine row the test expects: transaction, item index, reason codes, and the field a
+/// `field_too_long` reason names.
+type Expected = (String, Option<i64>, Vec<&'static str>, Option<String>);
+
+/// The poison transactions, each with the quarantine rows it must produce. Lines for store 104
+/// (device SCOUTPI-0004) unless they say otherwise.
+fn poison() -> (Vec<String>, Vec<Expected>, i64) {
+    let id = |n: u32| format!("dddddddd-0000-4000-8000-{n:012}");
+    let coke = json!({"brandName": "Coca-Cola", "productName": "Coke Mismo", "quantity": 1,
+                      "unitPrice": 15, "totalPrice": 15});
+    let base = |n: u32, items: Vec<Value>| {
+        let mut v = sale(&id(n), "2026-11-21T03:00:00Z", &[], "cash");
+        v["items"] = json!(items);
+        v
+    };
+    let item = |extra: Value| {
+        let mut v = json!({"brandName": "Kopiko", "productName": "Kopiko Brown", "quantity": 1,
+                           "unitPrice": 8, "totalPrice": 8});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let long = |n: usize| "x".repeat(n);
+    let mut lines = Vec::new();
+    let mut expected: Vec<Expected> = Vec::new();
+    let mut sold_centavos = 0;
+    let mut expect = |n: u32, i: Option<i64>, codes: Vec<&'static str>, field: Option<&str>| {
+        expected.push((id(n), i, codes, field.map(str::to_owned)));
+    };
+
+    // An item of ₱1e17 (centavos saturate; numeric(14, 2) overflows) beside a good one.
+    lines.push(base(
+        1,
+        vec![
+            item(json!({"unitPrice": null, "totalPrice": 1e17})),
+            coke.clone(),
+        ],
+    ));
+    expect(1, Some(0), vec!["amount_out_of_range"], None);
+    sold_centavos += 1500;
+    // A 3,000-character payment method (too long for a gold index row on PostgreSQL).
+    let mut v = base(2, vec![item(json!({}))]);
+    v["transactionContext"]["paymentMethod"] = json!(long(3000));
+    lines.push(v);
+    expect(
+        2,
+        None,
+        vec!["field_too_long"],
+        Some("transactionContext.paymentMethod"),
+    );
+    // Quantities of 1e300 (the basket's units become infinite) and 1e-9 (gold's average unit
+    // price overflows), a unit price of ₱1e15, and an amount that overflows to infinity.
+    lines.push(base(3, vec![item(json!({"quantity": 1e300}))]));
+    expect(3, Some(0), vec!["quantity_out_of_range"], None);
+    lines.push(base(4, vec![item(json!({"quantity": 1e-9}))]));
+    expect(4, Some(0), vec!["quantity_out_of_range"], None);
+    lines.push(base(
+        5,
+        vec![item(json!({"unitPrice": 1e15, "totalPrice": 50}))],
+    ));
+    expect(5, Some(0), vec!["unit_price_out_of_range"], None);
+    lines.push(base(
+        6,
+        vec![item(
+            json!({"quantity": 1e10, "unitPrice": 1e300, "totalPrice": null}),
+        )],
+    ));
+    expect(
+        6,
+        Some(0),
+        vec![
+            "amount_out_of_range",
+            "quantity_out_of_range",
+            "unit_price_out_of_range",
+        ],
+        None,
+    );
+    // Over-long item texts quarantine their item; the good item beside them sells.
+    lines.push(base(
+        7,
+        vec![
+            item(json!({"sku": long(3000)})),
+            item(json!({"productName": long(5000)})),
+            item(json!({"brandName": long(2000)})),
+            coke.clone(),
+        ],
+    ));
+    expect(7, Some(0), vec!["field_too_long"], Some("items[0].sku"));
+    expect(
+        7,
+        Some(1),
+        vec!["field_too_long"],
+        Some("items[1].productName"),
+    );
+    expect(
+        7,
+        Some(2),
+        vec!["field_too_long"],
+        Some("items[2].brandName"),
+    );
+    sold_centavos += 1500;
+    // Over-long customer fields and location quarantine the whole transaction.
+    let mut v = base(8, vec![item(json!({}))]);
+    v["customerId"] = json!(long(3000));
+    lines.push(v);
+    expect(8, None, vec!["field_too_long"], Some("customerId"));
+    let mut v = base(9, vec![item(json!({}))]);
+    v["demographics"] = json!({"ageBracket": long(3000)});
+    lines.push(v);
+    expect(9, None, vec!["field_too_long"], Some("ageBracket"));
+    let mut v = base(10, vec![item(json!({}))]);
+    v["gender"] = json!(long(3000));
+    lines.push(v);
+    expect(10, None, vec!["field_too_long"], Some("gender"));
+    let mut v = base(11, vec![item(json!({}))]);
+    v["location"] = json!({"barangay": long(20_000), "lat": 14.6, "lon": 121.0});
+    lines.push(v);
+    expect(11, None, vec!["field_too_long"], Some("location"));
+    // No timestamp of its own, and an agent clock in the year 9999.
+    let mut v = base(13, vec![item(json!({}))]);
+    v.as_object_mut().unwrap().remove("timestamp");
+    lines.push(Value::String(stamp(v, 1, "9999-12-31T23:59:59Z")));
+    expect(13, None, vec!["timestamp_out_of_range"], None);
+    // "NaN" for a price: no amount at all.
+    lines.push(base(
+        14,
+        vec![item(json!({"unitPrice": "NaN", "totalPrice": "NaN"}))],
+    ));
+    expect(14, Some(0), vec!["missing_amount"], None);
+    // Passes every check, but the database refuses it: set aside whole.
+    lines.push(base(15, vec![item(json!({"sku": REFUSED_SKU}))]));
+    expect(15, None, vec!["storage_failed"], None);
+    let lines = lines
+        .into_iter()
+        .map(|l| match l {
+            Value::String(s) => s,
+            v => v.to_string(),
+        })
+        .collect();
+    (lines, expected, sold_centavos)
+}
+
+/// The quarantine as (transaction, item index, codes, field of the first reason), sorted.
+async fn quarantine_summary(store: &Store) -> Vec<Expected> {
+    let mut rows: Vec<Expected> = quarantine(store)
+        .await
+        .into_iter()
+        .map(|(t, i, reasons)| {
+            let codes = codes(&reasons)
+                .into_iter()
+                .map(|c| &*c.to_owned().leak())
+                .collect();
+            let field = reasons[0]["field"].as_str().map(str::to_owned);
+            (t, i, codes, field)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The storage_failed quarantine rows' messages.
+async fn storage_failures(store: &Store) -> Vec<String> {
+    quarantine(store)
+        .await
+        .into_iter()
+        .filter(|(.., r)| codes(r) == ["storage_failed"])
+        .map(|(.., r)| r[0]["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn poison_rows_never_stall_the_pipeline(backend: Backend) {
+    // The background pipeline, as `serve` runs it (two silver workers on PostgreSQL); the poll
+    // is long, so only ingest's wake-ups drive it.
+    let app = TestApp::spawn_processing(TestDb::for_backend(backend).await.unwrap(), 30.0).await;
+    refuse_in_database(&app.store).await;
+    let token5 = app.add_device("SCOUTPI-0005", "105").await;
+    let token9 = app.add_device("SCOUTPI-0009", REFUSED_STORE).await;
+    let long_store = "s".repeat(200);
+    let token8 = app.add_device("SCOUTPI-0008", &long_store).await;
+
+    let (lines, mut expected, poison_centavos) = poison();
+    app.ingest_ok(&app.token, ndjson(&lines)).await;
+    // A store id over its limit (a device registered so); the line names none.
+    let mut v = sale(
+        "dddddddd-0000-4000-8000-000000000012",
+        "2026-11-21T03:00:00Z",
+        &[("Kopiko", "Kopiko Brown", 1.0, 8.0)],
+        "cash",
+    );
+    v.as_object_mut().unwrap().remove("storeId");
+    v["deviceId"] = json!("SCOUTPI-0008");
+    app.ingest_ok(&token8, ndjson(&[v.to_string()])).await;
+    expected.push((
+        "dddddddd-0000-4000-8000-000000000012".into(),
+        None,
+        vec!["field_too_long"],
+        Some("storeId".into()),
+    ));
+    // A good sale whose gold partition the database refuses.
+    let (refused_gold, _) = good_sale(
+        "dddddddd-0000-4000-8000-000000000016",
+        22,
+        1,
+        "SCOUTPI-0009",
+        REFUSED_STORE,
+    );
+    app.ingest_ok(&token9, ndjson(&[refused_gold])).await;
+
+    // Then 1,000 good transactions over five days at two stores, with one more row the database
+    // refuses in the middle of them.
+    let mut good_centavos = 0;
+    let mut bodies: [Vec<String>; 2] = Default::default();
+    for i in 0..1000 {
+        let (device, store, body) = if i % 2 == 0 {
+            ("SCOUTPI-0004", "104", 0)
+        } else {
+            ("SCOUTPI-0005", "105", 1)
+        };
+        let id = format!("ffffffff-0000-4000-8000-{i:012}");
+        let (line, centavos) = good_sale(&id, 20 + (i % 5) as u32, i, device, store);
+        good_centavos += centavos;
+        bodies[body].push(line);
+        if i == 500 {
+            let mut v = sale(
+                "dddddddd-0000-4000-8000-000000000017",
+                "2026-11-22T05:00:00Z",
+                &[("Kopiko", "Kopiko Brown", 1.0, 8.0)],
+                "cash",
+            );
+            v["items"][0]["sku"] = json!(REFUSED_SKU);
+            bodies[0].push(v.to_string());
+            expected.push((
+                "dddddddd-0000-4000-8000-000000000017".into(),
+                None,
+                vec!["storage_failed"],
+                None,
+            ));
+        }
+    }
+    for chunk in bodies[0].chunks(167) {
+        app.ingest_ok(&app.token, ndjson(chunk)).await;
+    }
+    for chunk in bodies[1].chunks(167) {
+        app.ingest_ok(&token5, ndjson(chunk)).await;
+    }
+
+    // The pipeline catches up: nothing pending in bronze or the gold queue.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let b = app.store.backlog().await.unwrap();
+        if b.bronze_pending == 0 && b.gold_pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pipeline stalled: {b:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Every poison item and transaction is quarantined with its reason, and nothing else is.
+    expected.sort();
+    assert_eq!(quarantine_summary(&app.store).await, expected);
+    let failures = storage_failures(&app.store).await;
+    assert_eq!(failures.len(), 2);
+    for message in &failures {
+        assert!(
+            message.starts_with("the database refused this transaction's silver rows: ")
+                && message.contains("refuses"),
+            "{message}"
+        );
+    }
+    // The 1,000 good transactions (and the good items beside poison ones) reach gold, exactly.
+    let [
+        silver,
+        gold,
+        product,
+        customer,
+        transactions,
+        silver_transactions,
+    ] = revenue(&app.store).await;
+    assert_eq!(silver, good_centavos + poison_centavos);
+    assert_eq!((gold, product, customer), (silver, silver, silver));
+    assert_eq!(transactions, 1002, "1,000 good and two with good items");
+    assert_eq!(silver_transactions, 1002);
+    // The refused partition is recorded for an operator, off the queue; no gold for it.
+    let failed = gold_failures(&app.store).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].1.as_str()),
+        ("2026-11-22", REFUSED_STORE)
+    );
+    assert!(failed[0].2.contains("refuses"), "{failed:?}");
+    let gold_lines = table_lines(&app.store, "gold").await;
+    assert!(
+        !gold_lines
+            .iter()
+            .any(|l| l.contains(&format!("|{REFUSED_STORE}|")))
+    );
+    // Five days at two stores.
+    let partitions: std::collections::BTreeSet<_> = gold_lines
+        .iter()
+        .map(|l| l.split('|').take(2).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(partitions.len(), 10, "{partitions:?}");
+
+    // Counted and visible: two bronze rows and one gold partition set aside.
+    let page = metrics_page(&app).await;
+    assert_eq!(metric(&page, "etl_processing_errors"), 3.0, "{page}");
+    assert_eq!(
+        metric(&page, "scout_etl_set_aside_total{stage=\"silver\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&page, "scout_etl_set_aside_total{stage=\"gold\"}"),
+        1.0
+    );
+    assert_eq!(metric(&page, "scout_etl_gold_failed_partitions"), 1.0);
+    assert_eq!(metric(&page, "scout_etl_bronze_pending"), 0.0);
+    assert_eq!(metric(&page, "scout_etl_gold_pending_partitions"), 0.0);
+    app.finish().await;
+}
+
+async fn refused_rows_are_set_aside_and_come_back_once_fixed(backend: Backend) {
+    let app = app(backend).await;
+    refuse_in_database(&app.store).await;
+    let token9 = app.add_device("SCOUTPI-0009", REFUSED_STORE).await;
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        let (line, _) = good_sale(
+            &format!("ffffffff-0000-4000-8000-{i:012}"),
+            20 + (i % 4) as u32,
+            i,
+            "SCOUTPI-0004",
+            "104",
+        );
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        if i == 77 || i == 150 {
+            v["items"][0]["sku"] = json!(REFUSED_SKU);
+        }
+        lines.push(v.to_string());
+    }
+    app.ingest_ok(&app.token, ndjson(&lines)).await;
+    let (refused_gold, _) = good_sale(
+        "dddddddd-0000-4000-8000-000000000016",
+        21,
+        0,
+        "SCOUTPI-0009",
+        REFUSED_STORE,
+    );
+    app.ingest_ok(&token9, ndjson(&[refused_gold])).await;
+
+    // Batches of 64 rows and 3 partitions: the refused rows fail their batches, which are
+    // retried in halves; everything else commits.
+    let pipeline = pipeline(&app.store);
+    let report = pipeline.catch_up().await.unwrap();
+    assert_eq!(report.silver.bronze_rows, 201);
+    assert_eq!(report.silver.quarantined, 2);
+    assert_eq!(report.gold.partitions, 4, "the four days of store 104");
+    let metrics = pipeline.metrics();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&metrics.errors), 3);
+    assert_eq!(load(&metrics.silver_set_aside), 2);
+    assert_eq!(load(&metrics.gold_set_aside), 1);
+    assert_eq!(load(&metrics.bronze_processed), 201);
+    let q = quarantine(&app.store).await;
+    let set_aside: Vec<_> = q
+        .iter()
+        .map(|(t, i, r)| (t.as_str(), *i, codes(r)))
+        .collect();
+    assert_eq!(
+        set_aside,
+        [
+            (
+                "ffffffff-0000-4000-8000-000000000077",
+                None,
+                vec!["storage_failed"]
+            ),
+            (
+                "ffffffff-0000-4000-8000-000000000150",
+                None,
+                vec!["storage_failed"]
+            ),
+        ]
+    );
+    // Their bronze rows are processed and scored 0, with the reason in bronze too.
+    for (id, score, issues) in bronze_quality(&app.store).await {
+        let refused = [
+            "ffffffff-0000-4000-8000-000000000077",
+            "ffffffff-0000-4000-8000-000000000150",
+        ];
+        if refused.contains(&id.as_str()) {
+            assert_eq!(
+                (score, issues),
+                (Some(0.0), vec!["storage_failed".to_owned()])
+            );
+        } else {
+            assert!(score.unwrap() > 0.0);
+        }
+    }
+    let b = app.store.backlog().await.unwrap();
+    assert_eq!((b.bronze_pending, b.gold_pending, b.gold_failed), (0, 0, 1));
+    assert_eq!(gold_failures(&app.store).await[0].1, REFUSED_STORE);
+    // Nothing is retried forever: the next pass finds nothing to do.
+    let again = pipeline.catch_up().await.unwrap();
+    assert_eq!((again.silver.bronze_rows, again.gold.partitions), (0, 0));
+    assert_eq!(load(&metrics.errors), 3);
+
+    // Once the database takes them, a rebuild brings them back: silver replaces the quarantine
+    // rows, gold rebuilds the partition, and its failure record goes.
+    accept_in_database(&app.store).await;
+    assert_eq!(app.store.reset_medallion().await.unwrap(), 201);
+    let rebuilt = pipeline.catch_up().await.unwrap();
+    assert_eq!(
+        (rebuilt.silver.bronze_rows, rebuilt.silver.quarantined),
+        (201, 0)
+    );
+    assert!(quarantine(&app.store).await.is_empty());
+    assert!(gold_failures(&app.store).await.is_empty());
+    assert_eq!(app.store.backlog().await.unwrap().gold_failed, 0);
+    let sums = day_sums(&app.store).await;
+    assert_eq!(sums.len(), 4);
+    for (day, silver, gold, product, customer) in &sums {
+        assert_eq!((gold, product, customer), (silver, silver, silver), "{day}");
+    }
+    assert!(
+        table_lines(&app.store, "gold")
+            .await
+            .iter()
+            .any(|l| l.starts_with(&format!("2026-11-21|{REFUSED_STORE}|")))
+    );
+    assert_eq!(load(&metrics.errors), 3);
     app.finish().await;
 }
