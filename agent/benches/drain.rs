@@ -3,9 +3,10 @@
 //! draining, and, as the drain's baseline in the same run, the same transactions posted straight
 //! to a fresh collector by the bench itself. Prints figures; asserts only that everything arrived.
 //!
-//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size,
-//! `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_AGENT_BIN` measures another
-//! build of the agent, e.g. the device profile: `target/release-small/scout-agent`).
+//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size
+//! (default 100000), `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_QUICK=1`
+//! makes those 5000 and 2, `SCOUT_BENCH_AGENT_BIN` measures another build of the agent, e.g. the
+//! device profile: `target/release-small/scout-agent`).
 //!
 //! The idle phase runs with the default heartbeat interval (60 s) and the uplink's idle poll
 //! (30 s), so the window sees both; bytes written are the kernel's `write_bytes` for the agent
@@ -25,6 +26,9 @@ use scout_agent::config::AgentConfig;
 use scout_agent::simulate::StoreTraffic;
 use scout_agent::uplink::IN_FLIGHT;
 use scout_collector::store::{Store, StoreOptions};
+
+#[path = "support/quick.rs"]
+mod quick;
 
 const BUILT_BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
 
@@ -215,14 +219,9 @@ async fn all_landed(store: &Store, rows: usize) -> bool {
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rows: usize = std::env::var("SCOUT_BENCH_BACKLOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let idle_secs: u64 = std::env::var("SCOUT_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    quick::announce();
+    let rows = quick::size("SCOUT_BENCH_BACKLOG", 100_000, 5_000);
+    let idle_secs = quick::size("SCOUT_BENCH_IDLE_SECS", 60, 2) as u64;
     let dir = tempfile::tempdir().unwrap();
 
     // The collector, in this process, on SQLite.
@@ -268,7 +267,8 @@ async fn main() {
     let idle_log_bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
     drop(agent);
 
-    // Files of 10,000 transactions (intake reads at most 32 MiB per file).
+    // Files of 10,000 transactions (intake reads at most 16 MiB and 20,000 transactions per
+    // file).
     let backlog_dir = dir.path().join("backlog");
     std::fs::create_dir_all(&backlog_dir).unwrap();
     let mut traffic = StoreTraffic::new("SCOUTPI-0004", "104", 0.3, 9);

@@ -1,7 +1,8 @@
 //! Durable intake rate through the outbox actor: N concurrent callers each submit one ~3 KB
 //! transaction per request and wait for its commit (`synchronous=FULL`), as the capture app's
 //! HTTP requests do. Group commit is what makes this fast. Prints figures, asserts nothing. Run
-//! with `cargo bench -p scout-agent --bench intake`.
+//! with `cargo bench -p scout-agent --bench intake` (`SCOUT_BENCH_QUICK=1`: one short run per
+//! configuration instead of three of 3 s, and fewer bodies parsed).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly by design
 
 use std::sync::Arc;
@@ -14,10 +15,24 @@ use scout_agent::outbox::{NewRecord, Outbox, OutboxConfig, OutboxHandle};
 use scout_common::DeviceId;
 use tempfile::TempDir;
 
+#[path = "support/quick.rs"]
+mod quick;
+
 const GIB: u64 = 1024 * 1024 * 1024;
-const RUN_FOR: Duration = Duration::from_secs(3);
+
+/// How long each run lasts.
+fn run_for() -> Duration {
+    if quick::quick() {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(3)
+    }
+}
+
 /// Runs per configuration: the figures of a shared VM's disk vary from run to run.
-const ROUNDS: usize = 3;
+fn rounds() -> usize {
+    if quick::quick() { 1 } else { 3 }
+}
 
 /// A realistic transaction of about 3 KB with the given id.
 fn transaction(id: u64) -> String {
@@ -59,7 +74,7 @@ async fn run(callers: u64, path: Path) -> f64 {
     let handle = OutboxHandle::spawn(outbox);
     let device = DeviceId::parse("SCOUTPI-0004").unwrap();
     let next_id = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + RUN_FOR;
+    let deadline = Instant::now() + run_for();
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|_| {
@@ -111,7 +126,8 @@ async fn run(callers: u64, path: Path) -> f64 {
 /// `parse_body` alone on one core: the CPU intake spends per transaction before the commit.
 fn parse_only() {
     let device = DeviceId::parse("SCOUTPI-0004").unwrap();
-    let bodies: Vec<String> = (0..20_000).map(transaction).collect();
+    let count = if quick::quick() { 1_000 } else { 20_000 };
+    let bodies: Vec<String> = (0..count).map(transaction).collect();
     let started = Instant::now();
     for body in &bodies {
         let parsed = parse_body(body.as_bytes(), &device, Utc::now()).unwrap();
@@ -126,31 +142,33 @@ fn parse_only() {
 }
 
 fn main() {
+    quick::announce();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "one transaction = {} bytes; {} s per run; 2 runtime workers + the outbox thread",
+        "one transaction = {} bytes; {:.1} s per run; 2 runtime workers + the outbox thread",
         transaction(0).len(),
-        RUN_FOR.as_secs()
+        run_for().as_secs_f64()
     );
     parse_only();
     runtime.block_on(async {
         for path in [Path::Handle, Path::ParseAndSubmit] {
             for callers in [1, 16, 64] {
+                let rounds = rounds();
                 let mut rates = Vec::new();
-                for _ in 0..ROUNDS {
+                for _ in 0..rounds {
                     rates.push(run(callers, path).await);
                 }
                 rates.sort_by(f64::total_cmp);
                 println!(
                     "intake {path:?} callers={callers:>2}: median {:.0} tx/s durable \
-                     (min {:.0}, max {:.0} over {ROUNDS} runs)",
-                    rates[ROUNDS / 2],
+                     (min {:.0}, max {:.0} over {rounds} runs)",
+                    rates[rounds / 2],
                     rates[0],
-                    rates[ROUNDS - 1]
+                    rates[rounds - 1]
                 );
             }
         }

@@ -1,7 +1,8 @@
 //! Outbox figures for the closing note: durable enqueue rate by batch size, the outbox's
 //! share of draining (peek + ack), on-disk overhead, and start-up time with a million pending
 //! rows after a clean and after an unclean stop. Prints numbers; asserts nothing about timings.
-//! Run with `cargo bench -p scout-agent --bench outbox`.
+//! Run with `cargo bench -p scout-agent --bench outbox` (`SCOUT_BENCH_QUICK=1`: a twentieth of
+//! the transactions, 20,000 pending rows for the start-up).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly by design
 
 use std::time::{Duration, Instant};
@@ -10,6 +11,9 @@ use chrono::Utc;
 use scout_agent::outbox::{NewRecord, Outbox, OutboxConfig, StartupCheck};
 use tempfile::TempDir;
 use uuid::Uuid;
+
+#[path = "support/quick.rs"]
+mod quick;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const PAYLOAD_BYTES: usize = 3 * 1024;
@@ -176,10 +180,12 @@ fn open_with_backlog(rows: usize) {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported, everything runs.
-    enqueue_rate(1, 2_000);
-    enqueue_rate(16, 20_000);
-    enqueue_rate(64, 50_000);
-    enqueue_rate(256, 50_000);
-    drain_rate(500, 50_000);
-    open_with_backlog(1_000_000);
+    quick::announce();
+    let n = |full: usize| if quick::quick() { full / 20 } else { full };
+    enqueue_rate(1, n(2_000));
+    enqueue_rate(16, n(20_000));
+    enqueue_rate(64, n(50_000));
+    enqueue_rate(256, n(50_000));
+    drain_rate(500, n(50_000));
+    open_with_backlog(if quick::quick() { 20_000 } else { 1_000_000 });
 }

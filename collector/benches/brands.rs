@@ -2,7 +2,7 @@
 //! Taglish transcripts, plus the cost of building the matcher and how it scales over threads.
 //!
 //! `cargo bench -p scout-collector --bench brands` (env: `SCOUT_BENCH_NAMES`, default 200000
-//! per measured pass). The inputs are generated deterministically from the shipped dictionary:
+//! per measured pass, 5000 with `SCOUT_BENCH_QUICK=1`). The inputs are generated deterministically from the shipped dictionary:
 //! product names with variants and pack sizes (one in ten misspelled, one in ten unbranded, so
 //! the fuzzy step is exercised), and transcripts of one to three items among shop talk. Prints
 //! figures; asserts only that the matcher found what it should in most inputs.
@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scout_collector::brands::{BrandMatcher, SHIPPED};
+
+#[path = "support/quick.rs"]
+mod quick;
 
 /// A small deterministic generator, so every run measures the same inputs.
 struct Rng(u64);
@@ -193,10 +196,8 @@ fn measure(inputs: &[String], f: impl Fn(&str) -> usize) -> (f64, usize) {
 }
 
 fn main() {
-    let n: usize = std::env::var("SCOUT_BENCH_NAMES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    quick::announce();
+    let n = quick::size("SCOUT_BENCH_NAMES", 200_000, 5_000);
 
     let start = Instant::now();
     let matcher = Arc::new(BrandMatcher::shipped().unwrap());

@@ -3,9 +3,10 @@
 //! the same run (PostgreSQL `COPY` into a plain table; on SQLite, one prepared INSERT per row in
 //! a single transaction into a plain table).
 //!
-//! `cargo bench -p scout-collector --bench ingest` (env: `SCOUT_BENCH_ROWS`, default 200000;
-//! `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
-//! `SCOUT_BENCH_BACKENDS`, default `sqlite,postgres`). Prints figures; asserts only correctness.
+//! `cargo bench -p scout-collector --bench ingest` (env: `SCOUT_BENCH_ROWS`, default 200000,
+//! 5000 with `SCOUT_BENCH_QUICK=1`; `SCOUT_BENCH_PG_URL`, default
+//! postgres://postgres@127.0.0.1:5432/postgres; `SCOUT_BENCH_BACKENDS`, default
+//! `sqlite,postgres`). Prints figures; asserts only correctness.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
@@ -25,6 +26,8 @@ const LINES_PER_REQUEST: usize = 1000;
 
 #[path = "support/database.rs"]
 mod database;
+#[path = "support/quick.rs"]
+mod quick;
 #[path = "support/workload.rs"]
 mod workload;
 use database::BenchDatabase;
@@ -74,12 +77,16 @@ fn bin() -> &'static Path {
 }
 
 fn start(url: &str, dir: &Path) -> Process {
-    // The release binary, quiet but for the line that says where it listens.
+    // The release binary, quiet but for its start-up lines (the crate root's info, which
+    // says where it listens) and warnings; not one line per request.
     // Ingest alone: the medallion stages have their own benchmark (`--bench medallion`).
     let args = ["serve", "--listen", "127.0.0.1:0", "--process", "false"];
     let env = [
         ("DATABASE_URL", url),
-        ("SCOUT_LOG", "warn,scout_collector::cli=info"),
+        (
+            "SCOUT_LOG",
+            "warn,scout_collector=info,scout_collector::routes=warn",
+        ),
     ];
     Process::start(bin(), args, &env, dir)
 }
@@ -291,10 +298,8 @@ fn report(
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rows: usize = std::env::var("SCOUT_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    quick::announce();
+    let rows = quick::size("SCOUT_BENCH_ROWS", 200_000, 5_000);
     let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("sqlite,postgres".into());
     let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
         .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());

@@ -8,7 +8,7 @@
 //! processed as a running collector would (how far behind ingest the stages stay).
 //!
 //! `cargo bench -p scout-collector --bench medallion` (env: `SCOUT_BENCH_ITEMS`, default
-//! 1000000; `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
+//! 1000000, 10000 with `SCOUT_BENCH_QUICK=1`; `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
 //! `SCOUT_BENCH_BACKENDS`, default `postgres,sqlite`; `SCOUT_BENCH_KEEP=1` keeps the PostgreSQL
 //! database for a look at the plans). Prints figures; asserts only that gold
 //! revenue equals silver's.
@@ -29,6 +29,8 @@ use serde_json::json;
 
 #[path = "support/database.rs"]
 mod database;
+#[path = "support/quick.rs"]
+mod quick;
 #[path = "support/workload.rs"]
 mod workload;
 use database::BenchDatabase;
@@ -262,10 +264,8 @@ async fn run(backend: &str, store: &Store, items: usize) {
 
 #[tokio::main]
 async fn main() {
-    let items: usize = std::env::var("SCOUT_BENCH_ITEMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    quick::announce();
+    let items = quick::size("SCOUT_BENCH_ITEMS", 1_000_000, 10_000);
     let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
     let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
         .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
