@@ -43,11 +43,14 @@ struct State {
 pub struct Clock(Arc<Mutex<State>>);
 
 impl Clock {
+    /// The clock of a connection accepted now. A new connection counts as having started its
+    /// first request: it must send a whole header within the header timeout of connecting.
     pub fn new() -> Self {
+        let now = Instant::now();
         Self(Arc::new(Mutex::new(State {
             in_flight: 0,
-            idle_since: Instant::now(),
-            first_byte: None,
+            idle_since: now,
+            first_byte: Some(now),
         })))
     }
 
@@ -107,12 +110,9 @@ impl Drop for InFlight {
     }
 }
 
-/// Resolves when the connection has expired (see the module documentation).
-///
-/// A new connection counts as having started its first request: it must send a whole header
-/// within `header` of connecting.
+/// Resolves when the connection has expired (see the module documentation). It only reads the
+/// clock, so it may start after the connection has already served requests.
 pub async fn watch(clock: Clock, header: Duration, keep_alive: Duration) -> Expired {
-    clock.with(|s| s.first_byte = Some(s.idle_since));
     // While a request is in progress nothing can expire; look again this often.
     let busy_poll = header.min(keep_alive).max(Duration::from_millis(50));
     loop {
@@ -282,5 +282,18 @@ mod tests {
         assert_eq!(why, Expired::Header);
         assert!(first.elapsed() >= Duration::from_secs(10));
         assert!(first.elapsed() < Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_served_before_the_watch_starts_leaves_the_connection_idle() {
+        // The task serving a connection may handle a whole request before its watch is first
+        // polled: the connection is then idle, not half-way through a header.
+        let clock = Clock::new();
+        clock.read();
+        drop(clock.begin());
+        let done = Instant::now();
+        let why = watch(clock, Duration::from_secs(10), Duration::from_secs(60)).await;
+        assert_eq!(why, Expired::Idle);
+        assert_eq!(done.elapsed(), Duration::from_secs(60));
     }
 }

@@ -271,13 +271,15 @@ async fn fleet_view_health_values(backend: Backend) {
     heartbeat_ok(&app, &app.token, &heartbeat(3, Some(7200))).await;
     app.add_device("SCOUTPI-0005", "105").await;
     let revoked = app.add_device("SCOUTPI-0006", "106").await;
-    let line =
-        clean_line("dddddddd-0000-4000-8000-000000000001").replace("SCOUTPI-0004", "SCOUTPI-0006");
+    let line = clean_line("dddddddd-0000-4000-8000-000000000001")
+        .replace("SCOUTPI-0004", "SCOUTPI-0006")
+        .replace("\"storeId\":\"104\"", "\"storeId\":\"106\"");
     app.ingest_ok(&revoked, ndjson(&[line])).await;
     assert!(app.store.revoke_device("SCOUTPI-0006").await.unwrap());
     let quiet = app.add_device("SCOUTPI-0007", "107").await;
-    let line =
-        clean_line("dddddddd-0000-4000-8000-000000000002").replace("SCOUTPI-0004", "SCOUTPI-0007");
+    let line = clean_line("dddddddd-0000-4000-8000-000000000002")
+        .replace("SCOUTPI-0004", "SCOUTPI-0007")
+        .replace("\"storeId\":\"104\"", "\"storeId\":\"107\"");
     app.ingest_ok(&quiet, ndjson(&[line])).await;
 
     let health = |view: &Value, id: &str| device(view, id)["health"].as_str().unwrap().to_owned();
