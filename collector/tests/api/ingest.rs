@@ -234,6 +234,8 @@ async fn unknown_missing_and_revoked_tokens_get_401(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), 401);
+    // The body was not read: the connection cannot carry another request.
+    assert_eq!(missing.headers()["connection"], "close");
 
     let token = app.add_device("SCOUTPI-0009", "109").await;
     let line = ndjson(&[json!({"transactionId": "t-9", "deviceId": "SCOUTPI-0009"}).to_string()]);
