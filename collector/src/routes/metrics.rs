@@ -27,6 +27,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             1.0,
         )],
     );
+    m.single(
+        Kind::Gauge,
+        "scout_ingest_requests_in_flight",
+        "Ingest requests this process is handling now (503 when --max-in-flight are).",
+        state
+            .limits
+            .max_in_flight
+            .max(1)
+            .saturating_sub(state.in_flight.available_permits()) as f64,
+    );
     match state.store.backlog().await {
         Ok(b) => {
             m.single(
