@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::brands::BrandMatcher;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, default_serve_config};
 use crate::devices;
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
@@ -25,18 +25,6 @@ pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// `serve` with every setting from the environment or its default.
-#[derive(Debug, Parser)]
-struct DefaultServe {
-    #[command(flatten)]
-    config: ServeConfig,
-}
-
-/// `serve`'s settings from the environment and defaults.
-pub(crate) fn default_serve_config() -> ServeConfig {
-    DefaultServe::parse_from(["scout-collector"]).config
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +44,9 @@ pub enum Command {
     /// Print a day's gold KPIs per store and brand.
     Kpis(KpisArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
-    /// agents, let them trade, then print the day's KPIs per store and brand.
+    /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
+    /// the `demo` cargo feature (it links the agent).
+    #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
 }
 
@@ -129,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Brand(args)) = &cli.command {
         return brand(args); // needs no database
     }
+    #[cfg(feature = "demo")]
     if let Some(Command::Demo(args)) = &cli.command {
         return crate::demo::run(args, crate::shutdown_signal()).await; // brings its own database
     }
@@ -158,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Brand(args) => brand(&args),
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Parser};
 
 /// Limits on what one ingest request may cost.
 #[derive(Debug, Clone, Args)]
@@ -179,6 +179,19 @@ impl PipelineConfig {
             ..Default::default()
         }
     }
+}
+
+/// `serve` with every setting from the environment or its default.
+#[derive(Debug, Parser)]
+struct DefaultServe {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+/// `serve`'s settings from the environment and defaults: what a bare `scout-collector` serves
+/// with, and what the demo's collector starts from.
+pub(crate) fn default_serve_config() -> ServeConfig {
+    DefaultServe::parse_from(["scout-collector"]).config
 }
 
 impl ServeConfig {

@@ -19,7 +19,7 @@ use scout_agent::simulate::StoreTraffic;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{PipelineConfig, ServeConfig};
+use crate::config::{PipelineConfig, ServeConfig, default_serve_config};
 use crate::store::{Store, StoreOptions};
 use crate::{devices, gold, silver};
 
@@ -79,7 +79,7 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
     // The collector, with its pipeline checking every second.
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let collector_addr = listener.local_addr()?;
-    let mut config: ServeConfig = crate::cli::default_serve_config();
+    let mut config: ServeConfig = default_serve_config();
     config.listen = collector_addr;
     config.pipeline = PipelineConfig {
         process_poll_secs: 1.0,

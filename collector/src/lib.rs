@@ -8,6 +8,7 @@ pub mod brands;
 pub mod bronze;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
 pub mod error;

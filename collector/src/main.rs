@@ -3,16 +3,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use scout_collector::cli::{Cli, Command};
+use scout_collector::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its components only speak up about problems.
+    #[cfg(feature = "demo")]
     let default_level = match cli.command {
-        Some(Command::Demo(_)) => "warn",
+        Some(scout_collector::cli::Command::Demo(_)) => "warn",
         _ => "info",
     };
+    #[cfg(not(feature = "demo"))]
+    let default_level = "info";
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SCOUT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),

@@ -8,9 +8,11 @@ pub mod device;
 pub mod metrics;
 pub mod ndjson;
 pub mod protocol;
+pub mod repair;
 pub mod timestamp;
 pub mod transaction;
 
 pub use device::DeviceId;
 pub use protocol::{AgentStamp, Heartbeat, IngestResponse, RejectedLine};
-pub use transaction::{Item, Repair, RepairKind, Transaction, TransactionError};
+pub use repair::{Repair, RepairKind};
+pub use transaction::{Item, Transaction, TransactionError};

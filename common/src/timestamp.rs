@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use crate::transaction::RepairKind;
+use crate::repair::RepairKind;
 
 /// Philippine Standard Time (no daylight saving): how a naive store timestamp is read.
 pub const MANILA_OFFSET_SECS: i32 = 8 * 3600;

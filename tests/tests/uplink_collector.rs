@@ -1,7 +1,16 @@
-//! The uplink against the real collector library (`scout_collector::run` on 127.0.0.1:0 with a
-//! SQLite file in a tempdir): the service's `uplink::run` with the real outbox lands every
-//! record in bronze exactly once with its stamp; over TLS, the configured CA is trusted and a
-//! certificate from another CA is refused and shown as such.
+//! The agent's uplink against the real collector library (`scout_collector::run` on
+//! 127.0.0.1:0 with a SQLite file in a tempdir): the service's `uplink::run` with the real outbox
+//! lands every record in bronze exactly once with its stamp; over TLS, the configured CA is
+//! trusted and a certificate from another CA is refused and shown as such.
+//!
+//! Here rather than in the agent's tests, so that the agent does not depend on the collector;
+//! it borrows the agent's uplink test support (in-memory outbox, settings, a running uplink).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[allow(dead_code)] // this suite uses a few of its pieces; the agent's uplink suite uses the rest
+#[path = "../../agent/tests/uplink/support.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

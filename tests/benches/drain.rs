@@ -3,10 +3,14 @@
 //! draining, and, as the drain's baseline in the same run, the same transactions posted straight
 //! to a fresh collector by the bench itself. Prints figures; asserts only that everything arrived.
 //!
-//! `cargo bench -p scout-agent --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size
-//! (default 100000), `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_QUICK=1`
-//! makes those 5000 and 2, `SCOUT_BENCH_AGENT_BIN` measures another build of the agent, e.g. the
-//! device profile: `target/release-small/scout-agent`).
+//! It lives in `scout-tests`, the crate for code across both binaries, so that neither the agent
+//! nor the collector depends on the other. A bench cannot ask cargo to build another package's
+//! binary, so build the agent first: `cargo build --release -p scout-agent && cargo bench -p
+//! scout-tests --bench drain` (`SCOUT_BENCH_BACKLOG` changes the backlog size (default 100000),
+//! `SCOUT_BENCH_IDLE_SECS` the idle window (default 60), `SCOUT_BENCH_QUICK=1` makes those 5000
+//! and 2, `SCOUT_BENCH_AGENT_BIN` measures another build of the agent, e.g. the device profile:
+//! `target/release-small/scout-agent`; otherwise the agent beside this bench's profile, see
+//! `scout_tests::bins::binary`).
 //!
 //! The idle phase runs with the default heartbeat interval (60 s) and the uplink's idle poll
 //! (30 s), so the window sees both; bytes written are the kernel's `write_bytes` for the agent
@@ -27,14 +31,18 @@ use scout_agent::simulate::StoreTraffic;
 use scout_agent::uplink::IN_FLIGHT;
 use scout_collector::store::{Store, StoreOptions};
 
-#[path = "support/quick.rs"]
+// The agent benches' quick-mode sizes, shared rather than copied.
+#[path = "../../agent/benches/support/quick.rs"]
 mod quick;
 
-const BUILT_BIN: &str = env!("CARGO_BIN_EXE_scout-agent");
-
-/// The agent binary under test: `SCOUT_BENCH_AGENT_BIN`, else the one cargo built for this bench.
+/// The agent binary under test: `SCOUT_BENCH_AGENT_BIN`, else the workspace build of this
+/// bench's profile (`target/release/scout-agent` for `cargo bench`).
 fn bin() -> String {
-    std::env::var("SCOUT_BENCH_AGENT_BIN").unwrap_or_else(|_| BUILT_BIN.to_owned())
+    std::env::var("SCOUT_BENCH_AGENT_BIN").unwrap_or_else(|_| {
+        scout_tests::bins::binary("scout-agent")
+            .display()
+            .to_string()
+    })
 }
 
 struct Agent(Child);
