@@ -382,11 +382,13 @@ impl Actor {
                     .filter(|e| !e.duplicate)
                     .map(|e| e.seq)
                     .max();
-                for (reply, result) in replies.into_iter().zip(results) {
-                    drop(reply.send(result));
-                }
+                // Announced before anyone is answered: a caller that has its answer can count
+                // on the announcement having been made.
                 if let Some(seq) = stored {
                     self.enqueued.send_replace(seq);
+                }
+                for (reply, result) in replies.into_iter().zip(results) {
+                    drop(reply.send(result));
                 }
             }
             Err(err) => {
