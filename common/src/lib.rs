@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod ndjson;
 pub mod protocol;
 pub mod repair;
+pub mod text;
 pub mod timestamp;
 pub mod transaction;
 

@@ -485,15 +485,7 @@ impl Items<'_> {
 /// Cuts `text` to [`MAX_REFUSAL_TEXT`] bytes (on a character boundary, ending in `…`) and
 /// frees the rest.
 fn clip(mut text: String) -> String {
-    if text.len() > MAX_REFUSAL_TEXT {
-        let mut end = MAX_REFUSAL_TEXT - '…'.len_utf8();
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-        text.shrink_to_fit();
-    }
+    scout_common::text::clip(&mut text, MAX_REFUSAL_TEXT);
     text
 }
 

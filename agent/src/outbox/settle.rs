@@ -107,12 +107,5 @@ impl Outbox {
 }
 
 fn truncate_reason(reason: &str) -> &str {
-    if reason.len() <= MAX_REASON_LEN {
-        return reason;
-    }
-    let mut end = MAX_REASON_LEN;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
+    &reason[..reason.floor_char_boundary(MAX_REASON_LEN)]
 }

@@ -532,22 +532,9 @@ fn push_rejected(listed: &mut Vec<RejectedLine>, omitted: &mut u64, mut line: Re
         *omitted += 1;
         return;
     }
-    if line.error.len() > MAX_REASON_BYTES {
-        let mut cut = MAX_REASON_BYTES;
-        while !line.error.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.error.truncate(cut);
-        line.error.push('…');
-    }
-    if let Some(id) = &mut line.transaction_id
-        && id.len() > MAX_REASON_BYTES
-    {
-        let mut cut = MAX_REASON_BYTES;
-        while !id.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        id.truncate(cut);
+    scout_common::text::clip(&mut line.error, MAX_REASON_BYTES);
+    if let Some(id) = &mut line.transaction_id {
+        id.truncate(id.floor_char_boundary(MAX_REASON_BYTES));
     }
     listed.push(line);
 }

@@ -236,10 +236,7 @@ async fn stalled_bodies_time_out_and_free_their_slots(backend: Backend) {
     let addr = addr_of(&collector);
     // Four uploads (the device's limit) send their headers and a few bytes, then stall, as a
     // Pi does when its mobile link drops mid-upload.
-    let head = format!(
-        "POST /v1/ingest HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
-    );
+    let head = upload_head(&addr, &token);
     let stalled: Vec<_> = (0..4)
         .map(|_| {
             let (addr, head) = (addr.clone(), head.clone());
@@ -251,14 +248,7 @@ async fn stalled_bodies_time_out_and_free_their_slots(backend: Backend) {
     // While they hold the slots, another upload of the device is told to come back later.
     let client = client();
     let line = clean_line("0000ffff-0000-4000-8000-000000000001");
-    let post = || {
-        client
-            .post(collector.url("/v1/ingest"))
-            .bearer_auth(&token)
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson(&[&line]))
-            .send()
-    };
+    let post = || post_line(&client, &collector, &token, &line);
     wait_for_in_flight(&client, &collector, 4).await;
     assert_eq!(post().await.unwrap().status(), 429);
     for thread in stalled {
@@ -287,20 +277,10 @@ async fn a_client_that_goes_away_frees_its_slots(backend: Backend) {
     // freed because the clients went away, not because their bodies timed out.
     let (collector, token) = collector(&db, dir.path(), &[]);
     let addr = addr_of(&collector);
-    let head = format!(
-        "POST /v1/ingest HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
-    );
+    let head = upload_head(&addr, &token);
     let client = client();
     let line = clean_line("0000ffff-0000-4000-8000-000000000002");
-    let post = || {
-        client
-            .post(collector.url("/v1/ingest"))
-            .bearer_auth(&token)
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson(&[&line]))
-            .send()
-    };
+    let post = || post_line(&client, &collector, &token, &line);
     // Four uploads take the device's four slots, then their links drop.
     let mut streams: Vec<TcpStream> = (0..4)
         .map(|_| {
@@ -334,6 +314,30 @@ async fn a_client_that_goes_away_frees_its_slots(backend: Backend) {
     );
     collector.kill();
     db.cleanup().await;
+}
+
+/// The header of an upload that declares a 100,000-byte body, as a raw HTTP/1.1 client sends it.
+fn upload_head(addr: &str, token: &str) -> String {
+    format!(
+        "POST /v1/ingest HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
+    )
+}
+
+/// Posts one NDJSON line to the collector's `/v1/ingest`.
+async fn post_line(
+    client: &reqwest::Client,
+    collector: &Process,
+    token: &str,
+    line: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(collector.url("/v1/ingest"))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[line]))
+        .send()
+        .await
 }
 
 /// Waits until the collector's `scout_ingest_requests_in_flight` reads `n`.
