@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::fields::parse_loose_number;
 use super::*;
 
 const CLEAN: &str = include_str!("../../testdata/scoutpi_clean.json");

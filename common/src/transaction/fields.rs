@@ -1,266 +1,19 @@
-//! The ScoutPi transaction (CONTRACT.md §1) and its tolerant parser.
-//!
-//! Field reality is messy: empty or epoch timestamps, `brand` for `brandName`, numbers as strings,
-//! `""` or `null`, confidences as objects, brands at the top level, mixed-case device ids, items as
-//! bare `{product, price}`, no `transactionId`. [`Transaction::parse`] accepts all of it, records
-//! every interpretation as a [`Repair`], and rejects only what cannot be a transaction at all.
-//! The payload is kept whole (minus the agent's stamp), unknown fields included.
+//! The tolerant reading of each field: [`Parser`] takes a payload apart key by key, accepting
+//! the shapes field devices send (numbers as strings, `""` and `null`, alternative key names,
+//! confidences as objects, items as bare strings) and recording each interpretation as a
+//! [`Repair`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
+use super::{Item, Totals, TransactionError, content_id};
 use crate::device::DeviceId;
-use crate::protocol::{AGENT_STAMP_KEY, AgentStamp};
-// Re-exported: the repair vocabulary is part of a parsed transaction's public face.
-pub use crate::repair::{Repair, RepairKind};
+use crate::repair::{Repair, RepairKind};
 use crate::timestamp;
 
-/// Namespace of the deterministic ids given to transactions that arrive without one.
-pub const CONTENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c0f_7a11_0d3e_4b8e_9a51_51c0_a7d1_0001);
-
-/// A line that cannot be taken as a transaction (a permanent rejection).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransactionError {
-    #[error("invalid JSON: {0}")]
-    InvalidJson(String),
-    #[error("a transaction must be a JSON object, found {0}")]
-    NotAnObject(&'static str),
-    #[error("field `{field}`: {reason}")]
-    BadField { field: String, reason: String },
-}
-
-/// One purchased line, normalised (stored as camelCase JSON in bronze `items`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Item {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item_id: Option<String>,
-    pub brand_name: Option<String>,
-    pub product_name: Option<String>,
-    pub sku: Option<String>,
-    pub quantity: f64,
-    pub unit_price: Option<f64>,
-    pub total_price: Option<f64>,
-    pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subcategory: Option<String>,
-    pub confidence: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub is_unbranded: Option<bool>,
-}
-
-/// Transaction totals; producers often send only some.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Totals {
-    pub total_amount: Option<f64>,
-    pub total_items: Option<f64>,
-    pub branded_amount: Option<f64>,
-    pub unbranded_amount: Option<f64>,
-    pub currency: Option<String>,
-}
-
-/// A parsed, normalised transaction plus the payload it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transaction {
-    pub transaction_id: String,
-    /// The id was derived from content (the producer sent none).
-    pub id_derived: bool,
-    pub store_id: Option<String>,
-    pub device_id: Option<DeviceId>,
-    /// The producer's timestamp, when usable.
-    pub timestamp: Option<DateTime<Utc>>,
-    pub items: Vec<Item>,
-    /// Brand → confidence as the device reported it (evidence, not truth).
-    pub detected_brands: BTreeMap<String, Option<f64>>,
-    pub explicit_mentions: Vec<String>,
-    pub totals: Totals,
-    pub payment_method: Option<String>,
-    pub duration_secs: Option<f64>,
-    pub audio_transcript: Option<String>,
-    pub consent_timestamp: Option<DateTime<Utc>>,
-    pub edge_version: Option<String>,
-    /// The agent's stamp, when the line came through a Scout agent.
-    pub agent: Option<AgentStamp>,
-    pub repairs: Vec<Repair>,
-    /// The transaction as the capture app produced it (agent stamp removed).
-    pub payload: Map<String, Value>,
-}
-
-impl Transaction {
-    /// Parses one NDJSON line.
-    pub fn parse_line(line: &str) -> Result<Self, TransactionError> {
-        let value: Value =
-            serde_json::from_str(line).map_err(|e| TransactionError::InvalidJson(e.to_string()))?;
-        Self::parse(value)
-    }
-
-    /// Parses a JSON value; see the module docs for what is tolerated.
-    pub fn parse(value: Value) -> Result<Self, TransactionError> {
-        let mut payload = match value {
-            Value::Object(map) => map,
-            other => return Err(TransactionError::NotAnObject(kind_name(&other))),
-        };
-        // The cheap walk first: the path is worked out (allocating) only for a payload with a NUL.
-        if holds_nul(&payload)
-            && let Some(field) = find_nul(&payload, "")
-        {
-            return Err(TransactionError::BadField {
-                field,
-                reason: "contains a NUL character (\\u0000), which cannot be stored".into(),
-            });
-        }
-        let agent = match payload.remove(AGENT_STAMP_KEY) {
-            None => None,
-            Some(stamp) => Some(serde_json::from_value::<AgentStamp>(stamp).map_err(|e| {
-                TransactionError::BadField {
-                    field: AGENT_STAMP_KEY.into(),
-                    reason: e.to_string(),
-                }
-            })?),
-        };
-        let mut p = Parser {
-            repairs: Vec::new(),
-        };
-        let (transaction_id, id_derived) = p.transaction_id(&payload)?;
-        let device_id = p.device_id(&payload)?;
-        let store_id = p.store_id(&payload);
-        let timestamp = p.timestamp(&payload);
-        let items = p.items(&payload);
-        let brand_detection = payload.get("brandDetection").and_then(Value::as_object);
-        let detected_brands = p.detected_brands(&payload, brand_detection);
-        let explicit_mentions = brand_detection
-            .and_then(|b| b.get("explicitMentions"))
-            .map(mention_names)
-            .unwrap_or_default();
-        let totals = p.totals(payload.get("totals").and_then(Value::as_object));
-        let context = payload.get("transactionContext").and_then(Value::as_object);
-        let payment_method = p.text(context, "paymentMethod", "transactionContext");
-        let duration_secs = p.number(
-            context.and_then(|c| c.get("duration")),
-            "transactionContext.duration",
-        );
-        let audio_transcript = p.text(context, "audioTranscript", "transactionContext");
-        let consent_timestamp = p.consent_timestamp(&payload);
-        let edge_version = p.text(Some(&payload), "edgeVersion", "");
-        Ok(Self {
-            transaction_id,
-            id_derived,
-            store_id,
-            device_id,
-            timestamp,
-            items,
-            detected_brands,
-            explicit_mentions,
-            totals,
-            payment_method,
-            duration_secs,
-            audio_transcript,
-            consent_timestamp,
-            edge_version,
-            agent,
-            repairs: p.repairs,
-            payload,
-        })
-    }
-
-    /// Sum of item totals, when any item has one.
-    pub fn items_amount(&self) -> Option<f64> {
-        let mut sum = None;
-        for item in &self.items {
-            if let Some(total) = item.total_price {
-                *sum.get_or_insert(0.0) += total;
-            }
-        }
-        sum
-    }
-}
-
-/// The deterministic id of a payload: a UUID v5 over its canonical JSON (keys sorted at every
-/// level), so the same content always gets the same id, whichever side computes it.
-pub fn content_id(payload: &Map<String, Value>) -> String {
-    let mut canonical = String::with_capacity(1024);
-    write_canonical_object(payload, &mut canonical);
-    Uuid::new_v5(&CONTENT_ID_NAMESPACE, canonical.as_bytes()).to_string()
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => write_canonical_object(map, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => {
-            let _ = write!(out, "{scalar}");
-        }
-    }
-}
-
-fn write_canonical_object(map: &Map<String, Value>, out: &mut String) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable();
-    out.push('{');
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{}:", Value::String(key.clone()));
-        write_canonical(&map[key], out);
-    }
-    out.push('}');
-}
-
-/// Whether any key or string of `map`, at any depth, holds a NUL character.
-fn holds_nul(map: &Map<String, Value>) -> bool {
-    map.iter()
-        .any(|(key, value)| key.contains('\0') || value_holds_nul(value))
-}
-
-fn value_holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(value_holds_nul),
-        Value::Object(map) => holds_nul(map),
-        _ => false,
-    }
-}
-
-/// The path of the first key or string holding a NUL character (databases cannot store it).
-fn find_nul(map: &Map<String, Value>, prefix: &str) -> Option<String> {
-    map.iter().find_map(|(key, value)| {
-        let path = join(prefix, key);
-        if key.contains('\0') {
-            return Some(path);
-        }
-        find_nul_value(value, path)
-    })
-}
-
-fn find_nul_value(value: &Value, path: String) -> Option<String> {
-    match value {
-        Value::String(s) => s.contains('\0').then_some(path),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| find_nul_value(v, format!("{path}[{i}]"))),
-        Value::Object(map) => find_nul(map, &path),
-        _ => None,
-    }
-}
-
-fn kind_name(value: &Value) -> &'static str {
+pub(super) fn kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -271,7 +24,7 @@ fn kind_name(value: &Value) -> &'static str {
     }
 }
 
-fn mention_names(value: &Value) -> Vec<String> {
+pub(super) fn mention_names(value: &Value) -> Vec<String> {
     let Some(list) = value.as_array() else {
         return Vec::new();
     };
@@ -287,7 +40,7 @@ fn mention_names(value: &Value) -> Vec<String> {
         .collect()
 }
 
-fn join(prefix: &str, key: &str) -> String {
+pub(super) fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_owned()
     } else {
@@ -295,8 +48,8 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-struct Parser {
-    repairs: Vec<Repair>,
+pub(super) struct Parser {
+    pub(super) repairs: Vec<Repair>,
 }
 
 impl Parser {
@@ -307,7 +60,7 @@ impl Parser {
         });
     }
 
-    fn transaction_id(
+    pub(super) fn transaction_id(
         &mut self,
         payload: &Map<String, Value>,
     ) -> Result<(String, bool), TransactionError> {
@@ -328,7 +81,7 @@ impl Parser {
         }
     }
 
-    fn device_id(
+    pub(super) fn device_id(
         &mut self,
         payload: &Map<String, Value>,
     ) -> Result<Option<DeviceId>, TransactionError> {
@@ -353,7 +106,7 @@ impl Parser {
         Ok(Some(id))
     }
 
-    fn store_id(&mut self, payload: &Map<String, Value>) -> Option<String> {
+    pub(super) fn store_id(&mut self, payload: &Map<String, Value>) -> Option<String> {
         match payload.get("storeId") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             Some(Value::Number(n)) => {
@@ -364,7 +117,7 @@ impl Parser {
         }
     }
 
-    fn timestamp(&mut self, payload: &Map<String, Value>) -> Option<DateTime<Utc>> {
+    pub(super) fn timestamp(&mut self, payload: &Map<String, Value>) -> Option<DateTime<Utc>> {
         match timestamp::parse_value(payload.get("timestamp")) {
             timestamp::Parsed::Ok { at, repair } => {
                 if let Some(kind) = repair {
@@ -383,7 +136,10 @@ impl Parser {
         }
     }
 
-    fn consent_timestamp(&mut self, payload: &Map<String, Value>) -> Option<DateTime<Utc>> {
+    pub(super) fn consent_timestamp(
+        &mut self,
+        payload: &Map<String, Value>,
+    ) -> Option<DateTime<Utc>> {
         let value = payload
             .get("privacy")
             .and_then(Value::as_object)
@@ -404,7 +160,7 @@ impl Parser {
     }
 
     /// A number that may arrive as a string, `""` or `null`.
-    fn number(&mut self, value: Option<&Value>, field: &str) -> Option<f64> {
+    pub(super) fn number(&mut self, value: Option<&Value>, field: &str) -> Option<f64> {
         match value? {
             Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
             Value::Null => {
@@ -433,7 +189,7 @@ impl Parser {
     }
 
     /// A text field; numbers and booleans are taken as their text.
-    fn text(
+    pub(super) fn text(
         &mut self,
         object: Option<&Map<String, Value>>,
         key: &str,
@@ -468,7 +224,7 @@ impl Parser {
         None
     }
 
-    fn items(&mut self, payload: &Map<String, Value>) -> Vec<Item> {
+    pub(super) fn items(&mut self, payload: &Map<String, Value>) -> Vec<Item> {
         let list = match payload.get("items") {
             None | Some(Value::Null) => return Vec::new(),
             Some(Value::Array(list)) => list.as_slice(),
@@ -562,7 +318,7 @@ impl Parser {
         }
     }
 
-    fn detected_brands(
+    pub(super) fn detected_brands(
         &mut self,
         payload: &Map<String, Value>,
         brand_detection: Option<&Map<String, Value>>,
@@ -598,7 +354,7 @@ impl Parser {
         out
     }
 
-    fn totals(&mut self, totals: Option<&Map<String, Value>>) -> Totals {
+    pub(super) fn totals(&mut self, totals: Option<&Map<String, Value>>) -> Totals {
         let Some(t) = totals else {
             return Totals::default();
         };
@@ -613,7 +369,7 @@ impl Parser {
 }
 
 /// Reads `"12.50"`, `"₱12.50"`, `"PHP 1,250"`, `" 3 "` as numbers.
-fn parse_loose_number(s: &str) -> Option<f64> {
+pub(super) fn parse_loose_number(s: &str) -> Option<f64> {
     let t = s.trim();
     let t = t
         .strip_prefix('₱')
@@ -628,6 +384,3 @@ fn parse_loose_number(s: &str) -> Option<f64> {
 fn round_centavos(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
-
-#[cfg(test)]
-mod tests;
