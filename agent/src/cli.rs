@@ -94,6 +94,12 @@ impl Cli {
         };
         builder.enable_all().build()
     }
+
+    /// Whether this subcommand stops on SIGINT/SIGTERM (the service, `simulate`); the binary
+    /// installs the handlers only for these, before anything slow starts.
+    pub fn stops_on_signal(&self) -> bool {
+        matches!(self.command, Command::Run | Command::Simulate { .. })
+    }
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<AgentConfig> {

@@ -1,9 +1,12 @@
-//! `scout-agent`: logging, the TLS crypto provider, arguments; the library does the rest.
+//! `scout-agent`: logging, the TLS crypto provider, arguments, the shutdown signal; the library
+//! does the rest.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use futures_util::future::Either;
 use scout_agent::cli::{self, Cli};
+use scout_common::shutdown::shutdown_signal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -25,7 +28,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli, scout_agent::shutdown_signal())) {
+    let outcome = runtime.block_on(async {
+        // Installed here, inside the runtime and before any slow start-up step (the outbox's
+        // check), for the commands that stop on it; the others keep the default, so Ctrl-C
+        // ends them at once.
+        let shutdown = if cli.stops_on_signal() {
+            Either::Left(shutdown_signal())
+        } else {
+            Either::Right(std::future::pending())
+        };
+        cli::run(cli, shutdown).await
+    });
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

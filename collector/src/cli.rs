@@ -1,6 +1,8 @@
 //! The `scout-collector` command line: subcommands and what each prints.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -114,21 +116,39 @@ pub enum DeviceCommand {
     },
 }
 
-/// Runs one subcommand to completion.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+impl Cli {
+    /// Whether this subcommand stops on SIGINT/SIGTERM (`serve`, the default, and `demo`); the
+    /// binary installs the handlers only for these, before anything slow starts.
+    pub fn stops_on_signal(&self) -> bool {
+        match &self.command {
+            None | Some(Command::Serve(_)) => true,
+            #[cfg(feature = "demo")]
+            Some(Command::Demo(_)) => true,
+            Some(_) => false,
+        }
+    }
+}
+
+/// Runs one subcommand to completion. `shutdown` ends `serve` and `demo`; when it completes
+/// while the database is still being connected to or migrated, start-up stops there and the
+/// command exits successfully (a migration cut short is rolled back by the database, and
+/// applied whole at the next start).
+pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result<ExitCode> {
     if let Some(Command::Brand(args)) = &cli.command {
         return brand(args); // needs no database
     }
     #[cfg(feature = "demo")]
     if let Some(Command::Demo(args)) = &cli.command {
-        return crate::demo::run(args, crate::shutdown_signal()).await; // brings its own database
+        return crate::demo::run(args, shutdown).await; // brings its own database
     }
-    let store = Store::connect(&cli.database_url, &StoreOptions::default())
-        .await
-        .with_context(|| format!("Failed to connect to {}", redact(&cli.database_url)))?;
-    store.migrate().await.context("Failed to migrate")?;
-    // Signals are handled from here on, even while the rest starts up.
-    let shutdown = crate::shutdown_signal();
+    let mut shutdown = pin!(shutdown);
+    let store = tokio::select! {
+        store = open_store(&cli.database_url) => store?,
+        () = &mut shutdown => {
+            tracing::info!("stopped during start-up, before serving");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(default_serve_config()));
@@ -152,6 +172,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
+}
+
+/// Connects to the database and applies the pending migrations.
+async fn open_store(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("Failed to connect to {}", redact(url)))?;
+    store.migrate().await.context("Failed to migrate")?;
+    Ok(store)
 }
 
 async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
@@ -323,8 +352,59 @@ pub fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod tests {
-    use super::redact;
+    use std::time::{Duration, Instant};
+
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shutdown_while_the_database_does_not_answer_stops_start_up_cleanly() {
+        // A server that takes connections and never says a word: connecting waits for it
+        // (up to the pool's acquire timeout, 5 s).
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("postgres://scout@{}/scout", silent.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                held.push(connection);
+            }
+        });
+        let cli =
+            Cli::try_parse_from(["scout-collector", "--database-url", &url, "serve"]).unwrap();
+        assert!(cli.stops_on_signal());
+        let started = Instant::now();
+        let code = run(cli, tokio::time::sleep(Duration::from_millis(200)))
+            .await
+            .expect("a stop during start-up is not an error");
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "start-up did not stop when asked: {:?}",
+            started.elapsed()
+        );
+        server.abort();
+    }
+
+    #[test]
+    fn only_the_long_running_commands_wait_for_a_signal() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        assert!(parse(&["scout-collector"]).stops_on_signal());
+        assert!(parse(&["scout-collector", "serve"]).stops_on_signal());
+        for command in [
+            &["migrate"][..],
+            &["process"],
+            &["kpis"],
+            &["device", "list"],
+        ] {
+            let args: Vec<&str> = std::iter::once("scout-collector")
+                .chain(command.iter().copied())
+                .collect();
+            assert!(!parse(&args).stops_on_signal(), "{command:?}");
+        }
+    }
 
     #[test]
     fn passwords_are_redacted() {

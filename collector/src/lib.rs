@@ -1,8 +1,9 @@
 //! The Scout collector: authenticates ScoutPi devices, lands their transactions exactly once in
 //! bronze, and (in later stages) builds silver, gold and platinum from them.
 //!
-//! `main.rs` only parses arguments; [`cli::run`] dispatches subcommands and [`run`] serves the
-//! HTTP API on a listener the caller bound, until the caller's shutdown future completes.
+//! `main.rs` parses arguments and installs the shutdown signal; [`cli::run`] dispatches
+//! subcommands and [`run`] serves the HTTP API on a listener the caller bound, until the
+//! caller's shutdown future completes.
 
 pub mod brands;
 pub mod bronze;
@@ -99,38 +100,4 @@ pub async fn run(
         let _ = task.await;
     }
     served.context("Failed to serve")
-}
-
-/// Completes on Ctrl-C or SIGTERM: the one shutdown path of the binary. The SIGTERM handler is
-/// installed when this is called (inside the runtime), not when the future is first polled, so
-/// a signal that arrives during start-up is not fatal.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    async move {
-        let ctrl_c = async {
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %e, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(unix)]
-        let terminate = async {
-            match terminate {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => tracing::info!("Ctrl-C received"),
-            () = terminate => tracing::info!("SIGTERM received"),
-        }
-    }
 }

@@ -1,9 +1,11 @@
-//! `scout-collector`: logging, arguments, then the library does the work.
+//! `scout-collector`: logging, arguments, the shutdown signal, then the library does the work.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use futures_util::future::Either;
 use scout_collector::cli::Cli;
+use scout_common::shutdown::shutdown_signal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -33,7 +35,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(scout_collector::cli::run(cli)) {
+    let outcome = runtime.block_on(async {
+        // Installed here, inside the runtime and before any slow start-up step (connecting to
+        // and migrating the database), for the commands that stop on it; the others keep the
+        // default, so Ctrl-C ends them at once.
+        let shutdown = if cli.stops_on_signal() {
+            Either::Left(shutdown_signal())
+        } else {
+            Either::Right(std::future::pending())
+        };
+        scout_collector::cli::run(cli, shutdown).await
+    });
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -2,13 +2,17 @@
 //! its tolerant parser, NDJSON framing, device ids and the ingest protocol types.
 //!
 //! This crate does no IO (no sockets, files, databases or runtimes): it turns bytes into checked
-//! values and back, so both binaries agree on every rule and the rules are unit-testable.
+//! values and back, so both binaries agree on every rule and the rules are unit-testable. The
+//! one exception is opt-in: with the `signal` feature, [`shutdown::shutdown_signal`] is the
+//! SIGINT/SIGTERM future both binaries stop on (it needs tokio's signal handling).
 
 pub mod device;
 pub mod metrics;
 pub mod ndjson;
 pub mod protocol;
 pub mod repair;
+#[cfg(feature = "signal")]
+pub mod shutdown;
 pub mod text;
 pub mod timestamp;
 pub mod transaction;
