@@ -1,6 +1,10 @@
 //! The agent service (`scout-agent run`): opens the outbox, then runs intake (HTTP and spool),
 //! the uplink and the status server side by side until shutdown, and closes the outbox last.
 //!
+//! Shutdown during start-up: while the outbox opens (its start-up check can take a while on a
+//! large file after an unclean stop), `shutdown` stops the opening where the next start picks
+//! it up again ([`Interrupt`]), and the service exits cleanly without having served.
+//!
 //! Shutdown order: stop taking new work (HTTP intake, spool scans), let the uplink finish its
 //! request in flight (bounded by the request timeout), then close the outbox, which finishes
 //! the current SQLite transaction and marks the session clean. A corruption seen while running
@@ -12,6 +16,7 @@
 //! when shutdown begins (see [`crate::systemd`]).
 
 use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +29,7 @@ use tracing::{error, info, warn};
 use crate::config::AgentConfig;
 use crate::http::{AgentState, IntakeCounters, router};
 use crate::intake::spool::{SpoolConfig, SpoolWatcher};
-use crate::outbox::{Outbox, OutboxConfig, OutboxHandle};
+use crate::outbox::{BufferError, Interrupt, OpenReport, Outbox, OutboxConfig, OutboxHandle};
 use crate::status::LISTEN_STATE_KEY;
 use crate::uplink::{self, UplinkStatus, Wake};
 
@@ -38,12 +43,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let device = DeviceId::parse(&config.device_id).context("Invalid device_id")?;
-    let open_config = OutboxConfig::new(config.max_outbox_bytes);
-    let path = config.outbox_path.clone();
-    let (outbox, report) = tokio::task::spawn_blocking(move || Outbox::open(path, open_config))
-        .await
-        .context("Failed to open the outbox")?
-        .with_context(|| format!("Failed to open the outbox {}", config.outbox_path.display()))?;
+    let mut shutdown = pin!(shutdown);
+    let Some((outbox, report)) = open_outbox(&config, shutdown.as_mut()).await? else {
+        return Ok(());
+    };
     if let Some(q) = &report.quarantined {
         error!(
             kept_at = %q.path.display(),
@@ -154,7 +157,7 @@ pub async fn run(
         }
     };
     let failure = tokio::select! {
-        () = shutdown => None,
+        () = &mut shutdown => None,
         why = outbox_failed => Some(why),
     };
     crate::systemd::stopping();
@@ -185,5 +188,50 @@ pub async fn run(
         Some(why) => Err(anyhow::anyhow!(
             "{why}: exiting so the next start checks and quarantines it"
         )),
+    }
+}
+
+/// Opens the outbox (on a blocking thread), or stops the opening when `shutdown` completes
+/// first: `None` then, once the opening thread has let go of the file.
+async fn open_outbox(
+    config: &AgentConfig,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<Option<(Outbox, OpenReport)>> {
+    let path = config.outbox_path.clone();
+    info!(path = %path.display(), "opening the outbox");
+    let open_config = OutboxConfig::new(config.max_outbox_bytes);
+    let interrupt = Interrupt::new();
+    let mut opening = tokio::task::spawn_blocking({
+        let interrupt = interrupt.clone();
+        move || Outbox::open_interruptible(path, open_config, &interrupt)
+    });
+    let failed = || format!("Failed to open the outbox {}", config.outbox_path.display());
+    tokio::select! {
+        opened = &mut opening => {
+            let opened = opened.context("Failed to open the outbox")?.with_context(failed)?;
+            return Ok(Some(opened));
+        }
+        () = shutdown => {}
+    }
+    crate::systemd::stopping();
+    info!("stopping during start-up: the outbox's opening stops where the next start resumes");
+    interrupt.raise();
+    match opening.await.context("Failed to open the outbox")? {
+        Err(BufferError::Interrupted) => {
+            info!(
+                "stopped before the outbox opened; its start-up check runs again at the next start"
+            );
+            Ok(None)
+        }
+        Ok((outbox, _)) => {
+            // It finished before the stop reached it: close it as a stop would.
+            tokio::task::spawn_blocking(move || outbox.close())
+                .await
+                .context("Failed to close the outbox")?
+                .context("Failed to close the outbox")?;
+            info!("stopped cleanly");
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(failed),
     }
 }

@@ -5,10 +5,11 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use scout_agent::outbox::{
-    BufferError, Enqueued, NewRecord, OnCorruption, Outbox, OutboxConfig, OutboxReader,
+    BufferError, Enqueued, Interrupt, NewRecord, OnCorruption, Outbox, OutboxConfig, OutboxReader,
     QuickCheckReason, Settled, StartupCheck, state_keys,
 };
 use tempfile::TempDir;
@@ -779,6 +780,75 @@ fn an_interrupted_salvage_is_completed_at_the_next_open() {
     // Done once: the next open has nothing to salvage.
     let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
     assert!(report.quarantined.is_none());
+}
+
+/// Holds an exclusive lock on the outbox at `path`, as a process stuck in the middle of a write
+/// might: anyone else reading it waits for up to their busy timeout.
+fn lock_exclusively(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    conn
+}
+
+#[test]
+fn a_raised_interrupt_ends_the_start_up_check_and_its_lock_wait_leaving_the_file_as_it_was() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut outbox = open(&path, MB);
+    outbox
+        .enqueue_batch(&[rec("a", 100), rec("b", 100)])
+        .unwrap();
+    drop(outbox); // as after a crash: the full check is due at the next start
+    let holder = lock_exclusively(&path);
+    let interrupt = Interrupt::new();
+    let raiser = {
+        let interrupt = interrupt.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            interrupt.raise();
+        })
+    };
+    let config = OutboxConfig {
+        busy_timeout: Duration::from_secs(60),
+        ..OutboxConfig::new(MB)
+    };
+    let started = Instant::now();
+    let err = Outbox::open_interruptible(&path, config, &interrupt).unwrap_err();
+    let took = started.elapsed();
+    raiser.join().unwrap();
+    assert!(matches!(err, BufferError::Interrupted), "{err:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the wait for the lock was not cut short: {took:?}"
+    );
+    drop(holder);
+    // Nothing changed: every row is there, and the full check is still due.
+    let (outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    assert_eq!(
+        report.startup_check,
+        StartupCheck::QuickCheck(QuickCheckReason::UncleanShutdown)
+    );
+    assert_eq!(peek_ids(&outbox), ["a", "b"]);
+    assert_consistent(&outbox);
+}
+
+#[test]
+fn an_interrupt_raised_before_a_quarantine_leaves_the_damaged_file_where_it_is() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let garbage: Vec<u8> = (0..64 * 1024_u32).map(|i| (i * 7919 % 251) as u8).collect();
+    fs::write(&path, &garbage).unwrap();
+    let interrupt = Interrupt::new();
+    interrupt.raise();
+    let err = Outbox::open_interruptible(&path, OutboxConfig::new(MB), &interrupt).unwrap_err();
+    assert!(matches!(err, BufferError::Interrupted), "{err:?}");
+    assert!(corrupt_files(dir.path()).is_empty());
+    assert_eq!(fs::read(&path).unwrap(), garbage);
+    // The next open quarantines it as usual.
+    let (_outbox, report) = Outbox::open(&path, OutboxConfig::new(MB)).unwrap();
+    assert!(report.quarantined.is_some());
 }
 
 #[test]

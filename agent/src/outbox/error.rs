@@ -121,6 +121,12 @@ pub enum BufferError {
     #[error("the outbox is closed (the agent is shutting down)")]
     Closed,
 
+    /// [`crate::outbox::Outbox::open_interruptible`] was stopped by its
+    /// [`crate::outbox::Interrupt`] before the outbox opened (SQLITE_INTERRUPT reads as this
+    /// too). Only steps the next open does again were cut short.
+    #[error("opening the outbox was stopped before it finished (the agent is shutting down)")]
+    Interrupted,
+
     /// Any other SQLite failure (locked beyond the busy timeout, permissions, I/O error).
     #[error("outbox SQLite error while {op}: {source}")]
     Sqlite {
@@ -138,6 +144,7 @@ impl BufferError {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
                 Self::Corrupt { op, source }
             }
+            Some(ErrorCode::OperationInterrupted) => Self::Interrupted,
             _ => Self::Sqlite { op, source },
         }
     }
@@ -238,6 +245,7 @@ impl BufferError {
             },
             Self::Export(source) => Self::Export(replicate_io(source)),
             Self::Closed => Self::Closed,
+            Self::Interrupted => Self::Interrupted,
             Self::Sqlite { op, source } => Self::Sqlite {
                 op,
                 source: replicate_sqlite(source),

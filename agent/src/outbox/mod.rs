@@ -98,6 +98,13 @@
 //!     cannot call a write at all. It runs no integrity check and never quarantines. An
 //!     [`Outbox`] reads through the same methods (it derefs to its [`OutboxReader`]).
 //!
+//! 13. **Start-up can be stopped.** [`Outbox::open_interruptible`] ends with
+//!     [`BufferError::Interrupted`] as soon as its [`Interrupt`] is raised (the service raises
+//!     it when asked to stop during start-up), but only in steps the next open does again from
+//!     the start: the start-up check, its wait for another connection's lock (waited out in
+//!     slices, up to the busy timeout, rather than inside SQLite), and the salvage (rolled back
+//!     whole). A quarantine that has begun renaming the file is finished first.
+//!
 //! One [`Outbox`] is one connection and is used from one thread at a time. In the service it
 //! lives on its own thread behind [`OutboxHandle`] (async, cloneable, with group commit); other
 //! processes (`scout-agent enqueue`, `scout-agent status` via [`Outbox::open_read_only`]) may
@@ -108,7 +115,7 @@
 //! operations live by concern: `enqueue.rs` (storing, with the refusal count), `peek.rs` and
 //! `settle.rs` (the uplink's side), `dead_letters.rs`, `state.rs` (the agent state `status`
 //! shows), `stats.rs` (counters at a glance and the audit), beside `recovery.rs`, `schema.rs`,
-//! `handle.rs` and `error.rs`.
+//! `handle.rs`, `interrupt.rs` and `error.rs`.
 //!
 //! This module is the "buffer" of STYLE.md's module list (its error type is [`BufferError`]);
 //! it is called `outbox` after the pattern it implements.
@@ -117,6 +124,7 @@ mod dead_letters;
 mod enqueue;
 mod error;
 mod handle;
+mod interrupt;
 mod peek;
 mod reader;
 mod recovery;
@@ -139,6 +147,7 @@ pub use enqueue::{
 };
 pub use error::BufferError;
 pub use handle::{CommitStats, GroupLimits, OutboxHandle};
+pub use interrupt::Interrupt;
 pub use peek::Record;
 pub use reader::OutboxReader;
 pub use settle::{MAX_REASON_LEN, Settled};
@@ -287,6 +296,17 @@ impl Outbox {
         path: impl AsRef<Path>,
         config: OutboxConfig,
     ) -> Result<(Self, OpenReport), BufferError> {
+        Self::open_interruptible(path, config, &Interrupt::new())
+    }
+
+    /// [`Outbox::open`], which `interrupt` can stop from another thread (invariant 13): the
+    /// start-up check and the salvage end at once with [`BufferError::Interrupted`], leaving
+    /// the file for the next open to check again.
+    pub fn open_interruptible(
+        path: impl AsRef<Path>,
+        config: OutboxConfig,
+        interrupt: &Interrupt,
+    ) -> Result<(Self, OpenReport), BufferError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|source| BufferError::CreateDir {
@@ -305,7 +325,7 @@ impl Outbox {
         let mut aside: Option<(PathBuf, String, DateTime<Utc>)> = None;
         let (mut conn, migration) = loop {
             let started = Instant::now();
-            let (health, check) = recovery::inspect(&path, busy, role == Role::Owner)?;
+            let (health, check) = recovery::inspect(&path, busy, role == Role::Owner, interrupt)?;
             integrity_check += started.elapsed();
             startup_check.get_or_insert(check);
             let verdict = match health {
@@ -333,6 +353,8 @@ impl Outbox {
                     detail: verdict,
                 });
             }
+            // The last point to stop at: from the rename on, the quarantine is seen through.
+            interrupt.check()?;
             // Millisecond precision: what is stored is what is reported.
             let now = Utc::now().trunc_subsecs(3);
             let moved_to = recovery::rename_aside(&path, now)?;
@@ -349,7 +371,7 @@ impl Outbox {
             recovery::begin_quarantine(&mut conn, moved_to, reason, *at, busy)?;
         }
         // Also completes a salvage that an earlier open began but could not finish.
-        let quarantined = recovery::finish_salvage(&mut conn, busy)?;
+        let quarantined = recovery::finish_salvage(&mut conn, busy, interrupt)?;
         if let Some(info) = &quarantined {
             tracing::error!(
                 quarantined_to = %info.path.display(),

@@ -1,23 +1,28 @@
 //! Start-up checks (cheap ones always, `quick_check` after an unclean stop) and what happens to a
 //! damaged outbox: renamed aside for forensics, replaced by a fresh file, and whatever rows can
-//! still be read copied into it.
+//! still be read copied into it. The check (with its wait for another connection's lock) and
+//! the salvage stop when their [`Interrupt`] is raised.
 
 use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::value::RawValue;
 
 use super::error::{BufferError, is_corruption};
+use super::interrupt::Interrupt;
 use super::schema::{Counters, Delta, SCHEMA_VERSION, read_marker};
 use super::{QuarantineInfo, QuickCheckReason, StartupCheck, to_i64, to_u64};
 
 /// How many problems `quick_check` lists before it stops.
 const MAX_REPORTED_PROBLEMS: i64 = 10;
+
+/// How often the start-up check looks again at a lock another connection holds.
+const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// When the old file's counters cannot be read, sequence numbers resume from
 /// `unix_millis * SEQ_FLOOR_PER_MILLI`: above anything the old file can have issued unless it
@@ -100,11 +105,13 @@ impl Header {
 /// length agrees with its header. A missing or empty file is healthy: there is nothing to lose.
 /// Corruption, including "file is not a database", is a verdict; any other error (locked,
 /// permission denied, I/O) is returned, because renaming a healthy file aside on a transient
-/// error would be worse than failing to start.
+/// error would be worse than failing to start. `interrupt` stops the check at any statement
+/// (see [`unlocked`]) and cuts `quick_check` short.
 pub(crate) fn inspect(
     path: &Path,
     busy: Duration,
     owner: bool,
+    interrupt: &Interrupt,
 ) -> Result<(Health, StartupCheck), BufferError> {
     let file_len = match fs::metadata(path) {
         Ok(meta) if meta.len() > 0 => meta.len(),
@@ -130,9 +137,13 @@ pub(crate) fn inspect(
         Err(err) if is_corruption(&err) => return damaged(err.to_string()),
         Err(err) => return Err(BufferError::sqlite("opening the outbox for its check", err)),
     };
-    conn.busy_timeout(busy)
+    // Locks are waited for by `unlocked`, which the interrupt can stop, not by SQLite.
+    conn.busy_timeout(Duration::ZERO)
         .map_err(BufferError::during("setting the busy timeout"))?;
-    let version: i64 = match conn.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+    let version = unlocked(interrupt, busy, || {
+        conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+    })?;
+    let version = match version {
         Ok(version) => version,
         Err(err) if is_corruption(&err) => return damaged(err.to_string()),
         Err(err) => return Err(BufferError::sqlite("reading the schema version", err)),
@@ -147,7 +158,7 @@ pub(crate) fn inspect(
     if !owner {
         return Ok((Health::Healthy, StartupCheck::NotOwner));
     }
-    let reason = match read_marker(&conn) {
+    let reason = match unlocked(interrupt, busy, || read_marker(&conn))? {
         Ok(Some(true)) if header.agrees_with(file_len) => {
             return Ok((Health::Healthy, StartupCheck::CleanShutdown));
         }
@@ -158,16 +169,51 @@ pub(crate) fn inspect(
         Err(err) => return Err(BufferError::sqlite("reading the session marker", err)),
     };
     tracing::info!(path = %path.display(), ?reason, "running the outbox integrity check");
-    Ok((quick_check(&conn)?, StartupCheck::QuickCheck(reason)))
+    Ok((
+        quick_check(&conn, busy, interrupt)?,
+        StartupCheck::QuickCheck(reason),
+    ))
 }
 
-/// `PRAGMA quick_check`: reads every page, loads no rows.
-fn quick_check(conn: &Connection) -> Result<Health, BufferError> {
+/// Runs one statement of the start-up check. Another connection's lock is waited out for up to
+/// `busy`, as SQLite's busy timeout would (it is off on this connection), but in slices of
+/// [`LOCK_POLL`], so that a raised `interrupt` ends the wait at once; it is checked before
+/// every attempt. The statement's own result is returned as it came.
+fn unlocked<T>(
+    interrupt: &Interrupt,
+    busy: Duration,
+    mut statement: impl FnMut() -> rusqlite::Result<T>,
+) -> Result<rusqlite::Result<T>, BufferError> {
+    let started = Instant::now();
+    loop {
+        interrupt.check()?;
+        match statement() {
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < busy =>
+            {
+                std::thread::sleep(LOCK_POLL.min(busy.saturating_sub(started.elapsed())));
+            }
+            done => return Ok(done),
+        }
+    }
+}
+
+/// `PRAGMA quick_check`: reads every page, loads no rows. A raised `interrupt` cuts it short.
+fn quick_check(
+    conn: &Connection,
+    busy: Duration,
+    interrupt: &Interrupt,
+) -> Result<Health, BufferError> {
+    let _watch = interrupt.watch(conn)?;
     let mut problems: Vec<String> = Vec::new();
-    let result = conn.pragma(None, "quick_check", MAX_REPORTED_PROBLEMS, |row| {
-        problems.push(row.get(0)?);
-        Ok(())
-    });
+    let result = unlocked(interrupt, busy, || {
+        problems.clear();
+        conn.pragma(None, "quick_check", MAX_REPORTED_PROBLEMS, |row| {
+            problems.push(row.get(0)?);
+            Ok(())
+        })
+    })?;
     match result {
         Ok(()) if problems.len() == 1 && problems[0] == "ok" => Ok(Health::Healthy),
         Ok(()) if problems.is_empty() => Ok(Health::Corrupt("quick_check returned nothing".into())),
@@ -278,10 +324,12 @@ pub(crate) fn begin_quarantine(
 /// this one, in one transaction. Reading stops at the first damaged page. A pending row whose
 /// payload is no longer valid JSON (a page cut short reads as zeros) is not sent: it becomes a
 /// dead letter, so it stays visible and counted. The old file is opened read-only and left as
-/// it was. Returns the completed record, or `None` if there was nothing to do.
+/// it was. Returns the completed record, or `None` if there was nothing to do. A raised
+/// `interrupt` stops the copy and rolls it back whole; the next open does it again.
 pub(crate) fn finish_salvage(
     into: &mut Connection,
     busy: Duration,
+    interrupt: &Interrupt,
 ) -> Result<Option<QuarantineInfo>, BufferError> {
     // Looked up inside the write transaction, so two writers opening at once cannot both copy.
     let tx = into
@@ -302,17 +350,20 @@ pub(crate) fn finish_salvage(
     let source = open_quarantined(&quarantined, busy);
     let mut tally = SalvageTally::default();
     if let Some(src) = &source {
+        let _watch = interrupt.watch(src)?;
         let mut sink = Sink::new(&tx, Utc::now())?;
         for_each_readable_row(
             src,
             "SELECT seq, transaction_id, captured_at_ms, payload, NULL, NULL
              FROM pending ORDER BY seq",
+            interrupt,
             |row| sink.pending(row, &mut tally),
         )?;
         for_each_readable_row(
             src,
             "SELECT seq, transaction_id, captured_at_ms, payload, reason, dead_lettered_at_ms
              FROM dead_letters ORDER BY seq",
+            interrupt,
             |row| sink.dead_letter(row, &mut tally),
         )?;
     }
@@ -527,15 +578,19 @@ fn payload_len(payload: &[u8]) -> i64 {
 }
 
 /// Streams the rows of `select` (six columns, see [`OldRow`]) to `each`, stopping quietly at
-/// the first damaged page; rows whose values cannot be decoded are skipped.
+/// the first damaged page; rows whose values cannot be decoded are skipped. A raised
+/// `interrupt` (which also fails the statement it cuts short) stops it with an error instead,
+/// so a cut-short read is never taken for the end of the readable rows.
 fn for_each_readable_row(
     src: &Connection,
     select: &str,
+    interrupt: &Interrupt,
     mut each: impl FnMut(OldRow) -> Result<(), BufferError>,
 ) -> Result<(), BufferError> {
     let mut stmt = match src.prepare(select) {
         Ok(stmt) => stmt,
         Err(err) => {
+            interrupt.check()?;
             tracing::warn!(error = %err, "salvage: table unreadable in the quarantined outbox");
             return Ok(());
         }
@@ -543,15 +598,18 @@ fn for_each_readable_row(
     let mut rows = match stmt.query([]) {
         Ok(rows) => rows,
         Err(err) => {
+            interrupt.check()?;
             tracing::warn!(error = %err, "salvage: cannot read the quarantined outbox");
             return Ok(());
         }
     };
     loop {
+        interrupt.check()?;
         let row = match rows.next() {
             Ok(Some(row)) => row,
             Ok(None) => break,
             Err(err) => {
+                interrupt.check()?;
                 tracing::warn!(error = %err, "salvage stopped at a damaged page");
                 break;
             }
