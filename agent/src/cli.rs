@@ -1,5 +1,8 @@
 //! The `scout-agent` command line: `run` (the service), `status`, `enqueue`, `validate`,
-//! `simulate`, `dead-letters`. Every subcommand takes `--config PATH`.
+//! `simulate`, `dead-letters`. Every subcommand takes `--config PATH`. `validate` and `run`
+//! check the whole configuration ([`AgentConfig::check`]: `run` exits 2 on an error, before it
+//! binds, and starts the service from the [`CheckedConfig`]); the other commands read only the
+//! keys they need (see [`crate::config`]).
 //!
 //! Only `run` gets a multi-threaded runtime. The other subcommands are short and run on the
 //! calling thread ([`Cli::runtime`]): their SQLite and file work is done in place rather than
@@ -18,7 +21,7 @@ use clap::{Parser, Subcommand};
 use scout_common::DeviceId;
 use tokio::net::TcpListener;
 
-use crate::config::{AgentConfig, DEFAULT_CONFIG_PATH, Severity};
+use crate::config::{AgentConfig, CheckedConfig, DEFAULT_CONFIG_PATH, Severity};
 use crate::outbox::{BufferError, Outbox, OutboxReader, OutboxStats};
 use crate::simulate::StoreTraffic;
 use crate::status::{self, LISTEN_STATE_KEY, StatusReport};
@@ -116,13 +119,14 @@ pub async fn run(
     match cli.command {
         Command::Validate => Ok(validate(&cli.config, &config)),
         Command::Run => {
-            if validate_quietly(&config) {
+            let Some(config) = checked_or_logged(&config) else {
                 return Ok(ExitCode::from(2));
-            }
-            let listener = TcpListener::bind(config.listen)
+            };
+            let listen = config.listen();
+            let listener = TcpListener::bind(listen)
                 .await
-                .with_context(|| format!("Failed to listen on {}", config.listen))?;
-            crate::service::run(config, listener, shutdown).await?;
+                .with_context(|| format!("Failed to listen on {listen}"))?;
+            crate::service::run_checked(config, listener, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => status_command(&config, json).await,
@@ -159,19 +163,23 @@ fn validate(path: &std::path::Path, config: &AgentConfig) -> ExitCode {
     }
 }
 
-/// Logs problems; true when an error makes running pointless.
-fn validate_quietly(config: &AgentConfig) -> bool {
-    let mut fatal = false;
-    for problem in config.validate() {
+/// The configuration checked for the service, its problems logged; `None` when an error makes
+/// running pointless.
+fn checked_or_logged(config: &AgentConfig) -> Option<CheckedConfig> {
+    let (checked, problems) = match config.check() {
+        Ok(checked) => {
+            let warnings = checked.warnings().to_vec();
+            (Some(checked), warnings)
+        }
+        Err(invalid) => (None, invalid.problems),
+    };
+    for problem in problems {
         match problem.severity {
-            Severity::Error => {
-                tracing::error!(key = problem.key, "{}", problem.message);
-                fatal = true;
-            }
+            Severity::Error => tracing::error!(key = problem.key, "{}", problem.message),
             Severity::Warning => tracing::warn!(key = problem.key, "{}", problem.message),
         }
     }
-    fatal
+    checked
 }
 
 /// How long `status` waits for the service's port to accept a connection.
@@ -237,7 +245,7 @@ async fn status_command(config: &AgentConfig, json: bool) -> anyhow::Result<Exit
                     .and_then(|o| o.state_value(key).ok().flatten())
             });
             status::build(&status::Inputs {
-                config,
+                subject: &status::Subject::from(config),
                 stats: &stats,
                 persisted: &persisted,
                 live: None,

@@ -15,3 +15,6 @@ pub mod systemd;
 pub mod uplink;
 
 pub use service::run;
+
+/// This build's version: stamped on every line sent, sent in heartbeats, shown in status.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

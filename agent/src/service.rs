@@ -21,12 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use scout_common::DeviceId;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, CheckedConfig};
 use crate::http::{AgentState, IntakeCounters, router};
 use crate::intake::spool::{SpoolConfig, SpoolWatcher};
 use crate::outbox::{BufferError, Interrupt, OpenReport, Outbox, OutboxConfig, OutboxHandle};
@@ -36,13 +35,27 @@ use crate::uplink::{self, UplinkStatus, Wake};
 /// Extra time, beyond the request timeout, that shutdown waits for the tasks.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(5);
 
-/// Runs the agent until `shutdown` completes (or the outbox turns out corrupt).
+/// Checks `config` ([`AgentConfig::check`], logging its warnings) and runs the agent with it
+/// ([`run_checked`]): for a configuration built in code, as the collector's demo builds its
+/// agents'. `scout-agent run` checks first itself, to report every problem before it binds.
 pub async fn run(
     config: AgentConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let device = DeviceId::parse(&config.device_id).context("Invalid device_id")?;
+    let config = config.check().context("Failed to start")?;
+    for warning in config.warnings() {
+        warn!(key = warning.key, "{}", warning.message);
+    }
+    run_checked(config, listener, shutdown).await
+}
+
+/// Runs the agent until `shutdown` completes (or the outbox turns out corrupt).
+pub async fn run_checked(
+    config: CheckedConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut shutdown = pin!(shutdown);
     let Some((outbox, report)) = open_outbox(&config, shutdown.as_mut()).await? else {
         return Ok(());
@@ -58,7 +71,7 @@ pub async fn run(
         );
     }
     info!(
-        path = %config.outbox_path.display(),
+        path = %config.outbox_path().display(),
         check = ?report.startup_check,
         check_ms = report.integrity_check.as_millis() as u64,
         "outbox open"
@@ -86,7 +99,9 @@ pub async fn run(
     let uplink_task = {
         let (outbox, config, wake, stop) =
             (outbox.clone(), Arc::clone(&config), wake.clone(), stopped());
-        tokio::spawn(async move { uplink::run(outbox, &config, status_tx, wake, stop).await })
+        tokio::spawn(
+            async move { uplink::run_checked(outbox, &config, status_tx, wake, stop).await },
+        )
     };
     // Anything this process commits to the outbox (HTTP intake, spool) wakes the uplink at once;
     // rows a `scout-agent enqueue` beside us adds are found by the uplink's idle poll.
@@ -105,20 +120,12 @@ pub async fn run(
             }
         })
     };
-    let spool_task = match SpoolConfig::from_agent(&config) {
-        Ok(spool) => {
-            let watcher = SpoolWatcher::new(spool, outbox.clone());
-            let stop = stopped();
-            Some(tokio::spawn(watcher.run(stop)))
-        }
-        Err(e) => {
-            warn!(error = %e, "spool intake disabled");
-            None
-        }
+    let spool_task = {
+        let watcher = SpoolWatcher::new(SpoolConfig::from(&*config), outbox.clone());
+        tokio::spawn(watcher.run(stopped()))
     };
     let state = AgentState {
         config: Arc::clone(&config),
-        device,
         outbox: outbox.clone(),
         uplink: status_rx,
         started_at: chrono::Utc::now(),
@@ -126,9 +133,9 @@ pub async fn run(
     };
     info!(
         address = %addr,
-        device = %state.device,
-        collector = %config.collector_url,
-        version = crate::status::VERSION,
+        device = %config.device_id(),
+        collector = %config.collector_url(),
+        version = crate::VERSION,
         "scout-agent listening"
     );
     let server_task = {
@@ -163,12 +170,10 @@ pub async fn run(
     crate::systemd::stopping();
     info!("stopping: no new intake, finishing the upload in flight");
     let _ = stop_tx.send(true);
-    let limit = Duration::from_secs(config.request_timeout_secs) + SHUTDOWN_SLACK;
+    let limit = config.request_timeout().saturating_add(SHUTDOWN_SLACK);
     let tasks = async {
         let _ = server_task.await;
-        if let Some(spool) = spool_task {
-            let _ = spool.await;
-        }
+        let _ = spool_task.await;
         let _ = uplink_task.await;
         let _ = wake_task.await;
         if let Some(watchdog) = watchdog_task {
@@ -194,18 +199,23 @@ pub async fn run(
 /// Opens the outbox (on a blocking thread), or stops the opening when `shutdown` completes
 /// first: `None` then, once the opening thread has let go of the file.
 async fn open_outbox(
-    config: &AgentConfig,
+    config: &CheckedConfig,
     shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> anyhow::Result<Option<(Outbox, OpenReport)>> {
-    let path = config.outbox_path.clone();
+    let path = config.outbox_path().to_path_buf();
     info!(path = %path.display(), "opening the outbox");
-    let open_config = OutboxConfig::new(config.max_outbox_bytes);
+    let open_config = OutboxConfig::new(config.max_outbox_bytes());
     let interrupt = Interrupt::new();
     let mut opening = tokio::task::spawn_blocking({
         let interrupt = interrupt.clone();
         move || Outbox::open_interruptible(path, open_config, &interrupt)
     });
-    let failed = || format!("Failed to open the outbox {}", config.outbox_path.display());
+    let failed = || {
+        format!(
+            "Failed to open the outbox {}",
+            config.outbox_path().display()
+        )
+    };
     tokio::select! {
         opened = &mut opening => {
             let opened = opened.context("Failed to open the outbox")?.with_context(failed)?;

@@ -3,18 +3,16 @@
 //! local `/status` page, `/status.json`, `/healthz` and `/metrics` all render this one report,
 //! so they never disagree.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, CheckedConfig};
 use crate::outbox::{OutboxStats, QuarantineInfo, state_keys};
 use crate::uplink::{UplinkState, UplinkStatus};
-
-/// The agent's version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Outbox state key holding the address the running service listens on.
 pub const LISTEN_STATE_KEY: &str = "listen";
@@ -158,10 +156,49 @@ impl Persisted {
     }
 }
 
+/// What the report is about, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// As shown: upper case.
+    pub device_id: Cow<'a, str>,
+    pub store_id: &'a str,
+    pub collector_url: &'a str,
+    pub outbox_path: &'a Path,
+    /// `stall_after_secs`: a backlog with no delivery for longer is `stalled`.
+    pub stall_after: Duration,
+}
+
+/// The running service's configuration, checked.
+impl<'a> From<&'a CheckedConfig> for Subject<'a> {
+    fn from(config: &'a CheckedConfig) -> Self {
+        Self {
+            device_id: Cow::Borrowed(config.device_id().as_str()),
+            store_id: config.store_id(),
+            collector_url: config.collector_url(),
+            outbox_path: config.outbox_path(),
+            stall_after: config.stall_after(),
+        }
+    }
+}
+
+/// The configuration as written, for `scout-agent status` with the service stopped: it reads
+/// the outbox whether or not the configuration would pass `validate`, so it is not checked.
+impl<'a> From<&'a AgentConfig> for Subject<'a> {
+    fn from(config: &'a AgentConfig) -> Self {
+        Self {
+            device_id: Cow::Owned(config.device_id.trim().to_ascii_uppercase()),
+            store_id: &config.store_id,
+            collector_url: &config.collector_url,
+            outbox_path: &config.outbox_path,
+            stall_after: Duration::from_secs(config.stall_after_secs),
+        }
+    }
+}
+
 /// What the builder needs besides the outbox.
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {
-    pub config: &'a AgentConfig,
+    pub subject: &'a Subject<'a>,
     pub stats: &'a OutboxStats,
     /// Agent state persisted in the outbox (what the service last knew).
     pub persisted: &'a Persisted,
@@ -181,7 +218,7 @@ fn parse_time(value: Option<String>) -> Option<DateTime<Utc>> {
 /// Builds the report.
 pub fn build(inputs: &Inputs<'_>) -> StatusReport {
     let Inputs {
-        config,
+        subject,
         stats,
         persisted,
         live,
@@ -230,8 +267,7 @@ pub fn build(inputs: &Inputs<'_>) -> StatusReport {
         .last_success_at
         .or(*started_at)
         .map(|t| (now - t).to_std().unwrap_or(Duration::ZERO));
-    let stalled = backlog.count > 0
-        && since_progress.is_some_and(|d| d > Duration::from_secs(config.stall_after_secs));
+    let stalled = backlog.count > 0 && since_progress.is_some_and(|d| d > subject.stall_after);
     let (state, summary) = if live.is_none() {
         (
             DeviceState::Stopped,
@@ -265,7 +301,8 @@ pub fn build(inputs: &Inputs<'_>) -> StatusReport {
             DeviceState::Stalled,
             format!(
                 "{} transaction(s) waiting and nothing delivered for over {} s.",
-                backlog.count, config.stall_after_secs
+                backlog.count,
+                subject.stall_after.as_secs()
             ),
         )
     } else if backlog.count > 0 && uplink.collector_reachable == Some(false) {
@@ -288,10 +325,10 @@ pub fn build(inputs: &Inputs<'_>) -> StatusReport {
         )
     };
     StatusReport {
-        version: VERSION.to_owned(),
-        device_id: config.device_id.trim().to_ascii_uppercase(),
-        store_id: config.store_id.clone(),
-        collector_url: config.collector_url.clone(),
+        version: crate::VERSION.to_owned(),
+        device_id: subject.device_id.clone().into_owned(),
+        store_id: subject.store_id.to_owned(),
+        collector_url: subject.collector_url.to_owned(),
         state,
         summary,
         service_running: live.is_some(),
@@ -300,7 +337,7 @@ pub fn build(inputs: &Inputs<'_>) -> StatusReport {
         dead_letters: stats.dead_letter_count,
         refused_total: stats.refused_total,
         outbox: OutboxView {
-            path: config.outbox_path.clone(),
+            path: subject.outbox_path.to_path_buf(),
             file_bytes: stats.file_bytes,
             used_bytes: used,
             max_bytes: stats.max_bytes,
@@ -489,7 +526,7 @@ mod tests {
             ..AgentConfig::default()
         };
         build(&Inputs {
-            config: &config,
+            subject: &Subject::from(&config),
             stats,
             persisted: &Persisted::default(),
             live,

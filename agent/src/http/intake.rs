@@ -74,7 +74,7 @@ pub async fn transactions(
         Err(response) => return response,
     };
     tracing::Span::current().record("bytes", body.len());
-    let parsed = intake::parse_body(&body, &state.device, chrono::Utc::now());
+    let parsed = intake::parse_body(&body, state.config.device_id(), chrono::Utc::now());
     // The accepted items hold their own copies.
     drop(body);
     let parsed = match parsed {

@@ -11,10 +11,9 @@ use std::sync::atomic::AtomicU64;
 use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use scout_common::DeviceId;
 use tokio::sync::watch;
 
-use crate::config::AgentConfig;
+use crate::config::CheckedConfig;
 use crate::outbox::OutboxHandle;
 use crate::uplink::UplinkStatus;
 
@@ -31,8 +30,8 @@ pub struct IntakeCounters {
 /// What the handlers can reach.
 #[derive(Debug, Clone)]
 pub struct AgentState {
-    pub config: Arc<AgentConfig>,
-    pub device: DeviceId,
+    /// The service's configuration (its device id is the one intake accepts).
+    pub config: Arc<CheckedConfig>,
     pub outbox: OutboxHandle,
     pub uplink: watch::Receiver<UplinkStatus>,
     pub started_at: DateTime<Utc>,

@@ -27,12 +27,12 @@ pub async fn current(state: &AgentState) -> Result<StatusReport, Response> {
     })?;
     let live = state.uplink.borrow().clone();
     Ok(status::build(&status::Inputs {
-        config: &state.config,
+        subject: &status::Subject::from(&*state.config),
         stats: &stats,
         persisted: &status::Persisted::default(),
         live: Some(&live),
         started_at: Some(state.started_at),
-        disk_free_bytes: disk_free_bytes(&state.config.outbox_path),
+        disk_free_bytes: disk_free_bytes(state.config.outbox_path()),
         now: chrono::Utc::now(),
     }))
 }

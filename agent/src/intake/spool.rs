@@ -37,7 +37,7 @@ use scout_common::DeviceId;
 use tokio::fs;
 
 use super::{IntakeError, ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, Parsed, parse_body};
-use crate::config::AgentConfig;
+use crate::config::CheckedConfig;
 use crate::outbox::{BufferError, OutboxHandle};
 
 /// Subfolder of `spool_dir` for taken files when archiving is on.
@@ -69,15 +69,15 @@ pub struct SpoolConfig {
     pub device_id: DeviceId,
 }
 
-impl SpoolConfig {
-    /// The spool settings of an agent configuration.
-    pub fn from_agent(config: &AgentConfig) -> Result<Self, scout_common::device::DeviceIdError> {
-        Ok(Self {
-            dir: config.spool_dir.clone(),
-            poll_interval: Duration::from_millis(config.spool_poll_ms.max(1)),
-            archive: config.spool_archive,
-            device_id: DeviceId::parse(&config.device_id)?,
-        })
+/// The spool settings of the service's configuration.
+impl From<&CheckedConfig> for SpoolConfig {
+    fn from(config: &CheckedConfig) -> Self {
+        Self {
+            dir: config.spool_dir().to_path_buf(),
+            poll_interval: config.spool_poll(),
+            archive: config.spool_archive(),
+            device_id: config.device_id().clone(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use crate::config::InvalidConfig;
 use crate::outbox::BufferError;
 
 /// Why an upload (or heartbeat) did not happen. The `Display` text is what status shows as the
@@ -30,9 +30,9 @@ pub enum UploadError {
     #[error("collector_url {url:?} is not usable: {detail}")]
     CollectorUrl { url: String, detail: String },
 
-    /// No device token could be read.
-    #[error("no device token: {0}")]
-    Token(#[source] ConfigError),
+    /// The configuration handed to [`crate::uplink::run`] did not pass its check.
+    #[error("{0}")]
+    Config(#[source] InvalidConfig),
 
     /// The HTTP client could not be built (e.g. a certificate rustls refuses).
     #[error("failed to build the HTTP client: {0}")]
@@ -184,7 +184,7 @@ impl UploadError {
             Self::CaFile { .. }
             | Self::CaCertificates { .. }
             | Self::CollectorUrl { .. }
-            | Self::Token(_)
+            | Self::Config(_)
             | Self::Client(_)
             | Self::Outbox(_)
             | Self::Internal { .. } => None,

@@ -55,6 +55,7 @@ mod status;
 mod upload;
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
@@ -71,7 +72,7 @@ pub use port::{Transport, UplinkOutbox};
 pub use status::{BatchSummary, UplinkState, UplinkStatus, UplinkTotals};
 pub use upload::IN_FLIGHT;
 
-use crate::config::{AgentConfig, Secret};
+use crate::config::{AgentConfig, CheckedConfig, Secret};
 use crate::outbox::{OutboxHandle, state_keys};
 
 /// The longest an idle uplink sleeps before looking at the outbox again without a poke.
@@ -80,8 +81,9 @@ pub const DEFAULT_IDLE_POLL: Duration = Duration::from_secs(30);
 /// While draining, the last-upload time is written to agent state at most this often.
 pub const PERSIST_UPLOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// This build's version, stamped on every line and sent in heartbeats.
-pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The agent's version ([`crate::VERSION`], the one constant), under the name the uplink's
+/// callers know it by: stamped on every line and sent in heartbeats.
+pub use crate::VERSION as AGENT_VERSION;
 
 /// What the uplink reads from the agent's configuration, ready to use.
 #[derive(Debug, Clone)]
@@ -93,7 +95,7 @@ pub struct UplinkSettings {
     /// `ca_file`: when set, the only roots trusted for the collector.
     pub ca_file: Option<PathBuf>,
     /// `batch_max_records`, `batch_max_bytes` (payload bytes before stamping and gzip).
-    pub batch_max_records: usize,
+    pub batch_max_records: NonZeroUsize,
     pub batch_max_bytes: u64,
     /// `backoff_initial_ms`, `backoff_max_ms`.
     pub backoff_initial: Duration,
@@ -114,28 +116,25 @@ pub struct UplinkSettings {
     pub jitter_seed: Option<u64>,
 }
 
-impl UplinkSettings {
-    /// The settings of `config`, reading `token_file` if that is where the token is.
-    pub fn from_config(config: &AgentConfig) -> Result<Self, UploadError> {
-        let token = config.token().map_err(UploadError::Token)?;
-        Ok(Self {
-            collector_url: config.collector_url.clone(),
-            token,
-            ca_file: config.ca_file.clone(),
-            batch_max_records: usize::try_from(config.batch_max_records)
-                .unwrap_or(usize::MAX)
-                .max(1),
-            batch_max_bytes: config.batch_max_bytes.max(1),
-            backoff_initial: Duration::from_millis(config.backoff_initial_ms.max(1)),
-            backoff_max: Duration::from_millis(config.backoff_max_ms.max(1)),
-            request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
-            heartbeat_interval: Duration::from_secs(config.heartbeat_interval_secs.max(1)),
+/// The service's settings: the checked configuration's, an OS-seeded jitter, started now.
+impl From<&CheckedConfig> for UplinkSettings {
+    fn from(config: &CheckedConfig) -> Self {
+        Self {
+            collector_url: config.collector_url().to_owned(),
+            token: config.token().clone(),
+            ca_file: config.ca_file().map(PathBuf::from),
+            batch_max_records: config.batch_max_records(),
+            batch_max_bytes: config.batch_max_bytes(),
+            backoff_initial: config.backoff_initial(),
+            backoff_max: config.backoff_max(),
+            request_timeout: config.request_timeout(),
+            heartbeat_interval: config.heartbeat_interval(),
             idle_poll: DEFAULT_IDLE_POLL,
-            outbox_path: config.outbox_path.clone(),
+            outbox_path: config.outbox_path().to_path_buf(),
             agent_version: AGENT_VERSION.to_owned(),
             started: std::time::Instant::now(),
             jitter_seed: None,
-        })
+        }
     }
 }
 
@@ -163,47 +162,29 @@ impl Wake {
 /// Runs the uplink of the agent service with the outbox actor and an HTTPS client built from
 /// `config`, until `shutdown` completes (see the module doc for what that waits for).
 ///
-/// A setup problem (no token, bad URL, unreadable `ca_file`) does not end it: the problem is
+/// A setup problem (bad URL, unreadable or unusable `ca_file`) does not end it: the problem is
 /// logged, shown in `status` and the outbox's last error, and setup is retried every
 /// `backoff_max_ms`, while intake goes on filling the outbox.
-pub async fn run(
+pub async fn run_checked(
     outbox: OutboxHandle,
-    config: &AgentConfig,
+    config: &CheckedConfig,
     status: watch::Sender<UplinkStatus>,
     wake: Wake,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut shutdown = pin!(shutdown);
-    let retry_every = Duration::from_millis(config.backoff_max_ms.max(1));
-    let (settings, transport) = loop {
-        let setup = UplinkSettings::from_config(config)
-            .and_then(|settings| HttpTransport::new(&settings).map(|t| (settings, t)));
-        match setup {
-            Ok(ready) => break ready,
+    let settings = UplinkSettings::from(config);
+    let retry_every = settings.backoff_max;
+    let transport = loop {
+        match HttpTransport::new(&settings) {
+            Ok(transport) => break transport,
             Err(err) => {
                 tracing::error!(
                     error = %err,
                     retry_in_secs = retry_every.as_secs(),
                     "uplink cannot start; transactions stay in the outbox"
                 );
-                let text = err.to_string();
-                let state = if err.is_tls() {
-                    UplinkState::TlsFailed
-                } else {
-                    UplinkState::Idle
-                };
-                if let Err(e) = outbox
-                    .set_state(state_keys::LAST_ERROR, Some(text.clone()))
-                    .await
-                {
-                    tracing::debug!(error = %e, "could not record the uplink error");
-                }
-                let now = Utc::now();
-                status.send_modify(|s| {
-                    s.state = state;
-                    s.last_error = Some(text);
-                    s.last_error_at = Some(now);
-                });
+                show_setup_problem(&outbox, &status, &err).await;
                 tokio::select! {
                     () = tokio::time::sleep(retry_every) => {}
                     () = &mut shutdown => return,
@@ -214,12 +195,60 @@ pub async fn run(
     tracing::info!(
         collector = %settings.collector_url,
         custom_ca = settings.ca_file.is_some(),
-        batch_max_records = settings.batch_max_records,
+        batch_max_records = settings.batch_max_records.get(),
         "uplink started"
     );
     Uplink::new(outbox, transport, settings, status, wake)
         .run(shutdown)
         .await;
+}
+
+/// [`run_checked`] for a configuration as written, built in code: it is checked first. One
+/// that does not pass is shown in `status` as the uplink's setup problem, and the uplink then
+/// waits for `shutdown` (the service never gets here: it checks its configuration before it
+/// starts).
+pub async fn run(
+    outbox: OutboxHandle,
+    config: &AgentConfig,
+    status: watch::Sender<UplinkStatus>,
+    wake: Wake,
+    shutdown: impl Future<Output = ()>,
+) {
+    match config.check() {
+        Ok(config) => run_checked(outbox, &config, status, wake, shutdown).await,
+        Err(invalid) => {
+            let err = UploadError::Config(invalid);
+            tracing::error!(error = %err, "uplink cannot start; transactions stay in the outbox");
+            show_setup_problem(&outbox, &status, &err).await;
+            shutdown.await;
+        }
+    }
+}
+
+/// Shows why the uplink cannot start: in the live status and as the outbox's last error.
+async fn show_setup_problem(
+    outbox: &OutboxHandle,
+    status: &watch::Sender<UplinkStatus>,
+    err: &UploadError,
+) {
+    let text = err.to_string();
+    let state = if err.is_tls() {
+        UplinkState::TlsFailed
+    } else {
+        UplinkState::Idle
+    };
+    if let Err(e) = outbox
+        .set_state(state_keys::LAST_ERROR, Some(text.clone()))
+        .await
+    {
+        tracing::debug!(error = %e, "could not record the uplink error");
+    }
+    let now = Utc::now();
+    status.send_modify(|s| {
+        s.state = state;
+        s.last_error = Some(text);
+        s.last_error_at = Some(now);
+    });
 }
 
 /// The uplink's two loops (uploads, heartbeats) over any outbox and transport; [`run`] uses the
@@ -255,7 +284,7 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
     /// if any, was answered (or timed out) and settled.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let limit = self.settings.batch_max_records as u64;
+        let limit = self.settings.batch_max_records.get() as u64;
         self.status.send_modify(|s| s.batch_limit = limit);
         let trigger = async {
             shutdown.await;

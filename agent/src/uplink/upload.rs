@@ -138,7 +138,7 @@ impl<O: UplinkOutbox, T: Transport + 'static> Uplink<O, T> {
     ) {
         let s = &self.settings;
         let mut backoff = Backoff::new(s.backoff_initial, s.backoff_max, s.jitter_seed);
-        let mut limit = BatchLimit::new(s.batch_max_records);
+        let mut limit = BatchLimit::new(s.batch_max_records.get());
         let mut persisted = Persisted::default();
         // Oldest first; the futures run concurrently and are settled in this order.
         let mut in_flight = FuturesOrdered::new();

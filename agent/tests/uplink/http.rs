@@ -141,7 +141,9 @@ async fn server_errors_are_retried_until_delivered_without_loss_or_duplicates() 
     .await;
     let all = ids(25, "t-");
     let outbox = outbox_with(&all);
-    let mut up = spawn(&fake, &outbox, |s| s.batch_max_records = 10);
+    let mut up = spawn(&fake, &outbox, |s| {
+        s.batch_max_records = 10.try_into().unwrap()
+    });
     let st = up
         .until(20, "drained", |s| {
             s.totals.batches == 3 && s.state == UplinkState::Idle
@@ -207,7 +209,9 @@ async fn too_large_halves_the_batch_until_it_fits() {
     let fake = FakeCollector::start(vec![Reply::TooLargeOver(2)]).await;
     let all = ids(8, "big-");
     let outbox = outbox_with(&all);
-    let mut up = spawn(&fake, &outbox, |s| s.batch_max_records = 8);
+    let mut up = spawn(&fake, &outbox, |s| {
+        s.batch_max_records = 8.try_into().unwrap()
+    });
     let st = up
         .until(10, "drained", |s| {
             s.totals.inserted == 8 && s.state == UplinkState::Idle

@@ -30,7 +30,7 @@ pub fn settings(collector_url: &str) -> UplinkSettings {
         collector_url: collector_url.to_owned(),
         token: Secret::new(TOKEN),
         ca_file: None,
-        batch_max_records: 100,
+        batch_max_records: 100.try_into().unwrap(),
         batch_max_bytes: 1024 * 1024,
         backoff_initial: Duration::from_millis(10),
         backoff_max: Duration::from_millis(100),

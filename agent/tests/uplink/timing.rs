@@ -274,7 +274,7 @@ async fn an_idle_uplink_sleeps_until_poked_and_writes_nothing() {
 #[tokio::test(start_paused = true)]
 async fn state_is_written_on_change_only_while_failing_and_draining() {
     let mut s = settings("http://unused");
-    s.batch_max_records = 1;
+    s.batch_max_records = 1.try_into().unwrap();
     s.backoff_initial = ms(100);
     s.backoff_max = ms(100);
     let script: Vec<Answer> = (0..5).map(|_| fail(server_error)).collect();
@@ -381,7 +381,7 @@ fn sent_ids(transport: &ScriptedTransport) -> Vec<Vec<String>> {
 #[tokio::test(start_paused = true)]
 async fn batches_travel_together_after_a_success_and_are_resent_in_order_after_a_failure() {
     let mut s = settings("http://unused");
-    s.batch_max_records = 1;
+    s.batch_max_records = 1.try_into().unwrap();
     s.backoff_initial = ms(100);
     s.backoff_max = ms(100);
     // a alone (nothing delivered yet); then b, c, d and e together: b fails, the rest are
@@ -455,7 +455,7 @@ async fn batches_travel_together_after_a_success_and_are_resent_in_order_after_a
 #[tokio::test(start_paused = true)]
 async fn a_429_beside_other_batches_keeps_to_what_the_collector_took() {
     let mut s = settings("http://unused");
-    s.batch_max_records = 1;
+    s.batch_max_records = 1.try_into().unwrap();
     s.backoff_initial = ms(100);
     s.backoff_max = ms(100);
     let busy: Answer = Box::new(|_| {

@@ -1,68 +1,20 @@
-//! The agent's configuration, in layers: built-in defaults, then the TOML file
-//! (`/etc/scout/agent.toml`), then `SCOUT_AGENT_<KEY>` environment variables. Unknown keys, in
-//! the file or the environment, are errors, so a typo fails `scout-agent validate` instead of
-//! being silently ignored on a device nobody can reach.
-//!
-//! Environment rules: the variable name is the prefix plus the key in upper case
-//! (`SCOUT_AGENT_COLLECTOR_URL`); numbers may use `_` separators; an empty value removes the key,
-//! restoring its default (so `SCOUT_AGENT_TOKEN=` can clear a file's token in favour of
-//! `SCOUT_AGENT_TOKEN_FILE`). [`RESERVED_ENV`] names are read by the binary, not by this module.
+//! The configuration as written: [`AgentConfig`] (every key, with its default) and how the
+//! layers are read into it: defaults, then the TOML file, then `SCOUT_AGENT_*` variables
+//! ([`AgentConfig::load`]). Nothing is checked here beyond each value's TOML type; that is
+//! `check.rs`'s work.
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use scout_common::DeviceId;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// Where the service looks for its file unless told otherwise.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/scout/agent.toml";
+use super::{ENV_PREFIX, RESERVED_ENV, Secret};
 
-/// Prefix of environment overrides.
-pub const ENV_PREFIX: &str = "SCOUT_AGENT_";
-
-/// Variables that carry the prefix but are not config keys (read by the binary).
-pub const RESERVED_ENV: &[&str] = &["SCOUT_AGENT_CONFIG", "SCOUT_AGENT_LOG"];
-
-/// Smallest accepted `max_outbox_bytes`.
-pub const MIN_OUTBOX_BYTES: u64 = 1024 * 1024;
-
-/// Accepted range of `spool_poll_ms`: faster wastes the card's and the CPU's time, slower
-/// makes the capture app wait minutes for its files to be taken.
-pub const MIN_SPOOL_POLL_MS: u64 = 50;
-pub const MAX_SPOOL_POLL_MS: u64 = 60_000;
-
-/// A secret that never appears in `Debug` output or serialised config.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the `Authorization` header and nothing else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("<redacted>")
-    }
-}
-
-/// Everything the agent reads from its configuration. Field docs name the defaults.
+/// The configuration as written: every key the agent reads, each with its default (the field
+/// docs name them). [`AgentConfig::check`] turns it into the [`super::CheckedConfig`] the
+/// service runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -207,32 +159,6 @@ pub enum ConfigError {
     NoToken,
 }
 
-/// How bad a [`Problem`] is: errors make `validate` fail; warnings are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One finding of [`AgentConfig::validate`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub severity: Severity,
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{level}: {}: {}", self.key, self.message)
-    }
-}
-
 impl AgentConfig {
     /// Defaults, then the file at `path` (if given), then the `SCOUT_AGENT_*` entries of `env`.
     /// The environment is passed in so tests do not touch the process's own.
@@ -296,177 +222,6 @@ impl AgentConfig {
         }
         Ok(Secret::new(token))
     }
-
-    /// Every problem found, errors first. Reads `token_file` and checks `ca_file` exists, so run
-    /// it on the device (`scout-agent validate`, systemd's `ExecStartPre`).
-    pub fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let mut error = |key, message: String| {
-            problems.push(Problem {
-                severity: Severity::Error,
-                key,
-                message,
-            })
-        };
-
-        if let Err(err) = DeviceId::parse(&self.device_id) {
-            error("device_id", err.to_string());
-        }
-        if self.store_id.trim().is_empty() {
-            error("store_id", "store_id is empty".into());
-        }
-        let url_host = match check_url(&self.collector_url) {
-            Ok(host) => Some(host),
-            Err(message) => {
-                error("collector_url", message);
-                None
-            }
-        };
-
-        match (&self.token, &self.token_file) {
-            (Some(_), Some(_)) => error(
-                "token",
-                "both token and token_file are set; keep one (an empty SCOUT_AGENT_TOKEN= clears \
-                 the file's token)"
-                    .into(),
-            ),
-            (None, None) => error("token", "no device token: set token or token_file".into()),
-            (Some(token), None) if token.expose().trim().is_empty() => {
-                error("token", "token is empty".into());
-            }
-            (None, Some(_)) => {
-                if let Err(err) = self.token() {
-                    error("token_file", err.to_string());
-                }
-            }
-            (Some(_), None) => {}
-        }
-        if let Some(ca) = &self.ca_file
-            && let Err(err) = fs::File::open(ca)
-        {
-            error("ca_file", format!("cannot read {}: {err}", ca.display()));
-        }
-
-        if self.outbox_path.as_os_str().is_empty() {
-            error("outbox_path", "outbox_path is empty".into());
-        } else if self.outbox_path.is_dir() {
-            error(
-                "outbox_path",
-                format!(
-                    "{} is a directory; give the database file's path",
-                    self.outbox_path.display()
-                ),
-            );
-        }
-        if self.spool_dir.as_os_str().is_empty() {
-            error("spool_dir", "spool_dir is empty".into());
-        }
-        if !(MIN_SPOOL_POLL_MS..=MAX_SPOOL_POLL_MS).contains(&self.spool_poll_ms) {
-            error(
-                "spool_poll_ms",
-                format!(
-                    "{} ms is outside {MIN_SPOOL_POLL_MS}..={MAX_SPOOL_POLL_MS}",
-                    self.spool_poll_ms
-                ),
-            );
-        }
-        if self.max_outbox_bytes < MIN_OUTBOX_BYTES {
-            error(
-                "max_outbox_bytes",
-                format!(
-                    "{} bytes is below the minimum of {MIN_OUTBOX_BYTES}",
-                    self.max_outbox_bytes
-                ),
-            );
-        } else if self.max_outbox_bytes < self.batch_max_bytes {
-            error(
-                "max_outbox_bytes",
-                format!(
-                    "{} bytes is smaller than batch_max_bytes ({})",
-                    self.max_outbox_bytes, self.batch_max_bytes
-                ),
-            );
-        }
-        let most_records = scout_common::protocol::MAX_REJECTED_LISTED as u64;
-        if self.batch_max_records == 0 {
-            error("batch_max_records", "must be at least 1".into());
-        } else if self.batch_max_records > most_records {
-            // The collector names rejected lines one by one only up to this many per request.
-            error(
-                "batch_max_records",
-                format!(
-                    "must be at most {most_records} (the collector answers each line by number up to that)"
-                ),
-            );
-        }
-        if self.batch_max_bytes < 1024 {
-            error("batch_max_bytes", "must be at least 1024".into());
-        }
-        if self.backoff_initial_ms == 0 {
-            error("backoff_initial_ms", "must be at least 1".into());
-        }
-        if self.backoff_initial_ms > self.backoff_max_ms {
-            error(
-                "backoff_max_ms",
-                format!(
-                    "backoff_max_ms ({}) is below backoff_initial_ms ({})",
-                    self.backoff_max_ms, self.backoff_initial_ms
-                ),
-            );
-        }
-        for (key, value) in [
-            ("heartbeat_interval_secs", self.heartbeat_interval_secs),
-            ("stall_after_secs", self.stall_after_secs),
-            ("request_timeout_secs", self.request_timeout_secs),
-        ] {
-            if value == 0 {
-                error(key, "must be at least 1".into());
-            }
-        }
-
-        let mut warn = |key, message: String| {
-            problems.push(Problem {
-                severity: Severity::Warning,
-                key,
-                message,
-            })
-        };
-        if let Some(host) = &url_host
-            && self.collector_url.starts_with("http://")
-            && !is_loopback_host(host)
-        {
-            warn(
-                "collector_url",
-                "plain http to a remote collector sends the device token unencrypted".into(),
-            );
-        }
-        if !self.listen.ip().is_loopback() {
-            warn(
-                "listen",
-                format!(
-                    "{} is reachable from the network, and local intake has no authentication",
-                    self.listen
-                ),
-            );
-        }
-        if self.stall_after_secs.saturating_mul(1000) < self.backoff_max_ms {
-            warn(
-                "stall_after_secs",
-                "shorter than backoff_max_ms: /healthz will report degraded during an ordinary \
-                 retry wait"
-                    .into(),
-            );
-        }
-        problems.sort_by_key(|p| p.severity != Severity::Error);
-        problems
-    }
-
-    /// True when [`AgentConfig::validate`] finds no errors (warnings allowed).
-    pub fn is_valid(&self) -> bool {
-        self.validate()
-            .iter()
-            .all(|p| p.severity != Severity::Error)
-    }
 }
 
 /// Overlays `SCOUT_AGENT_*` variables onto the file's table.
@@ -524,38 +279,6 @@ where
         table.insert(name.to_owned(), parsed);
     }
     Ok(())
-}
-
-/// Checks an http(s) URL enough to catch configuration mistakes; returns its host.
-fn check_url(url: &str) -> Result<String, String> {
-    if url.trim().is_empty() {
-        return Err("collector_url is not set".into());
-    }
-    if url.chars().any(char::is_whitespace) {
-        return Err(format!("{url:?} contains whitespace"));
-    }
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?} must start with https:// (or http:// for local tests)"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(host.to_ascii_lowercase())
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -724,103 +447,5 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("t0ken"));
         assert!(!toml::to_string(&cfg).unwrap().contains("t0ken"));
         assert_eq!(cfg.token().unwrap().expose(), "t0ken");
-    }
-
-    #[test]
-    fn a_complete_config_validates() {
-        let problems = valid().validate();
-        assert!(problems.is_empty(), "{problems:?}");
-    }
-
-    #[test]
-    fn validate_reports_each_problem_clearly() {
-        let cfg = AgentConfig {
-            device_id: String::new(),
-            store_id: " ".into(),
-            collector_url: "ftp://collector".into(),
-            token: Some(Secret::new("a")),
-            token_file: Some("/t".into()),
-            backoff_initial_ms: 10_000,
-            backoff_max_ms: 1_000,
-            batch_max_records: 0,
-            max_outbox_bytes: 10,
-            spool_poll_ms: 0,
-            ..AgentConfig::default()
-        };
-        let problems = cfg.validate();
-        let keys: Vec<&str> = problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .map(|p| p.key)
-            .collect();
-        for key in [
-            "device_id",
-            "store_id",
-            "collector_url",
-            "token",
-            "backoff_max_ms",
-            "batch_max_records",
-            "max_outbox_bytes",
-            "spool_poll_ms",
-        ] {
-            assert!(keys.contains(&key), "{key} missing from {problems:?}");
-        }
-        let both = problems.iter().find(|p| p.key == "token").unwrap();
-        assert!(both.message.contains("both token and token_file"), "{both}");
-        assert!(!cfg.is_valid());
-    }
-
-    #[test]
-    fn token_file_is_read_and_checked() {
-        let f = file("  secret-from-file\n");
-        let cfg = AgentConfig {
-            token: None,
-            token_file: Some(f.path().to_path_buf()),
-            ..valid()
-        };
-        assert_eq!(cfg.token().unwrap().expose(), "secret-from-file");
-        assert!(cfg.is_valid());
-
-        let empty = file("\n");
-        let cfg = AgentConfig {
-            token: None,
-            token_file: Some(empty.path().to_path_buf()),
-            ..valid()
-        };
-        let problems = cfg.validate();
-        assert!(
-            problems.iter().any(|p| p.key == "token_file"),
-            "{problems:?}"
-        );
-    }
-
-    #[test]
-    fn url_checks() {
-        assert_eq!(check_url("https://a.b:443/x").unwrap(), "a.b");
-        assert_eq!(check_url("http://[::1]:8080").unwrap(), "::1");
-        assert_eq!(check_url("https://user@host").unwrap(), "host");
-        assert!(check_url("https://").is_err());
-        assert!(check_url("collector:8080").is_err());
-        assert!(check_url("https://a b").is_err());
-    }
-
-    #[test]
-    fn risky_but_legal_settings_are_warnings() {
-        let cfg = AgentConfig {
-            collector_url: "http://collector.example".into(),
-            listen: "0.0.0.0:8787".parse().unwrap(),
-            ..valid()
-        };
-        let problems = cfg.validate();
-        assert!(cfg.is_valid(), "{problems:?}");
-        let warned: Vec<&str> = problems.iter().map(|p| p.key).collect();
-        assert!(warned.contains(&"collector_url"), "{problems:?}");
-        assert!(warned.contains(&"listen"), "{problems:?}");
-
-        let local = AgentConfig {
-            collector_url: "http://127.0.0.1:8080".into(),
-            ..valid()
-        };
-        assert!(local.validate().is_empty());
     }
 }
