@@ -1,25 +1,19 @@
 //! The brand dictionary as data: `collector/data/brands.toml` (embedded at build time) merged with
-//! an optional operator file of the same format. Parsing checks every field and names the file,
-//! line and field of anything wrong; merging follows the rules in the shipped file's header.
+//! an optional operator file of the same format. This file holds what a loaded dictionary is;
+//! `merge.rs` reads the files, checks every field (naming the file, line and field of anything
+//! wrong) and merges them by the rules in the shipped file's header.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
+use super::merge::Merger;
 
-use super::normalize::normalize_key;
+pub use super::category::Category;
 
 /// The shipped dictionary.
 pub const SHIPPED: &str = include_str!("../../data/brands.toml");
 /// How the shipped dictionary is named in messages.
 pub const SHIPPED_ORIGIN: &str = "collector/data/brands.toml (shipped)";
 
-/// Default scores per kind of entry.
-const ALIAS_SCORE: f64 = 0.95;
-const GENERIC_SCORE: f64 = 0.8;
-const WEAK_SCORE: f64 = 0.85;
 /// Longest entry, in words (the matcher looks at most this many words ahead).
 pub(crate) const MAX_WORDS: usize = 8;
 
@@ -46,107 +40,6 @@ pub enum DictionaryError {
     },
 }
 
-/// The fixed category vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Category {
-    Beverages,
-    Coffee,
-    Dairy,
-    #[serde(rename = "Instant Noodles")]
-    InstantNoodles,
-    Snacks,
-    Biscuits,
-    Candies,
-    #[serde(rename = "Canned Goods")]
-    CannedGoods,
-    Condiments,
-    #[serde(rename = "Cooking Essentials")]
-    CookingEssentials,
-    #[serde(rename = "Personal Care")]
-    PersonalCare,
-    #[serde(rename = "Oral Care")]
-    OralCare,
-    #[serde(rename = "Hair Care")]
-    HairCare,
-    Laundry,
-    Household,
-    Tobacco,
-    Alcohol,
-    #[serde(rename = "Telco Load")]
-    TelcoLoad,
-    Medicine,
-}
-
-impl Category {
-    /// Every category, in the dictionary's order.
-    pub const ALL: [Category; 19] = [
-        Category::Beverages,
-        Category::Coffee,
-        Category::Dairy,
-        Category::InstantNoodles,
-        Category::Snacks,
-        Category::Biscuits,
-        Category::Candies,
-        Category::CannedGoods,
-        Category::Condiments,
-        Category::CookingEssentials,
-        Category::PersonalCare,
-        Category::OralCare,
-        Category::HairCare,
-        Category::Laundry,
-        Category::Household,
-        Category::Tobacco,
-        Category::Alcohol,
-        Category::TelcoLoad,
-        Category::Medicine,
-    ];
-
-    /// The category's name as written in the dictionary and in silver.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Beverages => "Beverages",
-            Category::Coffee => "Coffee",
-            Category::Dairy => "Dairy",
-            Category::InstantNoodles => "Instant Noodles",
-            Category::Snacks => "Snacks",
-            Category::Biscuits => "Biscuits",
-            Category::Candies => "Candies",
-            Category::CannedGoods => "Canned Goods",
-            Category::Condiments => "Condiments",
-            Category::CookingEssentials => "Cooking Essentials",
-            Category::PersonalCare => "Personal Care",
-            Category::OralCare => "Oral Care",
-            Category::HairCare => "Hair Care",
-            Category::Laundry => "Laundry",
-            Category::Household => "Household",
-            Category::Tobacco => "Tobacco",
-            Category::Alcohol => "Alcohol",
-            Category::TelcoLoad => "Telco Load",
-            Category::Medicine => "Medicine",
-        }
-    }
-
-    /// Parses a category name, ignoring case and spacing ("instant noodles", "TelcoLoad").
-    pub fn parse(s: &str) -> Option<Category> {
-        let squash = |s: &str| -> String {
-            s.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
-        let want = squash(s);
-        Category::ALL
-            .into_iter()
-            .find(|c| squash(c.as_str()) == want)
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What a dictionary entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyKind {
@@ -156,9 +49,11 @@ pub(crate) enum KeyKind {
     Alias,
     /// A product-type word that usually means the brand.
     Generic,
+    /// A parent company's name or another name for it (a `[[company]]` entry).
+    Company,
 }
 
-/// One matchable form of a brand.
+/// One matchable form of a brand or company.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpec {
     /// Normalised words written together (the lookup key).
@@ -191,12 +86,27 @@ pub(crate) struct BrandSpec {
     pub(crate) fuzzy: FuzzySetting,
 }
 
+/// A parent company whose name people use as a product name ("Nestlé", "URC"): matched as the
+/// company, with a low score, only when no brand of it is named.
+#[derive(Debug, Clone)]
+pub(crate) struct CompanySpec {
+    pub(crate) name: String,
+    /// Its name and aliases, all of kind [`KeyKind::Company`].
+    pub(crate) keys: Vec<KeySpec>,
+    /// The `company` values of the brands it owns (its own name by default).
+    pub(crate) covers: Vec<String>,
+    /// Indices of those brands in [`Dictionary::brands`], filled when merging ends.
+    pub(crate) brands: Vec<usize>,
+}
+
 /// The merged dictionary, ready to be indexed by the matcher.
 #[derive(Debug, Clone)]
 pub struct Dictionary {
     pub(crate) brands: Vec<BrandSpec>,
+    pub(crate) companies: Vec<CompanySpec>,
     pub(crate) noise: Vec<String>,
-    overrides: Vec<String>,
+    pub(crate) overrides: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Dictionary {
@@ -225,12 +135,7 @@ impl Dictionary {
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<Self, DictionaryError> {
         let mut merger = Merger::default();
         for (file, (origin, text)) in sources.iter().enumerate() {
-            let doc: FileDoc = toml::from_str(text).map_err(|e| DictionaryError::Parse {
-                origin: (*origin).to_owned(),
-                message: e.to_string().trim_end().to_owned(),
-            })?;
-            let src = Source { origin, text, file };
-            merger.add(&src, doc)?;
+            merger.add_file(origin, text, file)?;
         }
         merger.finish()
     }
@@ -240,498 +145,27 @@ impl Dictionary {
         self.brands.len()
     }
 
+    /// Number of parent companies matched by name.
+    pub fn company_count(&self) -> usize {
+        self.companies.len()
+    }
+
     /// Messages for aliases an operator file took from a shipped brand (worth logging).
     pub fn overrides(&self) -> &[String] {
         &self.overrides
     }
-}
 
-// ─── the file format ───────────────────────────────────────────────────────────────────────
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileDoc {
-    version: Option<Spanned<i64>>,
-    #[serde(default)]
-    noise: Vec<Spanned<String>>,
-    #[serde(default)]
-    context: BTreeMap<String, Vec<Spanned<String>>>,
-    #[serde(default, rename = "brand")]
-    brands: Vec<BrandDoc>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BrandDoc {
-    name: Spanned<String>,
-    category: Option<Spanned<String>>,
-    company: Option<Spanned<String>>,
-    #[serde(default)]
-    aliases: Vec<Spanned<AliasDoc>>,
-    #[serde(default)]
-    weak: Vec<Spanned<AliasDoc>>,
-    #[serde(default)]
-    generic: Vec<Spanned<AliasDoc>>,
-    #[serde(default)]
-    context: Vec<Spanned<String>>,
-    fuzzy: Option<Spanned<FuzzyDoc>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum AliasDoc {
-    Plain(String),
-    Scored(ScoredAlias),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScoredAlias {
-    alias: String,
-    score: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum FuzzyDoc {
-    Switch(bool),
-    Threshold(f64),
-}
-
-// ─── merging ───────────────────────────────────────────────────────────────────────────────
-
-struct Source<'a> {
-    origin: &'a str,
-    text: &'a str,
-    file: usize,
-}
-
-impl Source<'_> {
-    fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+    /// Harmless but untidy entries, each with its file and line: a form listed twice for one
+    /// brand, or a weak form that another brand's strong form hides. The shipped file has none.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
-
-    fn invalid<T>(
-        &self,
-        span: std::ops::Range<usize>,
-        what: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Result<T, DictionaryError> {
-        Err(DictionaryError::Invalid {
-            origin: self.origin.to_owned(),
-            line: self.line(span.start),
-            what: what.into(),
-            message: message.into(),
-        })
-    }
-}
-
-/// Where a strong key was defined (for conflict messages).
-#[derive(Debug, Clone)]
-struct Owner {
-    brand: usize,
-    file: usize,
-    origin: String,
-    line: usize,
-}
-
-/// A context reference still to resolve (groups may be extended by later files).
-#[derive(Debug)]
-struct PendingContext {
-    brand: usize,
-    word: String,
-    origin: String,
-    line: usize,
-}
-
-#[derive(Debug, Default)]
-struct Merger {
-    brands: Vec<BrandSpec>,
-    /// Normalised name → brand index, and the file that defined it.
-    by_name: HashMap<String, (usize, usize)>,
-    strong_owner: HashMap<String, Owner>,
-    groups: HashMap<String, Vec<String>>,
-    noise: Vec<String>,
-    pending: Vec<PendingContext>,
-    overrides: Vec<String>,
-}
-
-impl Merger {
-    fn add(&mut self, src: &Source<'_>, doc: FileDoc) -> Result<(), DictionaryError> {
-        if let Some(v) = &doc.version
-            && *v.get_ref() != 1
-        {
-            return src.invalid(
-                v.span(),
-                "field version",
-                format!(
-                    "unsupported version {} (this build reads version 1)",
-                    v.get_ref()
-                ),
-            );
-        }
-        for word in &doc.noise {
-            let w = single_word(src, word, "noise")?;
-            self.noise.push(w);
-        }
-        for (group, words) in &doc.context {
-            let mut list = Vec::with_capacity(words.len());
-            for word in words {
-                list.push(single_word(src, word, &format!("context group {group:?}"))?);
-            }
-            self.groups.entry(group.clone()).or_default().extend(list);
-        }
-        for brand in doc.brands {
-            self.add_brand(src, brand)?;
-        }
-        Ok(())
-    }
-
-    fn add_brand(&mut self, src: &Source<'_>, doc: BrandDoc) -> Result<(), DictionaryError> {
-        let raw_name = doc.name.get_ref().trim();
-        let name_line = src.line(doc.name.span().start);
-        let label = format!("brand {raw_name:?}");
-        let name_key = normalize_key(raw_name);
-        if name_key.is_empty() {
-            return src.invalid(
-                doc.name.span(),
-                format!("{label}, field name"),
-                "the name has no letters or digits",
-            );
-        }
-        if name_key.len() > MAX_WORDS {
-            return src.invalid(
-                doc.name.span(),
-                format!("{label}, field name"),
-                format!("the name has more than {MAX_WORDS} words"),
-            );
-        }
-        let name_compact = name_key.compact(0, name_key.len()).to_owned();
-        let category = match &doc.category {
-            None => None,
-            Some(c) => Some(Category::parse(c.get_ref()).map_or_else(
-                || {
-                    let all: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-                    src.invalid(
-                        c.span(),
-                        format!("{label}, field category"),
-                        format!(
-                            "unknown category {:?} (expected one of: {})",
-                            c.get_ref(),
-                            all.join(", ")
-                        ),
-                    )
-                },
-                Ok,
-            )?),
-        };
-        let company = match &doc.company {
-            None => None,
-            Some(c) if c.get_ref().trim().is_empty() => {
-                return src.invalid(c.span(), format!("{label}, field company"), "empty company");
-            }
-            Some(c) => Some(c.get_ref().trim().to_owned()),
-        };
-        let fuzzy = match &doc.fuzzy {
-            None => None,
-            Some(f) => Some(match f.get_ref() {
-                FuzzyDoc::Switch(false) => FuzzySetting::Off,
-                FuzzyDoc::Switch(true) => FuzzySetting::Default,
-                FuzzyDoc::Threshold(t) if *t > 0.0 && *t <= 1.0 => FuzzySetting::Threshold(*t),
-                FuzzyDoc::Threshold(t) => {
-                    return src.invalid(
-                        f.span(),
-                        format!("{label}, field fuzzy"),
-                        format!("threshold {t} is not within 0..1 (or write false)"),
-                    );
-                }
-            }),
-        };
-
-        let index = match self.by_name.get(&name_compact) {
-            Some(&(index, file)) if file == src.file => {
-                return src.invalid(
-                    doc.name.span(),
-                    format!("{label}, field name"),
-                    format!(
-                        "brand {:?} is defined twice in this file",
-                        self.brands[index].name
-                    ),
-                );
-            }
-            Some(&(index, _)) => {
-                // Extending a brand from an earlier file.
-                let b = &mut self.brands[index];
-                if let Some(c) = category {
-                    b.category = c;
-                }
-                if let Some(c) = company {
-                    b.company = c;
-                }
-                if let Some(f) = fuzzy {
-                    b.fuzzy = f;
-                }
-                index
-            }
-            None => {
-                let (Some(category), Some(company)) = (category, company) else {
-                    let field = if doc.category.is_none() {
-                        "category"
-                    } else {
-                        "company"
-                    };
-                    return src.invalid(
-                        doc.name.span(),
-                        format!("{label}, field {field}"),
-                        format!("a new brand needs a {field}"),
-                    );
-                };
-                self.brands.push(BrandSpec {
-                    name: raw_name.to_owned(),
-                    category,
-                    company,
-                    keys: Vec::new(),
-                    context: Vec::new(),
-                    fuzzy: fuzzy.unwrap_or(FuzzySetting::Default),
-                });
-                let index = self.brands.len() - 1;
-                self.by_name.insert(name_compact.clone(), (index, src.file));
-                index
-            }
-        };
-
-        // Weak forms first: a name equal to one of its weak aliases is weak itself.
-        let mut weak_compacts: Vec<String> = Vec::new();
-        let mut keys: Vec<(KeySpec, usize)> = Vec::new();
-        for (field, list, kind, strong, default_score) in [
-            ("weak", &doc.weak, KeyKind::Alias, false, WEAK_SCORE),
-            ("aliases", &doc.aliases, KeyKind::Alias, true, ALIAS_SCORE),
-            (
-                "generic",
-                &doc.generic,
-                KeyKind::Generic,
-                true,
-                GENERIC_SCORE,
-            ),
-        ] {
-            for alias in list {
-                let (text, score) = match alias.get_ref() {
-                    AliasDoc::Plain(t) => (t.as_str(), default_score),
-                    AliasDoc::Scored(s) => (s.alias.as_str(), s.score),
-                };
-                let what = format!("{label}, field {field}");
-                if !(score > 0.0 && score <= 1.0) {
-                    return src.invalid(
-                        alias.span(),
-                        what,
-                        format!("score {score} for {text:?} is not within 0..1"),
-                    );
-                }
-                let norm = normalize_key(text);
-                if norm.is_empty() {
-                    return src.invalid(
-                        alias.span(),
-                        what,
-                        format!("{text:?} has no letters or digits once normalised"),
-                    );
-                }
-                if norm.len() > MAX_WORDS {
-                    return src.invalid(
-                        alias.span(),
-                        what,
-                        format!("{text:?} has more than {MAX_WORDS} words"),
-                    );
-                }
-                let compact = norm.compact(0, norm.len()).to_owned();
-                if !strong && !weak_compacts.contains(&compact) {
-                    weak_compacts.push(compact.clone());
-                } else if strong && weak_compacts.contains(&compact) {
-                    return src.invalid(
-                        alias.span(),
-                        what,
-                        format!("{text:?} is listed both as weak and as {field}"),
-                    );
-                }
-                keys.push((
-                    KeySpec {
-                        compact,
-                        spaced: norm.spaced(0, norm.len()),
-                        kind,
-                        strong,
-                        score,
-                    },
-                    src.line(alias.span().start),
-                ));
-            }
-        }
-        keys.insert(
-            0,
-            (
-                KeySpec {
-                    compact: name_compact.clone(),
-                    spaced: name_key.spaced(0, name_key.len()),
-                    kind: KeyKind::Name,
-                    strong: true,
-                    score: 1.0,
-                },
-                name_line,
-            ),
-        );
-        for (key, line) in keys {
-            self.add_key(src, index, key, line, &label)?;
-        }
-        for word in &doc.context {
-            let w = word.get_ref().trim();
-            let line = src.line(word.span().start);
-            if let Some(group) = w.strip_prefix('@') {
-                self.pending.push(PendingContext {
-                    brand: index,
-                    word: format!("@{group}"),
-                    origin: src.origin.to_owned(),
-                    line,
-                });
-            } else {
-                let w = single_word(src, word, &format!("{label}, field context"))?;
-                self.brands[index].context.push(w);
-            }
-        }
-        Ok(())
-    }
-
-    fn add_key(
-        &mut self,
-        src: &Source<'_>,
-        brand: usize,
-        key: KeySpec,
-        line: usize,
-        label: &str,
-    ) -> Result<(), DictionaryError> {
-        let existing = self.brands[brand]
-            .keys
-            .iter()
-            .position(|k| k.compact == key.compact);
-        if let Some(pos) = existing {
-            // The same form twice for one brand ("7 up" and "7up"): keep the stronger reading.
-            let k = &mut self.brands[brand].keys[pos];
-            if k.kind == KeyKind::Name && !key.strong {
-                // "Smart" is the name and ambiguous on its own: the name needs context too (a
-                // brand field that says exactly "Smart" is still read as the brand).
-                k.strong = false;
-                k.score = key.score;
-                if self
-                    .strong_owner
-                    .get(&key.compact)
-                    .is_some_and(|o| o.brand == brand)
-                {
-                    self.strong_owner.remove(&key.compact);
-                }
-                return Ok(());
-            }
-            if key.strong && !k.strong && k.kind != KeyKind::Name {
-                *k = key.clone();
-            } else {
-                k.score = k.score.max(key.score);
-                return Ok(());
-            }
-        }
-        if key.strong {
-            if let Some(owner) = self.strong_owner.get(&key.compact).cloned()
-                && owner.brand != brand
-            {
-                let other = self.brands[owner.brand].name.clone();
-                if owner.file == src.file {
-                    return Err(DictionaryError::Invalid {
-                        origin: src.origin.to_owned(),
-                        line,
-                        what: label.to_owned(),
-                        message: format!(
-                            "{:?} already belongs to brand {other:?} ({}, line {})",
-                            key.spaced, owner.origin, owner.line
-                        ),
-                    });
-                }
-                // A later file takes the form over.
-                self.brands[owner.brand]
-                    .keys
-                    .retain(|k| k.compact != key.compact);
-                self.overrides.push(format!(
-                    "{}, line {line}: {:?} now means {:?} instead of {other:?}",
-                    src.origin, key.spaced, self.brands[brand].name
-                ));
-            }
-            self.strong_owner.insert(
-                key.compact.clone(),
-                Owner {
-                    brand,
-                    file: src.file,
-                    origin: src.origin.to_owned(),
-                    line,
-                },
-            );
-        }
-        if existing.is_none() {
-            self.brands[brand].keys.push(key);
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<Dictionary, DictionaryError> {
-        for p in std::mem::take(&mut self.pending) {
-            let group = &p.word[1..];
-            let Some(words) = self.groups.get(group) else {
-                let mut known: Vec<&str> = self.groups.keys().map(String::as_str).collect();
-                known.sort_unstable();
-                return Err(DictionaryError::Invalid {
-                    origin: p.origin,
-                    line: p.line,
-                    what: format!("brand {:?}, field context", self.brands[p.brand].name),
-                    message: format!(
-                        "unknown context group {:?} (defined: {})",
-                        p.word,
-                        known.join(", ")
-                    ),
-                });
-            };
-            self.brands[p.brand].context.extend(words.iter().cloned());
-        }
-        for b in &mut self.brands {
-            b.context.sort_unstable();
-            b.context.dedup();
-        }
-        self.noise.sort_unstable();
-        self.noise.dedup();
-        Ok(Dictionary {
-            brands: self.brands,
-            noise: self.noise,
-            overrides: self.overrides,
-        })
-    }
-}
-
-/// A context or noise word: exactly one word once normalised.
-fn single_word(
-    src: &Source<'_>,
-    word: &Spanned<String>,
-    what: &str,
-) -> Result<String, DictionaryError> {
-    let norm = normalize_key(word.get_ref());
-    if norm.len() != 1 {
-        return src.invalid(
-            word.span(),
-            what.to_owned(),
-            format!("{:?} must be a single word", word.get_ref()),
-        );
-    }
-    Ok(norm.word(0).to_owned())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn load(extra: &str) -> Result<Dictionary, DictionaryError> {
@@ -739,20 +173,39 @@ mod tests {
     }
 
     #[test]
-    fn shipped_dictionary_loads() {
+    fn shipped_dictionary_loads_without_duplicates_or_conflicts() {
         let d = Dictionary::shipped().unwrap();
-        assert!(d.brand_count() >= 120, "{} brands", d.brand_count());
-        assert!(d.overrides().is_empty());
-    }
-
-    #[test]
-    fn categories_parse_loosely() {
-        assert_eq!(
-            Category::parse("instant noodles"),
-            Some(Category::InstantNoodles)
-        );
-        assert_eq!(Category::parse("TelcoLoad"), Some(Category::TelcoLoad));
-        assert_eq!(Category::parse("Drinks"), None);
+        assert!(d.brand_count() >= 450, "{} brands", d.brand_count());
+        assert!(d.company_count() >= 10, "{} companies", d.company_count());
+        assert!(d.overrides().is_empty(), "{:?}", d.overrides());
+        assert!(d.warnings().is_empty(), "{:#?}", d.warnings());
+        // Every strong form means one brand or one company (loading refuses a second owner in
+        // one file; this says the same thing from the loaded side).
+        let mut owner: HashMap<&str, &str> = HashMap::new();
+        let strong = d
+            .brands
+            .iter()
+            .flat_map(|b| {
+                b.keys
+                    .iter()
+                    .filter(|k| k.strong)
+                    .map(move |k| (k, &b.name))
+            })
+            .chain(
+                d.companies
+                    .iter()
+                    .flat_map(|c| c.keys.iter().map(move |k| (k, &c.name))),
+            );
+        for (key, name) in strong {
+            if let Some(other) = owner.insert(&key.compact, name) {
+                assert_eq!(other, name, "{:?} means two things", key.spaced);
+            }
+        }
+        for c in &d.companies {
+            assert!(!c.brands.is_empty(), "company {} owns no brand", c.name);
+        }
+        let used: std::collections::HashSet<_> = d.brands.iter().map(|b| b.category).collect();
+        assert_eq!(used.len(), Category::ALL.len(), "every category has brands");
     }
 
     #[test]
@@ -801,6 +254,50 @@ mod tests {
         assert!(
             e.contains("line 10") && e.contains("already belongs to brand \"A Cola\""),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn company_alias_may_not_take_a_brand_form_in_one_file() {
+        let e = load(
+            "[[brand]]\nname = \"A Cola\"\ncategory = \"Beverages\"\ncompany = \"A Inc.\"\n\
+             aliases = [\"acme\"]\n\n[[company]]\nname = \"A Inc.\"\naliases = [\"acme\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 9") && e.contains("already belongs to brand \"A Cola\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn company_must_own_a_brand() {
+        let e = load("[[company]]\nname = \"Nobody Inc.\"\naliases = [\"nobody\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("operator.toml, line 2") && e.contains("no brand has company"),
+            "{e}"
+        );
+        let e = load("[[company]]\nname = \"Acme\"\ncovers = [\"Acme Foods\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("\"Acme Foods\""), "{e}");
+    }
+
+    #[test]
+    fn duplicate_forms_are_warnings() {
+        let d = load(
+            "[[brand]]\nname = \"Sari Cola\"\ncategory = \"Beverages\"\ncompany = \"S\"\n\
+             aliases = [\"sari kola\", \"Sari-Kola\"]\n",
+        )
+        .unwrap();
+        assert_eq!(d.warnings().len(), 1, "{:?}", d.warnings());
+        assert!(
+            d.warnings()[0].contains("operator.toml, line 5"),
+            "{:?}",
+            d.warnings()
         );
     }
 

@@ -1,4 +1,4 @@
-//! The matching itself: the dictionary indexed by compact form, and the left-to-right scan.
+//! The matching itself: the left-to-right scan over the index (`index.rs`).
 //!
 //! At each word the scan extends a window word by word while the words written together are
 //! still the beginning of some dictionary entry (a prefix set stops it early), and keeps the
@@ -8,13 +8,12 @@
 //! entry explains go to the fuzzy step (always for transcripts; for a single detection only when
 //! nothing found scores 0.9 or more, since a fuzzy match never does).
 
-use std::collections::{HashMap, HashSet};
-
-use super::dictionary::{Dictionary, FuzzySetting, KeyKind, MAX_WORDS};
-use super::fuzzy::{FuzzyIndex, default_threshold};
-use super::normalize::{Normalized, normalize, normalize_key};
+use super::dictionary::{KeyKind, MAX_WORDS};
+use super::index::{Entry, FUZZY_MIN_LEN};
+use super::merge::COMPANY_SCORE;
+use super::normalize::{Normalized, normalize};
 use super::transaction::DeviceEvidence;
-use super::{Brand, BrandMatcher, Detection, DictionaryStats, Method, Source, round3};
+use super::{Brand, BrandKind, BrandMatcher, Detection, Method, Source, round3};
 
 /// Words either side of a weak entry searched for its context.
 const CONTEXT_WINDOW: usize = 6;
@@ -26,117 +25,6 @@ const DEVICE_ONLY_PENALTY: f64 = 0.1;
 const DEVICE_BOOST: f64 = 0.05;
 /// Longest window the fuzzy step compares, in words.
 const FUZZY_MAX_WORDS: usize = 3;
-/// Shortest window the fuzzy step compares, in letters written together.
-const FUZZY_MIN_LEN: usize = 5;
-
-/// One dictionary entry under its compact form.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    brand: u32,
-    kind: KeyKind,
-    strong: bool,
-    score: f64,
-    display: Box<str>,
-}
-
-/// The dictionary, indexed.
-#[derive(Debug, Default)]
-pub(crate) struct Index {
-    /// Compact form → entries (one strong brand at most; weak ones may share a form).
-    keys: HashMap<Box<str>, Vec<Entry>>,
-    /// Every prefix of every compact form (the forms included).
-    prefixes: HashSet<Box<str>>,
-    /// Standalone numbers that are part of entries ("555", the "7" of "Lucky 7").
-    numbers: HashSet<Box<str>>,
-    /// Per brand, the words that confirm its weak entries.
-    context: Vec<HashSet<Box<str>>>,
-    /// Words never fuzzy-matched.
-    noise: HashSet<Box<str>>,
-    fuzzy: FuzzyIndex,
-}
-
-/// Indexes a dictionary.
-pub(crate) fn build(dictionary: &Dictionary) -> (Vec<Brand>, Index, DictionaryStats) {
-    let mut index = Index::default();
-    let mut brands = Vec::with_capacity(dictionary.brands.len());
-    let mut stats = DictionaryStats {
-        brands: dictionary.brands.len(),
-        aliases: 0,
-        weak_aliases: 0,
-        categories: 0,
-        fuzzy_keys: 0,
-    };
-    let mut categories = HashSet::new();
-    for (id, spec) in dictionary.brands.iter().enumerate() {
-        let id = id as u32;
-        categories.insert(spec.category);
-        brands.push(Brand {
-            name: spec.name.clone(),
-            category: spec.category,
-            company: spec.company.clone(),
-        });
-        for key in &spec.keys {
-            if key.kind != KeyKind::Name {
-                stats.aliases += 1;
-                if !key.strong {
-                    stats.weak_aliases += 1;
-                }
-            }
-            for word in normalize_key(&key.spaced).words() {
-                if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                    index.numbers.insert(word.into());
-                }
-            }
-            for (i, _) in key.compact.char_indices().skip(1) {
-                index.prefixes.insert(key.compact[..i].into());
-            }
-            index.prefixes.insert(key.compact.as_str().into());
-            index
-                .keys
-                .entry(key.compact.as_str().into())
-                .or_default()
-                .push(Entry {
-                    brand: id,
-                    kind: key.kind,
-                    strong: key.strong,
-                    score: key.score,
-                    display: key.spaced.as_str().into(),
-                });
-            if key.strong && key.kind != KeyKind::Generic {
-                let threshold = match spec.fuzzy {
-                    FuzzySetting::Off => None,
-                    FuzzySetting::Default => default_threshold(key.compact.chars().count()),
-                    FuzzySetting::Threshold(t) => {
-                        (key.compact.chars().count() >= FUZZY_MIN_LEN).then_some(t)
-                    }
-                };
-                if let Some(t) = threshold {
-                    index.fuzzy.insert(&key.compact, &key.spaced, id, t);
-                }
-            }
-        }
-        index
-            .context
-            .push(spec.context.iter().map(|w| w.as_str().into()).collect());
-    }
-    index.noise = dictionary.noise.iter().map(|w| w.as_str().into()).collect();
-    stats.categories = categories.len();
-    stats.fuzzy_keys = index.fuzzy.len();
-    (brands, index, stats)
-}
-
-pub(crate) fn brand_by_name<'m>(m: &'m BrandMatcher, name: &str) -> Option<&'m Brand> {
-    let norm = normalize_key(name);
-    if norm.is_empty() {
-        return None;
-    }
-    m.index
-        .keys
-        .get(norm.compact(0, norm.len()))?
-        .iter()
-        .find(|e| e.kind == KeyKind::Name)
-        .map(|e| &m.brands[e.brand as usize])
-}
 
 /// What surrounds the text being scanned.
 pub(crate) struct Ctx<'a> {
@@ -327,6 +215,17 @@ impl BrandMatcher {
                 k += 1;
             }
         }
+        // A company's name next to one of its brands only says who makes it ("Nestlé Bear
+        // Brand", "Jack 'n Jill Piattos"): the brand is the answer.
+        if hits.iter().any(|h| h.kind == KeyKind::Company) {
+            let owners = &self.index.owners;
+            let named: Vec<u32> = hits
+                .iter()
+                .filter(|h| h.kind != KeyKind::Company)
+                .flat_map(|h| owners[h.brand as usize].iter().copied())
+                .collect();
+            hits.retain(|h| h.kind != KeyKind::Company || !named.contains(&h.brand));
+        }
         for h in &mut hits {
             if ctx.device.has(h.brand) && !h.device {
                 h.device = true;
@@ -397,10 +296,13 @@ impl BrandMatcher {
             display: &e.display,
             device,
         };
-        if let Some(e) = entries.iter().find(|e| e.strong) {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.strong && e.kind != KeyKind::Company)
+        {
             return Some(match e.kind {
                 KeyKind::Name => hit(e, Method::Exact, if whole { 1.0 } else { 0.97 }, false),
-                KeyKind::Alias | KeyKind::Generic => hit(e, Method::Alias, e.score, false),
+                _ => hit(e, Method::Alias, e.score, false),
             });
         }
         if ctx.assert_brand
@@ -413,7 +315,7 @@ impl BrandMatcher {
         // than any context word; a tie between brands is ambiguous.
         let mut best: Option<(&'m Entry, usize)> = None;
         let mut tie = false;
-        for e in entries {
+        for e in entries.iter().filter(|e| !e.strong) {
             let words = self.context_words(e.brand, norm, start, end, ctx);
             let rank = if words > 0 {
                 words + 1
@@ -436,7 +338,11 @@ impl BrandMatcher {
                 Some(hit(e, Method::Context, e.score - DEVICE_ONLY_PENALTY, true))
             }
             Some((e, _)) if !tie => Some(hit(e, Method::Context, e.score, false)),
-            _ => None,
+            // No brand here: a company's name, if the form is one ("san miguel" alone).
+            _ => entries
+                .iter()
+                .find(|e| e.kind == KeyKind::Company)
+                .map(|e| hit(e, Method::Company, e.score, false)),
         }
     }
 
@@ -509,13 +415,19 @@ impl BrandMatcher {
             }
             match best {
                 Some((end, key, sim)) => {
+                    let company = self.brands[key.brand as usize].kind == BrandKind::Company;
+                    let (method, kind, weight) = if company {
+                        (Method::Company, KeyKind::Company, COMPANY_SCORE)
+                    } else {
+                        (Method::Fuzzy, KeyKind::Alias, FUZZY_WEIGHT)
+                    };
                     found.push(Hit {
                         brand: key.brand,
                         start: i,
                         end,
-                        method: Method::Fuzzy,
-                        score: FUZZY_WEIGHT * sim,
-                        kind: KeyKind::Alias,
+                        method,
+                        score: weight * sim,
+                        kind,
                         display: &key.display,
                         device: false,
                     });

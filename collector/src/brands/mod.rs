@@ -8,7 +8,7 @@
 //!
 //! **What leaves:** [`Detection`]s: the brand with its category and parent company, the
 //! [`Method`] that found it (exact name, alias, fuzzy, or an ambiguous word confirmed by
-//! context), a score in 0..1, the words that matched, and the [`Source`] they came from.
+//! context, or a parent company's name), a score in 0..1, the words that matched, and the [`Source`] they came from.
 //! [`BrandMatcher::detect_transaction`] gives one detection per item, every brand of the explicit
 //! mentions and of the transcript, and the brands only the device claimed.
 //!
@@ -25,14 +25,22 @@
 //! - Scores are ordered by method: exact name 1.0 (0.97 inside a longer text) > alias 0.95 >
 //!   weak word with context 0.85 > generic product word 0.8; fuzzy is 0.9 × similarity, so never
 //!   above an alias. The dictionary may lower an entry's score ("sabon" → Safeguard is 0.6).
+//! - A parent company's name used as a product ("Nestlé 250ml", "URC") is the company, method
+//!   `company`, score 0.5 (less when misspelled), and only when none of its brands is named
+//!   ("Nestlé Bear Brand" is Bear Brand). Its name is matched exactly before anything fuzzy, so
+//!   it is never taken for a look-alike sub-brand ("Nestle" is not "Nestea").
 //!
 //! Order of work per text (see `matcher.rs`): normalise (`normalize.rs`), then at each word the
 //! longest dictionary entry starting there (exact name or alias; weak entries need context),
 //! then, for the words still unexplained, the fuzzy step (`fuzzy.rs`).
 
+mod category;
 mod dictionary;
+mod file;
 mod fuzzy;
+mod index;
 mod matcher;
+mod merge;
 mod normalize;
 mod transaction;
 
@@ -41,20 +49,31 @@ use std::path::Path;
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 
-pub use dictionary::{Category, Dictionary, DictionaryError, SHIPPED, SHIPPED_ORIGIN};
+pub use category::Category;
+pub use dictionary::{Dictionary, DictionaryError, SHIPPED, SHIPPED_ORIGIN};
 pub use transaction::TransactionBrands;
 
 /// Environment variable naming an operator's dictionary file, merged over the shipped one.
 pub const BRANDS_FILE_ENV: &str = "SCOUT_BRANDS_FILE";
 
-/// A brand of the dictionary.
+/// A brand of the dictionary, or a parent company matched by its name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Brand {
-    /// Canonical name ("Coca-Cola").
+    /// Canonical name ("Coca-Cola"; for a company, the company's name).
     pub name: String,
+    /// For a company, its brands' category when they share one, else [`Category::Unknown`].
     pub category: Category,
     /// Parent company in the Philippines.
     pub company: String,
+    pub kind: BrandKind,
+}
+
+/// Whether a [`Brand`] is a brand or a parent company named as a product ("Nestlé").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrandKind {
+    Brand,
+    Company,
 }
 
 /// How a detection was made.
@@ -69,6 +88,9 @@ pub enum Method {
     Context,
     /// A misspelling close enough to a name or alias.
     Fuzzy,
+    /// A parent company's name (exact or misspelled) with none of its brands named: the
+    /// company is known, the brand is not. Scores 0.5 or less.
+    Company,
 }
 
 impl Method {
@@ -78,6 +100,7 @@ impl Method {
             Method::Alias => "alias",
             Method::Context => "context",
             Method::Fuzzy => "fuzzy",
+            Method::Company => "company",
         }
     }
 }
@@ -147,6 +170,8 @@ impl Serialize for Detection<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DictionaryStats {
     pub brands: usize,
+    /// Parent companies matched by name (`[[company]]` entries).
+    pub companies: usize,
     /// Every form other than the canonical names (strong, weak and generic).
     pub aliases: usize,
     /// Of which ambiguous (need context).
@@ -162,7 +187,7 @@ pub struct DictionaryStats {
 #[derive(Debug)]
 pub struct BrandMatcher {
     brands: Vec<Brand>,
-    index: matcher::Index,
+    index: index::Index,
     stats: DictionaryStats,
 }
 
@@ -187,7 +212,7 @@ impl BrandMatcher {
 
     /// Indexes a loaded dictionary.
     pub fn new(dictionary: &Dictionary) -> Self {
-        let (brands, index, stats) = matcher::build(dictionary);
+        let (brands, index, stats) = index::build(dictionary);
         Self {
             brands,
             index,
@@ -230,13 +255,18 @@ impl BrandMatcher {
 
     /// Every brand of the dictionary.
     pub fn brands(&self) -> &[Brand] {
-        &self.brands
+        &self.brands[..self.stats.brands]
     }
 
-    /// The brand whose canonical name is `name` (compared normalised: "coca cola" finds
-    /// "Coca-Cola").
+    /// Every parent company matched by name.
+    pub fn companies(&self) -> &[Brand] {
+        &self.brands[self.stats.brands..]
+    }
+
+    /// The brand or company whose canonical name is `name` (compared normalised: "coca cola"
+    /// finds "Coca-Cola").
     pub fn brand(&self, name: &str) -> Option<&Brand> {
-        matcher::brand_by_name(self, name)
+        index::brand_by_name(self, name)
     }
 
     /// Size of the dictionary.

@@ -2,7 +2,7 @@
 //! evidence and not truth, methods and scores are ordered, a whole transaction is read source by
 //! source.
 
-use scout_collector::brands::{Category, Method, Source};
+use scout_collector::brands::{BrandKind, Category, Method, Source};
 use scout_common::Transaction;
 use serde_json::json;
 
@@ -67,7 +67,7 @@ fn one_word_two_brands_context_decides() {
         Some("Nissin")
     );
     assert_eq!(
-        brand_of("nissin po yung butter coconut na wafer").as_deref(),
+        brand_of("nissin po yung choco na wafer").as_deref(),
         Some("Nissin Wafer")
     );
     assert_eq!(brand_of("nissin po"), None);
@@ -80,6 +80,87 @@ fn one_word_two_brands_context_decides() {
     assert_eq!(
         brand_of("san mig po na kape").as_deref(),
         Some("San Mig Coffee")
+    );
+}
+
+#[test]
+fn a_company_name_alone_is_the_company_never_a_sub_brand() {
+    let m = matcher();
+    for (text, company) in [
+        ("Nestle 250ml", "Nestlé Philippines"),
+        ("NESTLÉ", "Nestlé Philippines"),
+        ("isang nestle po yung maliit", "Nestlé Philippines"),
+        ("URC Snack 25g", "Universal Robina Corporation"),
+        ("Jack n Jill 28g", "Universal Robina Corporation"),
+        ("Monde 10s", "Monde Nissin"),
+        ("Unilever Sachet", "Unilever Philippines"),
+        ("P&G Promo Pack", "Procter & Gamble Philippines"),
+        ("san miguel po isa", "San Miguel Corporation"),
+        ("Century Pacific 155g", "Century Pacific Food"),
+    ] {
+        let d = m
+            .detect(text)
+            .unwrap_or_else(|| panic!("{text}: no detection"));
+        assert_eq!(d.brand.name, company, "{text}");
+        assert_eq!(d.brand.kind, BrandKind::Company, "{text}");
+        assert_eq!(d.method, Method::Company, "{text}");
+        assert!(d.score <= 0.5, "{text}: {}", d.score);
+    }
+    // The failure this rule exists for: a company's name is never a look-alike sub-brand.
+    for text in [
+        "Nestle",
+        "Nestle 1L",
+        "nestle po",
+        "NESTLE ICED",
+        "nesstle 250ml",
+    ] {
+        let d = m.detect(text).unwrap();
+        assert_ne!(d.brand.name, "Nestea", "{text}");
+        assert_eq!(d.brand.name, "Nestlé Philippines", "{text}");
+    }
+    // A company selling in one category keeps it; a diversified one has none.
+    assert_eq!(m.detect("PMFTC").unwrap().brand.category, Category::Tobacco);
+    assert_eq!(
+        m.detect("nestle").unwrap().brand.category,
+        Category::Unknown
+    );
+    assert!(m.companies().iter().all(|c| c.kind == BrandKind::Company));
+    assert!(m.brands().iter().all(|b| b.kind == BrandKind::Brand));
+}
+
+#[test]
+fn a_named_sub_brand_wins_over_its_company() {
+    for (text, brand) in [
+        ("Nestle Bear Brand Swak 33g", "Bear Brand"),
+        ("NESTLE MILO 22G SACHET", "Milo"),
+        ("Nestlé All Purpose Cream 250ml", "Nestlé All Purpose Cream"),
+        ("Jack 'n Jill Piattos Cheese 85g", "Piattos"),
+        ("URC C2 Apple 230ml", "C2"),
+        ("Monde Nissin SkyFlakes 10s", "SkyFlakes"),
+        ("Monde Special Mamon", "Monde Special Mamon"),
+        ("Unilever Surf Powder 65g", "Surf"),
+        ("P&G Tide Bar 130g", "Tide"),
+        ("San Miguel Pale Pilsen 320ml", "San Miguel Pale Pilsen"),
+        (
+            "isang san miguel po yung malamig na bote",
+            "San Miguel Pale Pilsen",
+        ),
+    ] {
+        assert_eq!(brand_of(text).as_deref(), Some(brand), "{text}");
+    }
+    // Every brand mentioned, and the company only when none of its brands is.
+    let all = |t: &str| -> Vec<String> {
+        matcher()
+            .detect_all(t)
+            .into_iter()
+            .map(|d| d.brand.name.clone())
+            .collect()
+    };
+    assert_eq!(all("nestle bear brand po"), ["Bear Brand"]);
+    assert_eq!(all("jack n jill chippy tsaka nova"), ["Chippy", "Nova"]);
+    assert_eq!(
+        all("nestle po tsaka isang coke"),
+        ["Nestlé Philippines", "Coca-Cola"]
     );
 }
 
@@ -267,7 +348,8 @@ fn the_matcher_is_shared_across_threads() {
 fn shipped_dictionary_meets_the_brief() {
     let m = matcher();
     let s = m.stats();
-    assert!(s.brands >= 120, "{s:?}");
+    assert!(s.brands >= 450, "{s:?}");
+    assert!(s.companies >= 10, "{s:?}");
     assert_eq!(s.categories, Category::ALL.len(), "{s:?}");
     for b in m.brands() {
         assert!(!b.company.trim().is_empty(), "{} has no company", b.name);
