@@ -19,7 +19,10 @@ use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncReadExt as _;
 
-use super::{AppState, auth, ingest};
+use super::body::{
+    body_error, body_reader, closing, content_encoding, refuse_declared_length_over,
+};
+use super::{AppState, auth};
 use crate::error::ApiError;
 
 /// Largest heartbeat body, in bytes, on the wire and after gunzip. A real one is under 1 KiB.
@@ -38,7 +41,7 @@ pub struct HeartbeatAck {
 pub async fn heartbeat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     receive(&state, &headers, body)
         .await
-        .map_or_else(ingest::closing, IntoResponse::into_response)
+        .map_or_else(closing, IntoResponse::into_response)
 }
 
 async fn receive(
@@ -47,17 +50,17 @@ async fn receive(
     body: Body,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
     let token = auth::bearer(headers)?;
-    let encoding = ingest::content_encoding(headers)?;
-    ingest::refuse_declared_length_over(headers, MAX_HEARTBEAT_BYTES)?;
+    let encoding = content_encoding(headers)?;
+    refuse_declared_length_over(headers, MAX_HEARTBEAT_BYTES)?;
     let device = auth::device(state, token).await?;
     tracing::Span::current().record("device", device.device_id.as_str());
 
     let mut raw = Vec::new();
-    ingest::body_reader(body, encoding, MAX_HEARTBEAT_BYTES, &state.limits)
+    body_reader(body, encoding, MAX_HEARTBEAT_BYTES, &state.limits)
         .take(MAX_HEARTBEAT_BYTES + 1)
         .read_to_end(&mut raw)
         .await
-        .map_err(|e| ingest::body_error(e, MAX_HEARTBEAT_BYTES))?;
+        .map_err(|e| body_error(e, MAX_HEARTBEAT_BYTES))?;
     if raw.len() as u64 > MAX_HEARTBEAT_BYTES {
         return Err(ApiError::TooLarge {
             limit: MAX_HEARTBEAT_BYTES,

@@ -2,6 +2,7 @@
 //! can drive it without a socket.
 
 mod auth;
+mod body;
 pub mod fleet;
 mod health;
 pub mod heartbeat;

@@ -1,0 +1,135 @@
+//! Reading a device request's body, shared by `/v1/ingest` (and its envelope variant) and
+//! `/v1/heartbeat`: the encoding (identity or gzip, decoded on the fly), the declared length
+//! checked before anything is read, the wire bytes counted against a limit as they come, and the
+//! idle and total timeouts; and the error answer that closes the connection, since a body may be
+//! left partly unread.
+
+use std::io;
+use std::pin::Pin;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, BufReader};
+use tokio_util::io::StreamReader;
+
+use crate::config::IngestLimits;
+use crate::error::ApiError;
+
+/// An error answer that also closes the connection: the body may be partly unread, so the
+/// connection cannot carry another request, and a client that pooled it must be told.
+pub(super) fn closing(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 413 when the request declares (`Content-Length`) a body larger than `limit`, before any of
+/// it is read.
+pub(super) fn refuse_declared_length_over(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    match headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(length) if length > limit => Err(ApiError::TooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    Identity,
+    Gzip,
+}
+
+pub(super) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    match headers.get(header::CONTENT_ENCODING) {
+        None => Ok(Encoding::Identity),
+        Some(v) => match v.to_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            Ok("" | "identity") => Ok(Encoding::Identity),
+            Ok("gzip" | "x-gzip") => Ok(Encoding::Gzip),
+            _ => Err(ApiError::UnsupportedEncoding(
+                v.to_str().unwrap_or("<not text>").to_owned(),
+            )),
+        },
+    }
+}
+
+/// The body limit was passed while reading.
+#[derive(Debug, thiserror::Error)]
+#[error("body limit passed")]
+struct BodyTooLarge;
+
+/// The body stalled, or took too long in all.
+#[derive(Debug, thiserror::Error)]
+#[error("the body {0}")]
+struct BodyTimedOut(&'static str);
+
+/// The request body as a byte reader: wire bytes counted against `limit`, each chunk awaited at
+/// most `limits.body_idle()` and the whole body at most `limits.body_timeout()`, gunzipped if
+/// asked.
+pub(super) fn body_reader(
+    body: Body,
+    encoding: Encoding,
+    limit: u64,
+    limits: &IngestLimits,
+) -> Pin<Box<dyn AsyncRead + Send>> {
+    let idle = limits.body_idle();
+    let deadline = tokio::time::Instant::now() + limits.body_timeout();
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), 0_u64, false),
+        move |(mut chunks, mut seen, failed)| async move {
+            if failed {
+                return None;
+            }
+            let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let chunk = match tokio::time::timeout(wait, chunks.next()).await {
+                Ok(None) => return None,
+                Ok(Some(Ok(chunk))) => {
+                    seen += chunk.len() as u64;
+                    if seen > limit {
+                        Err(io::Error::other(BodyTooLarge))
+                    } else {
+                        Ok(chunk)
+                    }
+                }
+                Ok(Some(Err(e))) => Err(io::Error::other(e)),
+                Err(_) if wait < idle => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    BodyTimedOut("took longer than the body timeout in all"),
+                )),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    BodyTimedOut("stalled: no bytes within the idle timeout"),
+                )),
+            };
+            let failed = chunk.is_err();
+            Some((chunk, (chunks, seen, failed)))
+        },
+    );
+    let reader = StreamReader::new(Box::pin(chunks));
+    match encoding {
+        Encoding::Identity => Box::pin(reader),
+        Encoding::Gzip => {
+            let mut decoder =
+                async_compression::tokio::bufread::GzipDecoder::new(BufReader::new(reader));
+            decoder.multiple_members(true);
+            Box::pin(decoder)
+        }
+    }
+}
+
+pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {
+    let inner = e.get_ref();
+    if inner.is_some_and(|inner| inner.downcast_ref::<BodyTooLarge>().is_some()) {
+        ApiError::TooLarge { limit }
+    } else if let Some(timed_out) = inner.and_then(|inner| inner.downcast_ref::<BodyTimedOut>()) {
+        ApiError::RequestTimeout(timed_out.to_string())
+    } else {
+        ApiError::BadRequest(format!("could not read request body: {e}"))
+    }
+}
