@@ -114,8 +114,9 @@
 //! This file holds [`Outbox`], opening and closing; `reader.rs` holds [`OutboxReader`]; the
 //! operations live by concern: `enqueue.rs` (storing, with the refusal count), `peek.rs` and
 //! `settle.rs` (the uplink's side), `dead_letters.rs`, `state.rs` (the agent state `status`
-//! shows), `stats.rs` (counters at a glance and the audit), beside `recovery.rs`, `schema.rs`,
-//! `handle.rs`, `interrupt.rs` and `error.rs`.
+//! shows), `stats.rs` (counters at a glance and the audit), beside `inspect.rs` (the start-up
+//! check), `recovery.rs` (quarantine and salvage), `schema.rs`, `handle.rs`, `interrupt.rs` and
+//! `error.rs`.
 //!
 //! This module is the "buffer" of STYLE.md's module list (its error type is [`BufferError`]);
 //! it is called `outbox` after the pattern it implements.
@@ -124,6 +125,7 @@ mod dead_letters;
 mod enqueue;
 mod error;
 mod handle;
+mod inspect;
 mod interrupt;
 mod peek;
 mod reader;
@@ -154,7 +156,7 @@ pub use settle::{MAX_REASON_LEN, Settled};
 pub use state::{StateEntry, state_keys};
 pub use stats::{Audit, OutboxStats, Tally};
 
-use recovery::Health;
+use inspect::Health;
 use schema::{Counters, Delta, Migration, Role};
 
 /// How long a write waits for another process holding the write lock before failing.
@@ -325,7 +327,7 @@ impl Outbox {
         let mut aside: Option<(PathBuf, String, DateTime<Utc>)> = None;
         let (mut conn, migration) = loop {
             let started = Instant::now();
-            let (health, check) = recovery::inspect(&path, busy, role == Role::Owner, interrupt)?;
+            let (health, check) = inspect::inspect(&path, busy, role == Role::Owner, interrupt)?;
             integrity_check += started.elapsed();
             startup_check.get_or_insert(check);
             let verdict = match health {
