@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use scout_collector::bronze::{BronzeRow, Landing};
-use scout_collector::store::{Store, StoreOptions};
 use scout_common::Transaction;
 use scout_tests::bins::{self, Process};
 use sqlx::{Connection, Executor};
@@ -230,12 +229,13 @@ async fn copy_baseline(url: &str, rows: &[BronzeRow]) -> Duration {
 
 async fn sqlite_baseline(path: &std::path::Path, rows: &[BronzeRow]) -> Duration {
     let url = format!("sqlite://{}", path.display());
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    let Store::Sqlite(pool) = store else {
-        unreachable!()
-    };
+    // The same durability as the collector's own connections: WAL, synchronous FULL.
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     sqlx::query(
         "CREATE TABLE copy_baseline (transaction_id TEXT, store_id TEXT, device_id TEXT, \
          transaction_timestamp TEXT, items TEXT, detected_brands TEXT, processing_metadata TEXT, \

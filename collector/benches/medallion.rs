@@ -118,48 +118,21 @@ fn secs(d: Duration) -> f64 {
 /// Executes `sql` and returns how long it took.
 async fn timed(store: &Store, sql: &str) -> Duration {
     let started = Instant::now();
-    match store {
-        Store::Sqlite(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Store::Postgres(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
+    store.execute(sql, &[]).await.unwrap();
     started.elapsed()
 }
 
 /// Silver and gold revenue in centavos, all days.
 async fn revenue(store: &Store) -> (i64, i64) {
-    let (s, g) = match store {
-        Store::Sqlite(_) => (
-            "SELECT sum(amount_centavos) FROM silver_transactions_cleaned",
-            "SELECT sum(revenue_centavos) FROM scout_scout_gold_transactions",
-        ),
-        Store::Postgres(_) => (
-            "SELECT sum(amount_centavos)::int8 FROM silver.transactions_cleaned",
-            "SELECT sum(revenue_centavos)::int8 FROM scout.scout_gold_transactions",
-        ),
-    };
-    let one = |sql: &'static str| async move {
-        match store {
-            Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Store::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        }
-    };
-    (one(s).await, one(g).await)
+    let one = |sql: &'static str| store.query_int(sql, &[]);
+    (
+        one("SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned")
+            .await
+            .unwrap(),
+        one("SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM scout.scout_gold_transactions")
+            .await
+            .unwrap(),
+    )
 }
 
 async fn run(backend: &str, store: &Store, items: usize) {
@@ -196,20 +169,10 @@ async fn run(backend: &str, store: &Store, items: usize) {
     assert_eq!(s, g, "gold revenue equals silver");
 
     // Baselines on the same rows.
-    let (copy_sql, group_sql) = match store {
-        Store::Sqlite(_) => (
-            "CREATE TABLE bench_silver_copy AS SELECT * FROM silver_transactions_cleaned",
-            "SELECT count(*) FROM (SELECT transaction_date, store_id, brand_name, \
-             product_category, sum(amount_centavos), count(DISTINCT transaction_id) \
-             FROM silver_transactions_cleaned GROUP BY 1, 2, 3, 4)",
-        ),
-        Store::Postgres(_) => (
-            "CREATE TABLE bench_silver_copy AS SELECT * FROM silver.transactions_cleaned",
-            "SELECT count(*) FROM (SELECT transaction_date, store_id, brand_name, \
-             product_category, sum(amount), count(DISTINCT transaction_id) \
-             FROM silver.transactions_cleaned GROUP BY 1, 2, 3, 4) x",
-        ),
-    };
+    let copy_sql = "CREATE TABLE bench_silver_copy AS SELECT * FROM silver.transactions_cleaned";
+    let group_sql = "SELECT count(*) FROM (SELECT transaction_date, store_id, brand_name, \
+         product_category, sum(amount_centavos), count(DISTINCT transaction_id) \
+         FROM silver.transactions_cleaned GROUP BY 1, 2, 3, 4) x";
     let copy = timed(store, copy_sql).await;
     let group = timed(store, group_sql).await;
 
@@ -287,9 +250,7 @@ async fn main() {
                     .unwrap();
                 store.migrate().await.unwrap();
                 run("postgres", &store, items).await;
-                if let Store::Postgres(pool) = store {
-                    pool.close().await;
-                }
+                store.close().await;
                 if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
                     println!("  kept: {}", db.url);
                 } else {

@@ -1,5 +1,5 @@
 //! Gold: daily business KPIs and behavioural analytics, rebuilt from silver per (business day,
-//! store) partition. The SQL lives in `store/medallion_*.rs`; this module states what it means
+//! store) partition. The SQL lives in `store/gold.rs`; this module states what it means
 //! and formats it for people.
 //!
 //! **Enters:** the silver rows of the partitions queued in `metadata.gold_pending` (by the

@@ -211,15 +211,12 @@ async fn post_straight(dir: &Path, backlog_dir: &Path, rows: usize) -> Duration 
 /// a second), so the highest row id is read first (one b-tree descent) and rows are counted
 /// only once it says they may all be there.
 async fn all_landed(store: &Store, rows: usize) -> bool {
-    if let Store::Sqlite(pool) = store {
-        let max_id: Option<i64> =
-            sqlx::query_scalar("SELECT max(id) FROM bronze_scout_raw_transactions")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if max_id.unwrap_or(0) < rows as i64 {
-            return false;
-        }
+    let max_id = store
+        .query_int("SELECT max(id) FROM bronze.raw_transactions", &[])
+        .await
+        .unwrap();
+    if max_id < rows as i64 {
+        return false;
     }
     store.bronze_count().await.unwrap() as usize >= rows
 }

@@ -24,7 +24,6 @@ use scout_agent::outbox::{NewRecord, Outbox, OutboxConfig, OutboxHandle};
 use scout_agent::uplink::{self, HttpTransport, UplinkState, UplinkStatus, Wake};
 use scout_collector::store::{Store, StoreOptions};
 use scout_collector::{ServeConfig, devices};
-use sqlx::Row as _;
 use tempfile::TempDir;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -103,26 +102,24 @@ impl Collector {
 
     /// Bronze rows: (transaction id, captured_at, device_seq, agent_version).
     async fn bronze(&self) -> Vec<(String, DateTime<Utc>, i64, String)> {
-        let Store::Sqlite(pool) = &self.store else {
-            unreachable!("a SQLite store")
-        };
-        sqlx::query(
-            "SELECT transaction_id, captured_at, device_seq, agent_version \
-             FROM bronze_scout_raw_transactions ORDER BY device_seq",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            let captured: String = row.get(1);
-            let captured = DateTime::parse_from_rfc3339(&captured.replace(' ', "T"))
-                .or_else(|_| DateTime::parse_from_str(&captured, "%Y-%m-%d %H:%M:%S%.f%#z"))
-                .unwrap_or_else(|e| panic!("captured_at {captured:?}: {e}"))
-                .with_timezone(&Utc);
-            (row.get(0), captured, row.get(2), row.get(3))
-        })
-        .collect()
+        self.store
+            .query(
+                "SELECT transaction_id, captured_at, device_seq, agent_version \
+                 FROM bronze.scout_raw_transactions ORDER BY device_seq",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row.text(0).unwrap(),
+                    row.opt_time(1).unwrap().expect("a readable captured_at"),
+                    row.int(2).unwrap(),
+                    row.text(3).unwrap(),
+                )
+            })
+            .collect()
     }
 
     async fn finish(mut self) {

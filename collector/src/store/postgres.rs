@@ -1,46 +1,149 @@
-//! PostgreSQL statements, written against the contract's table names (`bronze.…`,
-//! `metadata.…`) so existing operations SQL keeps working.
+//! What only PostgreSQL does: binding values with their types, bulk writes with `COPY`, bronze
+//! batches as arrays turned back into rows by `UNNEST`, claims with `FOR UPDATE SKIP LOCKED`
+//! (several collectors share one database), and gold's rebuild statements (planned so that
+//! PostgreSQL may aggregate silver with parallel workers). Table names are the contract's.
 
-use chrono::{DateTime, Utc};
-use scout_common::Heartbeat;
-use sqlx::{PgPool, Row};
+use std::fmt::Write as _;
 
-use super::{
-    DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, StoreError, from_db,
-    to_db,
-};
+use chrono::{NaiveDate, SecondsFormat};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+
+use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::sql::{Arg, Record, Row};
+use super::{Claim, Partition, StoreError};
 use crate::bronze::BronzeRow;
+
+pub(super) fn bind<'q>(
+    q: Query<'q, Postgres, PgArguments>,
+    arg: Arg<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    match arg {
+        Arg::Text(v) | Arg::Json(v) => q.bind(v),
+        Arg::Int(v) => q.bind(v),
+        Arg::Float(v) => q.bind(v),
+        Arg::Bool(v) => q.bind(v),
+        Arg::Time(v) => q.bind(v),
+        Arg::Date(v) => q.bind(v),
+        // Bound as text so that the column's `numeric` parses it exactly.
+        Arg::Centavos(v) => q.bind(v.map(centavos_text)),
+        Arg::Ids(v) => q.bind(v),
+    }
+}
+
+/// Centavos as an exact decimal peso amount (`-12.05`).
+fn centavos_text(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    let c = c.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+/// Writes `rows` with one `COPY … FROM STDIN` (text format): the server parses rows as they
+/// stream in, with none of the per-statement work of an `INSERT`.
+pub(super) async fn write<R: Record>(
+    tx: &mut Transaction<'static, Postgres>,
+    rows: &[&R],
+) -> Result<(), StoreError> {
+    let mut data = String::with_capacity(rows.len() * 256);
+    let mut values = Vec::with_capacity(R::COLUMNS.len());
+    for row in rows {
+        values.clear();
+        row.values(&mut values);
+        debug_assert_eq!(values.len(), R::COLUMNS.len(), "{}", R::TABLE);
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            copy_field(&mut data, *value);
+        }
+        data.push('\n');
+    }
+    let columns = R::COLUMNS
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut copy = tx
+        .copy_in_raw(&format!("COPY {} ({columns}) FROM STDIN", R::TABLE))
+        .await?;
+    // Sent in pieces of at most 1 MiB, each cut at a row's end.
+    let mut rest = data.as_str();
+    while !rest.is_empty() {
+        let cut = if rest.len() <= 1 << 20 {
+            rest.len()
+        } else {
+            rest[..1 << 20].rfind('\n').map_or(rest.len(), |i| i + 1)
+        };
+        copy.send(&rest.as_bytes()[..cut]).await?;
+        rest = &rest[cut..];
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One value in `COPY`'s text format.
+fn copy_field(out: &mut String, value: Arg<'_>) {
+    const NULL: &str = "\\N";
+    match value {
+        Arg::Text(None)
+        | Arg::Json(None)
+        | Arg::Int(None)
+        | Arg::Float(None)
+        | Arg::Time(None)
+        | Arg::Centavos(None) => out.push_str(NULL),
+        Arg::Text(Some(s)) | Arg::Json(Some(s)) => {
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+        Arg::Int(Some(v)) => {
+            let _ = write!(out, "{v}");
+        }
+        Arg::Float(Some(v)) => {
+            if v.is_nan() {
+                out.push_str("NaN");
+            } else if v.is_infinite() {
+                out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+            } else {
+                let _ = write!(out, "{v}");
+            }
+        }
+        Arg::Bool(v) => out.push(if v { 't' } else { 'f' }),
+        Arg::Time(Some(t)) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        Arg::Date(d) => {
+            let _ = write!(out, "{d}");
+        }
+        Arg::Centavos(Some(c)) => out.push_str(&centavos_text(c)),
+        Arg::Ids(ids) => {
+            out.push('{');
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{id}");
+            }
+            out.push('}');
+        }
+    }
+}
 
 /// One statement per batch: columns travel as arrays and `UNNEST` turns them back into rows,
 /// so a 1,000-row batch costs one round trip and one plan.
 pub(super) async fn insert_bronze(pool: &PgPool, rows: &[BronzeRow]) -> Result<u64, StoreError> {
-    let n = rows.len();
-    let mut transaction_id = Vec::with_capacity(n);
-    let mut store_id = Vec::with_capacity(n);
-    let mut device_id = Vec::with_capacity(n);
-    let mut timestamp = Vec::with_capacity(n);
-    let mut items = Vec::with_capacity(n);
-    let mut brands = Vec::with_capacity(n);
-    let mut metadata = Vec::with_capacity(n);
-    let mut payload = Vec::with_capacity(n);
-    let mut captured_at = Vec::with_capacity(n);
-    let mut seq = Vec::with_capacity(n);
-    let mut version = Vec::with_capacity(n);
-    for row in rows {
-        transaction_id.push(row.transaction_id.as_str());
-        store_id.push(row.store_id.as_deref());
-        device_id.push(row.device_id.as_str());
-        timestamp.push(row.transaction_timestamp);
-        items.push(row.items.as_str());
-        brands.push(row.detected_brands.as_str());
-        metadata.push(row.processing_metadata.as_str());
-        payload.push(row.payload.as_str());
-        captured_at.push(row.captured_at);
-        seq.push(row.device_seq);
-        version.push(row.agent_version.as_deref());
+    macro_rules! column {
+        ($f:expr) => {
+            rows.iter().map($f).collect::<Vec<_>>()
+        };
     }
     let result = sqlx::query(
-        "INSERT INTO bronze.scout_raw_transactions (transaction_id, store_id, device_id, \
+        "INSERT INTO bronze.raw_transactions (transaction_id, store_id, device_id, \
          transaction_timestamp, items, detected_brands, processing_metadata, payload, \
          ingested_at, captured_at, device_seq, agent_version) \
          SELECT t.transaction_id, t.store_id, t.device_id, t.ts, t.items::jsonb, \
@@ -51,209 +154,206 @@ pub(super) async fn insert_bronze(pool: &PgPool, rows: &[BronzeRow]) -> Result<u
          captured_at, seq, version) \
          ON CONFLICT (device_id, transaction_id) DO NOTHING",
     )
-    .bind(&transaction_id)
-    .bind(&store_id)
-    .bind(&device_id)
-    .bind(&timestamp)
-    .bind(&items)
-    .bind(&brands)
-    .bind(&metadata)
-    .bind(&payload)
-    .bind(&captured_at)
-    .bind(&seq)
-    .bind(&version)
+    .bind(column!(|r| r.transaction_id.as_str()))
+    .bind(column!(|r| r.store_id.as_deref()))
+    .bind(column!(|r| r.device_id.as_str()))
+    .bind(column!(|r| r.transaction_timestamp))
+    .bind(column!(|r| r.items.as_str()))
+    .bind(column!(|r| r.detected_brands.as_str()))
+    .bind(column!(|r| r.processing_metadata.as_str()))
+    .bind(column!(|r| r.payload.as_str()))
+    .bind(column!(|r| r.captured_at))
+    .bind(column!(|r| r.device_seq))
+    .bind(column!(|r| r.agent_version.as_deref()))
     .execute(pool)
     .await?;
     Ok(result.rows_affected())
 }
 
-pub(super) async fn add_device(
-    pool: &PgPool,
-    device_id: &str,
-    store_id: &str,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let affected = sqlx::query(
-        "INSERT INTO metadata.devices (device_id, store_id, token_hash, created_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (device_id) DO UPDATE SET store_id = $2, token_hash = $3, \
-         created_at = $4, revoked_at = NULL WHERE metadata.devices.revoked_at IS NOT NULL",
-    )
-    .bind(device_id)
-    .bind(store_id)
-    .bind(token_hash)
-    .bind(now)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(affected == 1)
-}
-
-pub(super) async fn list_devices(pool: &PgPool) -> Result<Vec<DeviceRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
-         FROM metadata.devices ORDER BY device_id",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(device_from_row).collect()
-}
-
-pub(super) async fn authenticate(
-    pool: &PgPool,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DeviceRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
-         FROM metadata.devices WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
-    let Some(mut device) = row.as_ref().map(device_from_row).transpose()? else {
-        return Ok(None);
-    };
-    if super::last_seen_is_stale(device.last_seen_at, now) {
-        sqlx::query(
-            "UPDATE metadata.devices SET last_seen_at = $1 \
-             WHERE device_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(&device.device_id)
-        .execute(pool)
-        .await?;
-        device.last_seen_at = Some(now);
+/// Takes pending bronze ids off silver's queue (`$1`: how many, or the ids wanted), skipping any
+/// another worker holds; returns them.
+pub(super) fn claim_bronze(claim: Claim<'_, i64>) -> (&'static str, Arg<'_>) {
+    const TAKE: &str = "DELETE FROM metadata.silver_pending p USING (SELECT bronze_id \
+        FROM metadata.silver_pending ORDER BY bronze_id LIMIT $1 FOR UPDATE SKIP LOCKED) c \
+        WHERE p.bronze_id = c.bronze_id RETURNING p.bronze_id";
+    const TAKE_THESE: &str = "DELETE FROM metadata.silver_pending p USING (SELECT bronze_id \
+        FROM metadata.silver_pending WHERE bronze_id = ANY($1) ORDER BY bronze_id \
+        FOR UPDATE SKIP LOCKED) c WHERE p.bronze_id = c.bronze_id RETURNING p.bronze_id";
+    match claim {
+        Claim::Next(limit) => (TAKE, Arg::from(limit)),
+        Claim::Only(ids) => (TAKE_THESE, Arg::Ids(ids)),
     }
-    Ok(Some(device))
 }
 
-fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<DeviceRecord, StoreError> {
-    Ok(DeviceRecord {
-        device_id: row.try_get("device_id")?,
-        store_id: row.try_get("store_id")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-    })
+/// Takes queued gold partitions off the queue, skipping any another worker holds.
+pub(super) async fn claim_partitions(
+    tx: &mut Transaction<'static, Postgres>,
+    claim: Claim<'_, Partition>,
+) -> Result<Vec<Partition>, StoreError> {
+    const RETURNING: &str = "FOR UPDATE SKIP LOCKED) c \
+        WHERE p.transaction_date = c.transaction_date AND p.store_id = c.store_id \
+        RETURNING p.transaction_date, p.store_id";
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM metadata.gold_pending p USING (SELECT transaction_date, store_id \
+                 FROM metadata.gold_pending ORDER BY transaction_date, store_id LIMIT $1 \
+                 {RETURNING}"
+            )))
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(only) => {
+            let (dates, stores) = split(only);
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM metadata.gold_pending p USING (SELECT transaction_date, store_id \
+                 FROM metadata.gold_pending WHERE (transaction_date, store_id) IN \
+                 (SELECT * FROM UNNEST($1::date[], $2::text[])) \
+                 ORDER BY transaction_date, store_id {RETURNING}"
+            )))
+            .bind(dates)
+            .bind(stores)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    rows.into_iter()
+        .map(|r| {
+            let r = Row::Postgres(r);
+            Ok((r.opt_date(0)?.unwrap_or_default(), r.text(1)?))
+        })
+        .collect()
 }
 
-pub(super) async fn record_heartbeat(
-    pool: &PgPool,
-    device_id: &str,
-    hb: &Heartbeat,
-    payload: &str,
-    received_at: DateTime<Utc>,
+fn split(keys: &[Partition]) -> (Vec<NaiveDate>, Vec<&str>) {
+    keys.iter().map(|(d, s)| (*d, s.as_str())).unzip()
+}
+
+/// Queues partitions for gold, in key order (writers lock queue rows in one order).
+pub(super) async fn queue_partitions(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: &[Partition],
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let (dates, stores) = split(keys);
     sqlx::query(
-        "INSERT INTO metadata.device_heartbeats (device_id, received_at, sent_at, agent_version, \
-         uptime_secs, queue_depth, queue_bytes, oldest_pending_age_secs, dead_letters, \
-         refused_total, disk_free_bytes, last_upload_at, last_error, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) \
-         ON CONFLICT (device_id) DO UPDATE SET received_at = EXCLUDED.received_at, \
-         sent_at = EXCLUDED.sent_at, agent_version = EXCLUDED.agent_version, \
-         uptime_secs = EXCLUDED.uptime_secs, queue_depth = EXCLUDED.queue_depth, \
-         queue_bytes = EXCLUDED.queue_bytes, \
-         oldest_pending_age_secs = EXCLUDED.oldest_pending_age_secs, \
-         dead_letters = EXCLUDED.dead_letters, refused_total = EXCLUDED.refused_total, \
-         disk_free_bytes = EXCLUDED.disk_free_bytes, last_upload_at = EXCLUDED.last_upload_at, \
-         last_error = EXCLUDED.last_error, payload = EXCLUDED.payload",
+        "INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at) \
+         SELECT d, s, now() FROM UNNEST($1::date[], $2::text[]) AS k(d, s) ORDER BY d, s \
+         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at",
     )
-    .bind(device_id)
-    .bind(received_at)
-    .bind(hb.sent_at)
-    .bind(&hb.agent_version)
-    .bind(to_db(hb.uptime_secs))
-    .bind(to_db(hb.queue_depth))
-    .bind(to_db(hb.queue_bytes))
-    .bind(hb.oldest_pending_age_secs.map(to_db))
-    .bind(to_db(hb.dead_letters))
-    .bind(to_db(hb.refused_total))
-    .bind(hb.disk_free_bytes.map(to_db))
-    .bind(hb.last_upload_at)
-    .bind(&hb.last_error)
-    .bind(payload)
-    .execute(&mut *tx)
+    .bind(dates)
+    .bind(stores)
+    .execute(&mut **tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO metadata.device_heartbeat_history (device_id, received_at, payload) \
-         VALUES ($1, $2, $3::jsonb)",
-    )
-    .bind(device_id)
-    .bind(received_at)
-    .bind(payload)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "DELETE FROM metadata.device_heartbeat_history WHERE device_id = $1 AND id <= \
-         (SELECT id FROM metadata.device_heartbeat_history WHERE device_id = $1 \
-          ORDER BY id DESC LIMIT 1 OFFSET $2)",
-    )
-    .bind(device_id)
-    .bind(HEARTBEAT_HISTORY_PER_DEVICE)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// Devices, their heartbeat row and their bronze count in the window: bronze is read through
-/// its `ingested_at` index, only for the window, and grouped once.
-pub(super) async fn fleet(
-    pool: &PgPool,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<Vec<FleetRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.device_id, d.store_id, d.created_at, d.revoked_at, d.last_seen_at, \
-         h.received_at, h.sent_at, h.agent_version, h.uptime_secs, h.queue_depth, \
-         h.queue_bytes, h.oldest_pending_age_secs, h.dead_letters, h.refused_total, \
-         h.disk_free_bytes, h.last_upload_at, h.last_error, \
-         COALESCE(t.n, 0) AS transactions_today \
-         FROM metadata.devices d \
-         LEFT JOIN metadata.device_heartbeats h ON h.device_id = d.device_id \
-         LEFT JOIN (SELECT device_id, count(*) AS n FROM bronze.scout_raw_transactions \
-                    WHERE ingested_at >= $1 AND ingested_at < $2 GROUP BY device_id) t \
-                ON t.device_id = d.device_id \
-         ORDER BY d.device_id",
-    )
-    .bind(from)
-    .bind(until)
-    .fetch_all(pool)
+/// The claimed partitions as a row source, for the rebuild statements: inlined where used (a
+/// materialised CTE would keep the aggregates from running in parallel).
+const CLAIMED: &str =
+    "k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
+
+/// Replaces the gold, product and customer rows of the claimed partitions with rows rebuilt
+/// from silver. Returns the number of gold rows written.
+pub(super) async fn rebuild_gold(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: &[Partition],
+) -> Result<u64, StoreError> {
+    let (dates, stores) = split(keys);
+    for table in REBUILT {
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} g USING UNNEST($1::date[], $2::text[]) AS k(d, s) \
+             WHERE g.transaction_date = k.d AND g.store_id = k.s"
+        )))
+        .bind(&dates)
+        .bind(&stores)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // Each aggregate runs as a plain `SELECT`, so PostgreSQL may scan and aggregate silver with
+    // parallel workers (it never does for the `SELECT` under an `INSERT`, or with a data-changing
+    // CTE); its rows come back as one JSON document and go straight into the insert. They are
+    // not prepared statements, so every plan sees how many partitions were claimed. A large batch
+    // (a rebuild) reads silver sequentially and hashes rather than sorting a million rows on text
+    // keys; a small one (today's new rows) goes through the index. JIT compilation is off: it
+    // costs more than a second on these queries and saves nothing.
+    let large = keys.len() > 64;
+    let mut settings = vec!["SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off"];
+    if large {
+        settings.extend([
+            "SET LOCAL enable_nestloop = off",
+            "SET LOCAL enable_sort = off",
+        ]);
+    }
+    for setting in settings {
+        sqlx::query(setting).execute(&mut **tx).await?;
+    }
+    let gold = insert_aggregate(tx, &dates, &stores, &GOLD).await?;
+    insert_aggregate(tx, &dates, &stores, &CUSTOMERS).await?;
+    if large {
+        // Product analytics' window functions sort a few rows per partition.
+        sqlx::query("SET LOCAL enable_sort = on")
+            .execute(&mut **tx)
+            .await?;
+    }
+    insert_aggregate(tx, &dates, &stores, &PRODUCTS).await?;
+    Ok(gold)
+}
+
+/// Runs an aggregate's `SELECT` for the claimed partitions and inserts its rows into its table
+/// (matched by column name). Returns the number of rows inserted.
+async fn insert_aggregate(
+    tx: &mut Transaction<'static, Postgres>,
+    dates: &[NaiveDate],
+    stores: &[&str],
+    aggregate: &Aggregate,
+) -> Result<u64, StoreError> {
+    let Aggregate {
+        table,
+        columns,
+        ctes,
+        select,
+    } = aggregate;
+    let rows: String = sqlx::query_scalar(AssertSqlSafe(format!(
+        "WITH {CLAIMED}{ctes} SELECT coalesce(json_agg(r), '[]')::text FROM ({select}) r"
+    )))
+    .bind(dates)
+    .bind(stores)
+    .persistent(false)
+    .fetch_one(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let received_at: Option<DateTime<Utc>> = row.try_get("received_at")?;
-            let last_heartbeat = match received_at {
-                None => None,
-                Some(received_at) => Some(HeartbeatRecord {
-                    received_at,
-                    heartbeat: Heartbeat {
-                        sent_at: row.try_get("sent_at")?,
-                        agent_version: row.try_get("agent_version")?,
-                        uptime_secs: from_db(row.try_get("uptime_secs")?),
-                        queue_depth: from_db(row.try_get("queue_depth")?),
-                        queue_bytes: from_db(row.try_get("queue_bytes")?),
-                        oldest_pending_age_secs: row
-                            .try_get::<Option<i64>, _>("oldest_pending_age_secs")?
-                            .map(from_db),
-                        dead_letters: from_db(row.try_get("dead_letters")?),
-                        refused_total: from_db(row.try_get("refused_total")?),
-                        disk_free_bytes: row
-                            .try_get::<Option<i64>, _>("disk_free_bytes")?
-                            .map(from_db),
-                        last_upload_at: row.try_get("last_upload_at")?,
-                        last_error: row.try_get("last_error")?,
-                    },
-                }),
-            };
-            Ok(FleetRow {
-                device: device_from_row(row)?,
-                last_heartbeat,
-                transactions_today: from_db(row.try_get("transactions_today")?),
-            })
-        })
-        .collect()
+    let inserted = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} ({columns}) SELECT {columns} \
+         FROM json_populate_recordset(NULL::{table}, $1::json)"
+    )))
+    .bind(rows)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Arg, centavos_text, copy_field};
+
+    #[test]
+    fn copy_text_escapes_and_spells_values_as_postgresql_reads_them() {
+        let mut out = String::new();
+        for v in [
+            Arg::Text(Some("a\tb\\c\nd\re")),
+            Arg::Text(None),
+            Arg::Float(Some(0.25)),
+            Arg::Float(Some(f64::NAN)),
+            Arg::Bool(true),
+            Arg::Centavos(Some(-1205)),
+            Arg::Ids(&[1, 2]),
+        ] {
+            copy_field(&mut out, v);
+            out.push('|');
+        }
+        assert_eq!(out, "a\\tb\\\\c\\nd\\re|\\N|0.25|NaN|t|-12.05|{1,2}|");
+        assert_eq!(centavos_text(5), "0.05");
+        assert_eq!(centavos_text(123_456), "1234.56");
+    }
 }

@@ -1,21 +1,23 @@
-//! SQLite statements. Layer prefixes are part of the table name (`bronze_…`, `metadata_…`);
-//! timestamps are stored as ISO-8601 UTC text so they sort and compare as text.
+//! What only SQLite does: times and dates stored as text, bulk writes as multi-row `INSERT`s,
+//! bronze writers taking turns in the process, claims under the one write lock
+//! (`BEGIN IMMEDIATE`), lists of partitions passed as JSON, and gold's rebuild statements.
+//! Tables carry their layer as a name prefix (`bronze.x` is `bronze_x`; see `sql.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use scout_common::Heartbeat;
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::{
-    DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, StoreError, from_db,
-    to_db,
-};
+use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::sql::{Arg, Record, Row, sqlite_text};
+use super::{Claim, Partition, StoreError};
 use crate::bronze::BronzeRow;
 
-/// The one text form of a timestamp on SQLite.
+/// The one text form of a timestamp on SQLite: it sorts and compares in time order.
 pub(super) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -25,6 +27,69 @@ pub(super) fn parse_ts(text: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+pub(super) fn bind<'q>(
+    q: Query<'q, Sqlite, SqliteArguments>,
+    arg: Arg<'q>,
+) -> Query<'q, Sqlite, SqliteArguments> {
+    match arg {
+        Arg::Text(v) | Arg::Json(v) => q.bind(v),
+        Arg::Int(v) => q.bind(v),
+        Arg::Float(v) => q.bind(v),
+        Arg::Bool(v) => q.bind(v),
+        Arg::Time(v) => q.bind(v.map(ts)),
+        Arg::Date(v) => q.bind(v.to_string()),
+        Arg::Centavos(v) => q.bind(v.map(|c| c as f64 / 100.0)),
+        Arg::Ids(v) => q.bind(ids_json(v)),
+    }
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
+/// Writes `rows` as multi-row `INSERT`s: as many rows per statement as SQLite's limit of
+/// 32,766 bound values allows (at most 500), one trip to the connection's thread each.
+pub(super) async fn write<R: Record>(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[&R],
+) -> Result<(), StoreError> {
+    let per_statement = (32_766 / R::COLUMNS.len().max(1)).clamp(1, 500);
+    let head = format!(
+        "INSERT INTO {} ({}) ",
+        sqlite_text(R::TABLE),
+        R::COLUMNS
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut values = Vec::with_capacity(R::COLUMNS.len());
+    for chunk in rows.chunks(per_statement) {
+        let mut insert = QueryBuilder::<Sqlite>::new(&head);
+        insert.push_values(chunk, |mut b, row| {
+            values.clear();
+            row.values(&mut values);
+            debug_assert_eq!(values.len(), R::COLUMNS.len(), "{}", R::TABLE);
+            for value in &values {
+                match *value {
+                    Arg::Text(v) | Arg::Json(v) => b.push_bind(v.map(str::to_owned)),
+                    Arg::Int(v) => b.push_bind(v),
+                    Arg::Float(v) => b.push_bind(v),
+                    Arg::Bool(v) => b.push_bind(v),
+                    Arg::Time(v) => b.push_bind(v.map(ts)),
+                    Arg::Date(v) => b.push_bind(v.to_string()),
+                    Arg::Centavos(v) => b.push_bind(v.map(|c| c as f64 / 100.0)),
+                    Arg::Ids(v) => b.push_bind(ids_json(v)),
+                };
+            }
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Lands bronze rows in one transaction; returns how many were new.
 pub(super) async fn insert_bronze(
     pool: &SqlitePool,
     rows: &[BronzeRow],
@@ -48,7 +113,7 @@ pub(super) async fn insert_bronze(
     const ROWS: usize = 64;
     fn statement(rows: usize) -> String {
         let mut sql = String::from(
-            "INSERT INTO bronze_scout_raw_transactions (transaction_id, store_id, device_id, \
+            "INSERT INTO bronze_raw_transactions (transaction_id, store_id, device_id, \
              transaction_timestamp, items, detected_brands, processing_metadata, payload, \
              ingested_at, captured_at, device_seq, agent_version) VALUES ",
         );
@@ -94,194 +159,137 @@ pub(super) async fn insert_bronze(
     Ok(inserted)
 }
 
-pub(super) async fn add_device(
-    pool: &SqlitePool,
-    device_id: &str,
-    store_id: &str,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let affected = sqlx::query(
-        "INSERT INTO metadata_devices (device_id, store_id, token_hash, created_at) \
-         VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (device_id) DO UPDATE SET store_id = ?2, token_hash = ?3, \
-         created_at = ?4, revoked_at = NULL WHERE metadata_devices.revoked_at IS NOT NULL",
-    )
-    .bind(device_id)
-    .bind(store_id)
-    .bind(token_hash)
-    .bind(ts(now))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(affected == 1)
-}
-
-pub(super) async fn list_devices(pool: &SqlitePool) -> Result<Vec<DeviceRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
-         FROM metadata_devices ORDER BY device_id",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(device_from_row).collect()
-}
-
-pub(super) async fn authenticate(
-    pool: &SqlitePool,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DeviceRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT device_id, store_id, created_at, revoked_at, last_seen_at \
-         FROM metadata_devices WHERE token_hash = ? AND revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
-    let Some(mut device) = row.as_ref().map(device_from_row).transpose()? else {
-        return Ok(None);
-    };
-    if super::last_seen_is_stale(device.last_seen_at, now) {
-        sqlx::query(
-            "UPDATE metadata_devices SET last_seen_at = ? \
-             WHERE device_id = ? AND revoked_at IS NULL",
-        )
-        .bind(ts(now))
-        .bind(&device.device_id)
-        .execute(pool)
-        .await?;
-        device.last_seen_at = Some(now);
+/// Takes pending bronze ids off silver's queue (`$1`: how many, or the ids wanted); the
+/// transaction already holds the write lock, so no other process takes the same ones.
+pub(super) fn claim_bronze(claim: Claim<'_, i64>) -> (&'static str, Arg<'_>) {
+    const TAKE: &str = "DELETE FROM metadata.silver_pending WHERE bronze_id IN \
+        (SELECT bronze_id FROM metadata.silver_pending ORDER BY bronze_id LIMIT $1) \
+        RETURNING bronze_id";
+    const TAKE_THESE: &str =
+        "DELETE FROM metadata.silver_pending WHERE bronze_id = ANY($1) RETURNING bronze_id";
+    match claim {
+        Claim::Next(limit) => (TAKE, Arg::from(limit)),
+        Claim::Only(ids) => (TAKE_THESE, Arg::Ids(ids)),
     }
-    Ok(Some(device))
 }
 
-fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
-    Ok(DeviceRecord {
-        device_id: row.try_get("device_id")?,
-        store_id: row.try_get("store_id")?,
-        created_at: parse_ts(row.try_get("created_at")?).unwrap_or_default(),
-        revoked_at: parse_ts(row.try_get("revoked_at")?),
-        last_seen_at: parse_ts(row.try_get("last_seen_at")?),
-    })
+/// Partitions as the JSON array of `[day, store]` pairs that [`CLAIMED`] reads.
+fn partition_keys(partitions: &[Partition]) -> String {
+    let pairs: Vec<(String, &str)> = partitions
+        .iter()
+        .map(|(d, s)| (d.to_string(), s.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
 }
 
-pub(super) async fn record_heartbeat(
-    pool: &SqlitePool,
-    device_id: &str,
-    hb: &Heartbeat,
-    payload: &str,
-    received_at: DateTime<Utc>,
+/// The claimed partitions as a row source (`?1`: a JSON array of `[day, store]`).
+const CLAIMED: &str = "k AS (SELECT json_extract(value, '$[0]') AS d, \
+                       json_extract(value, '$[1]') AS s FROM json_each(?1))";
+
+async fn run(
+    tx: &mut Transaction<'static, Sqlite>,
+    sql: String,
+    keys: &str,
+    now: Option<&str>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(keys.to_owned());
+    if let Some(now) = now {
+        query = query.bind(now.to_owned());
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// Takes queued gold partitions off the queue (the write lock is already held).
+pub(super) async fn claim_partitions(
+    tx: &mut Transaction<'static, Sqlite>,
+    claim: Claim<'_, Partition>,
+) -> Result<Vec<Partition>, StoreError> {
+    let rows = match claim {
+        Claim::Next(limit) => {
+            sqlx::query(
+                "SELECT transaction_date, store_id FROM metadata_gold_pending \
+                 ORDER BY transaction_date, store_id LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Claim::Only(only) => {
+            let sql = format!(
+                "WITH {CLAIMED} SELECT transaction_date, store_id FROM metadata_gold_pending \
+                 WHERE (transaction_date, store_id) IN (SELECT d, s FROM k) \
+                 ORDER BY transaction_date, store_id"
+            );
+            run(tx, sql, &partition_keys(only), None).await?
+        }
+    };
+    let mut claimed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let r = Row::Sqlite(r);
+        // Days are written by silver as `YYYY-MM-DD`; a row that is not one is left queued.
+        if let Some(day) = r.opt_date(0)? {
+            claimed.push((day, r.text(1)?));
+        }
+    }
+    let sql = format!(
+        "WITH {CLAIMED} DELETE FROM metadata_gold_pending \
+         WHERE (transaction_date, store_id) IN (SELECT d, s FROM k)"
+    );
+    run(tx, sql, &partition_keys(&claimed), None).await?;
+    Ok(claimed)
+}
+
+/// Queues partitions for gold.
+pub(super) async fn queue_partitions(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &[Partition],
 ) -> Result<(), StoreError> {
-    let received_at = ts(received_at);
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO metadata_device_heartbeats (device_id, received_at, sent_at, agent_version, \
-         uptime_secs, queue_depth, queue_bytes, oldest_pending_age_secs, dead_letters, \
-         refused_total, disk_free_bytes, last_upload_at, last_error, payload) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (device_id) DO UPDATE SET received_at = excluded.received_at, \
-         sent_at = excluded.sent_at, agent_version = excluded.agent_version, \
-         uptime_secs = excluded.uptime_secs, queue_depth = excluded.queue_depth, \
-         queue_bytes = excluded.queue_bytes, \
-         oldest_pending_age_secs = excluded.oldest_pending_age_secs, \
-         dead_letters = excluded.dead_letters, refused_total = excluded.refused_total, \
-         disk_free_bytes = excluded.disk_free_bytes, last_upload_at = excluded.last_upload_at, \
-         last_error = excluded.last_error, payload = excluded.payload",
-    )
-    .bind(device_id)
-    .bind(&received_at)
-    .bind(ts(hb.sent_at))
-    .bind(&hb.agent_version)
-    .bind(to_db(hb.uptime_secs))
-    .bind(to_db(hb.queue_depth))
-    .bind(to_db(hb.queue_bytes))
-    .bind(hb.oldest_pending_age_secs.map(to_db))
-    .bind(to_db(hb.dead_letters))
-    .bind(to_db(hb.refused_total))
-    .bind(hb.disk_free_bytes.map(to_db))
-    .bind(hb.last_upload_at.map(ts))
-    .bind(&hb.last_error)
-    .bind(payload)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO metadata_device_heartbeat_history (device_id, received_at, payload) \
-         VALUES (?, ?, ?)",
-    )
-    .bind(device_id)
-    .bind(&received_at)
-    .bind(payload)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "DELETE FROM metadata_device_heartbeat_history WHERE device_id = ?1 AND id <= \
-         (SELECT id FROM metadata_device_heartbeat_history WHERE device_id = ?1 \
-          ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-    )
-    .bind(device_id)
-    .bind(HEARTBEAT_HISTORY_PER_DEVICE)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let sql = format!(
+        "WITH {CLAIMED} INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at) \
+         SELECT d, s, ?2 FROM k WHERE true \
+         ON CONFLICT (transaction_date, store_id) DO UPDATE SET marked_at = excluded.marked_at"
+    );
+    run(tx, sql, &partition_keys(keys), Some(&ts(Utc::now()))).await?;
     Ok(())
 }
 
-/// Devices, their heartbeat row and their bronze count in the window: bronze is read through
-/// its `ingested_at` index (text timestamps in one format compare in time order), grouped once.
-pub(super) async fn fleet(
-    pool: &SqlitePool,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<Vec<FleetRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.device_id, d.store_id, d.created_at, d.revoked_at, d.last_seen_at, \
-         h.received_at, h.sent_at, h.agent_version, h.uptime_secs, h.queue_depth, \
-         h.queue_bytes, h.oldest_pending_age_secs, h.dead_letters, h.refused_total, \
-         h.disk_free_bytes, h.last_upload_at, h.last_error, \
-         COALESCE(t.n, 0) AS transactions_today \
-         FROM metadata_devices d \
-         LEFT JOIN metadata_device_heartbeats h ON h.device_id = d.device_id \
-         LEFT JOIN (SELECT device_id, count(*) AS n FROM bronze_scout_raw_transactions \
-                    WHERE ingested_at >= ? AND ingested_at < ? GROUP BY device_id) t \
-                ON t.device_id = d.device_id \
-         ORDER BY d.device_id",
-    )
-    .bind(ts(from))
-    .bind(ts(until))
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let received_at = parse_ts(row.try_get("received_at")?);
-            let last_heartbeat = match received_at {
-                None => None,
-                Some(received_at) => Some(HeartbeatRecord {
-                    received_at,
-                    heartbeat: Heartbeat {
-                        sent_at: parse_ts(row.try_get("sent_at")?).unwrap_or(received_at),
-                        agent_version: row.try_get("agent_version")?,
-                        uptime_secs: from_db(row.try_get("uptime_secs")?),
-                        queue_depth: from_db(row.try_get("queue_depth")?),
-                        queue_bytes: from_db(row.try_get("queue_bytes")?),
-                        oldest_pending_age_secs: row
-                            .try_get::<Option<i64>, _>("oldest_pending_age_secs")?
-                            .map(from_db),
-                        dead_letters: from_db(row.try_get("dead_letters")?),
-                        refused_total: from_db(row.try_get("refused_total")?),
-                        disk_free_bytes: row
-                            .try_get::<Option<i64>, _>("disk_free_bytes")?
-                            .map(from_db),
-                        last_upload_at: parse_ts(row.try_get("last_upload_at")?),
-                        last_error: row.try_get("last_error")?,
-                    },
-                }),
-            };
-            Ok(FleetRow {
-                device: device_from_row(row)?,
-                last_heartbeat,
-                transactions_today: from_db(row.try_get("transactions_today")?),
-            })
-        })
-        .collect()
+/// Replaces the gold, product and customer rows of the claimed partitions with rows rebuilt
+/// from silver. Returns the number of gold rows written.
+pub(super) async fn rebuild_gold(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &[Partition],
+) -> Result<u64, StoreError> {
+    let keys = partition_keys(keys);
+    let now = ts(Utc::now());
+    for table in REBUILT {
+        let sql = format!(
+            "WITH {CLAIMED} DELETE FROM {} WHERE (transaction_date, store_id) IN \
+             (SELECT d, s FROM k)",
+            sqlite_text(table)
+        );
+        run(tx, sql, &keys, None).await?;
+    }
+    let mut gold = 0;
+    for (i, aggregate) in [&GOLD, &CUSTOMERS, &PRODUCTS].into_iter().enumerate() {
+        let Aggregate {
+            table,
+            columns,
+            ctes,
+            select,
+        } = aggregate;
+        let sql = sqlite_text(&format!(
+            "WITH {CLAIMED}{ctes} INSERT INTO {table} ({columns}, created_at) \
+             SELECT *, ?2 FROM ({select})"
+        ));
+        let inserted = sqlx::query(AssertSqlSafe(sql))
+            .bind(&keys)
+            .bind(&now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if i == 0 {
+            gold = inserted;
+        }
+    }
+    Ok(gold)
 }

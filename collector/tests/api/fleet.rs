@@ -7,7 +7,6 @@ use flate2::write::GzEncoder;
 use scout_collector::Store;
 use scout_collector::store::HEARTBEAT_HISTORY_PER_DEVICE;
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::helpers::{Backend, TestApp, TestDb, clean_line, ndjson};
 
@@ -85,44 +84,27 @@ fn device<'a>(view: &'a Value, device_id: &str) -> &'a Value {
 
 /// Rows of the latest-heartbeat table: (device_id, queue_depth, payload), and the history length.
 async fn stored_heartbeats(store: &Store) -> (Vec<(String, i64, Value)>, i64) {
-    let (rows, history) = match store {
-        Store::Sqlite(pool) => (
-            sqlx::query(
-                "SELECT device_id, queue_depth, payload FROM metadata_device_heartbeats \
-                 ORDER BY device_id",
-            )
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
-            .collect::<Vec<_>>(),
-            sqlx::query_scalar("SELECT count(*) FROM metadata_device_heartbeat_history")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        ),
-        Store::Postgres(pool) => (
-            sqlx::query(
-                "SELECT device_id, queue_depth, payload::text FROM metadata.device_heartbeats \
-                 ORDER BY device_id",
-            )
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
-            .collect::<Vec<_>>(),
-            sqlx::query_scalar("SELECT count(*) FROM metadata.device_heartbeat_history")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        ),
-    };
-    let rows = rows
-        .into_iter()
-        .map(|(id, depth, payload)| (id, depth, serde_json::from_str(&payload).unwrap()))
+    let rows = store
+        .query(
+            "SELECT device_id, queue_depth, payload::text FROM metadata.device_heartbeats \
+             ORDER BY device_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let payload = serde_json::from_str(&r.text(2).unwrap()).unwrap();
+            (r.text(0).unwrap(), r.int(1).unwrap(), payload)
+        })
         .collect();
+    let history = store
+        .query_int(
+            "SELECT count(*) FROM metadata.device_heartbeat_history",
+            &[],
+        )
+        .await
+        .unwrap();
     (rows, history)
 }
 
@@ -173,26 +155,14 @@ async fn heartbeat_is_stored_and_overwritten_by_the_next(backend: Backend) {
 
 /// Moves one bronze row's `ingested_at` two days back.
 async fn ingested_two_days_ago(store: &Store, transaction_id: &str) {
-    let affected = match store {
-        Store::Sqlite(pool) => sqlx::query(
-            "UPDATE bronze_scout_raw_transactions SET ingested_at = \
-             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days') WHERE transaction_id = ?",
+    let two_days_ago = chrono::Utc::now() - chrono::TimeDelta::days(2);
+    let affected = store
+        .execute(
+            "UPDATE bronze.raw_transactions SET ingested_at = $1 WHERE transaction_id = $2",
+            &[two_days_ago.into(), transaction_id.into()],
         )
-        .bind(transaction_id)
-        .execute(pool)
         .await
-        .unwrap()
-        .rows_affected(),
-        Store::Postgres(pool) => sqlx::query(
-            "UPDATE bronze.scout_raw_transactions SET ingested_at = now() - interval '2 days' \
-             WHERE transaction_id = $1",
-        )
-        .bind(transaction_id)
-        .execute(pool)
-        .await
-        .unwrap()
-        .rows_affected(),
-    };
+        .unwrap();
     assert_eq!(affected, 1);
 }
 

@@ -14,7 +14,6 @@ use scout_collector::store::{Store, StoreOptions};
 use scout_collector::{AdminToken, IngestLimits, PipelineConfig, ServeConfig, devices};
 use scout_tests::pg::ScratchDb;
 use serde_json::Value;
-use sqlx::Row;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -241,10 +240,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
-        match &self.store {
-            Store::Sqlite(pool) => pool.close().await,
-            Store::Postgres(pool) => pool.close().await,
-        }
+        self.store.close().await;
         self.db.cleanup().await;
     }
 }
@@ -267,79 +263,31 @@ pub struct BronzeView {
     pub agent_version: Option<String>,
 }
 
-fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
-    text.map(|t| {
-        DateTime::parse_from_rfc3339(&t.replace(' ', "T"))
-            .or_else(|_| DateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f%#z"))
-            .unwrap_or_else(|e| panic!("bad timestamp {t:?}: {e}"))
-            .with_timezone(&Utc)
-    })
-}
-
 pub async fn bronze_rows(store: &Store) -> Vec<BronzeView> {
-    const COLUMNS: &str = "transaction_id, device_id, store_id, transaction_timestamp, items, \
-        detected_brands, processing_metadata, payload, captured_at, device_seq, agent_version";
-    let rows: Vec<[Option<String>; 11]> = match store {
-        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM bronze_scout_raw_transactions ORDER BY id"
-        )))
-        .fetch_all(pool)
+    let rows = store
+        .query(
+            "SELECT transaction_id, device_id, store_id, transaction_timestamp, items::text, \
+             detected_brands::text, processing_metadata::text, payload::text, captured_at, \
+             device_seq, agent_version FROM bronze.scout_raw_transactions ORDER BY id",
+            &[],
+        )
         .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            std::array::from_fn(|i| match i {
-                9 => r.get::<Option<i64>, _>(i).map(|n| n.to_string()),
-                _ => r.get::<Option<String>, _>(i),
-            })
+        .unwrap();
+    let json = |text: String| -> Value { serde_json::from_str(&text).unwrap() };
+    rows.iter()
+        .map(|r| BronzeView {
+            transaction_id: r.text(0).unwrap(),
+            device_id: r.text(1).unwrap(),
+            store_id: r.opt_text(2).unwrap(),
+            transaction_timestamp: r.opt_time(3).unwrap().expect("a readable timestamp"),
+            items: json(r.text(4).unwrap()),
+            detected_brands: json(r.text(5).unwrap()),
+            processing_metadata: json(r.text(6).unwrap()),
+            payload: json(r.text(7).unwrap()),
+            captured_at: r.opt_time(8).unwrap(),
+            device_seq: r.opt_int(9).unwrap(),
+            agent_version: r.opt_text(10).unwrap(),
         })
-        .collect(),
-        Store::Postgres(pool) => sqlx::query(
-            "SELECT transaction_id, device_id, store_id, \
-             to_char(transaction_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-             items::text, detected_brands::text, processing_metadata::text, payload::text, \
-             to_char(captured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-             device_seq::text, agent_version \
-             FROM bronze.scout_raw_transactions ORDER BY id",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| std::array::from_fn(|i| r.get::<Option<String>, _>(i)))
-        .collect(),
-    };
-    rows.into_iter()
-        .map(
-            |[
-                id,
-                device,
-                store_id,
-                ts,
-                items,
-                brands,
-                meta,
-                payload,
-                cap,
-                seq,
-                ver,
-            ]| {
-                let json = |v: Option<String>| serde_json::from_str(&v.unwrap()).unwrap();
-                BronzeView {
-                    transaction_id: id.unwrap(),
-                    device_id: device.unwrap(),
-                    store_id,
-                    transaction_timestamp: parse_time(ts).unwrap(),
-                    items: json(items),
-                    detected_brands: json(brands),
-                    processing_metadata: json(meta),
-                    payload: json(payload),
-                    captured_at: parse_time(cap),
-                    device_seq: seq.map(|s| s.parse().unwrap()),
-                    agent_version: ver,
-                }
-            },
-        )
         .collect()
 }
 

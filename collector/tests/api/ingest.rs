@@ -566,26 +566,17 @@ async fn large_body_lands_in_batches(backend: Backend) {
 async fn a_row_the_database_refuses_is_rejected_alone(backend: Backend) {
     let app = app(backend).await;
     // Stand in for a value the database cannot store: it refuses one transaction id.
-    match &app.store {
-        scout_collector::Store::Sqlite(pool) => {
-            sqlx::query(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON bronze_scout_raw_transactions \
-                 WHEN NEW.transaction_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row'); END",
-            )
-            .execute(pool)
-            .await
-            .unwrap();
+    let refuse = match app.store.backend() {
+        scout_collector::store::Backend::Sqlite => {
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON bronze.raw_transactions \
+             WHEN NEW.transaction_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row'); END"
         }
-        scout_collector::Store::Postgres(pool) => {
-            sqlx::query(
-                "ALTER TABLE bronze.scout_raw_transactions \
-                 ADD CONSTRAINT refuse_poison CHECK (transaction_id <> 'poison')",
-            )
-            .execute(pool)
-            .await
-            .unwrap();
+        scout_collector::store::Backend::Postgres => {
+            "ALTER TABLE bronze.raw_transactions \
+             ADD CONSTRAINT refuse_poison CHECK (transaction_id <> 'poison')"
         }
-    }
+    };
+    app.store.execute(refuse, &[]).await.unwrap();
     let body = ndjson(&[
         clean_line("31313131-0000-4000-8000-000000000001"),
         clean_line("poison"),

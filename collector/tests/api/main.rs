@@ -14,6 +14,7 @@ mod medallion;
 mod process;
 mod scale_out;
 mod tls;
+mod upgrade;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(Backend)` bodies.
 #[macro_export]

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use scout_collector::brands::BrandMatcher;
 use scout_collector::pipeline::{PassReport, Pipeline, PipelineOptions};
-use scout_collector::store::Store;
+use scout_collector::store::{Backend as StoreBackend, Store};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::helpers::{Backend, CLEAN, QUIRKY, TestApp, TestDb, bronze_rows, ndjson};
 
@@ -97,74 +96,52 @@ struct SilverView {
     basket_band: String,
 }
 
-macro_rules! silver_view {
-    ($r:expr) => {{
-        let r = $r;
-        let s = |i: usize| r.get::<String, _>(i);
-        SilverView {
-            id: s(0),
-            transaction_id: s(1),
-            timestamp: s(2),
-            date: s(3),
-            amount_centavos: r.get(4),
-            payment_method: s(5),
-            category: s(6),
-            brand: s(7),
-            store_id: s(8),
-            device_id: s(9),
-            data_source: s(10),
-            quality_score: r.get(11),
-            issues: serde_json::from_str(&s(12)).unwrap(),
-            daypart: s(13),
-            day_type: s(14),
-            brand_method: s(15),
-            basket_band: s(16),
-        }
-    }};
-}
-
 async fn silver(store: &Store) -> Vec<SilverView> {
-    const COLS: &str = "id, transaction_id, TS, DATE, amount_centavos, payment_method, \
-        product_category, brand_name, store_id, device_id, data_source, quality_score, \
-        ISSUES, daypart, day_type, brand_method, basket_band";
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM silver_transactions_cleaned ORDER BY id",
-            COLS.replace("TS", "\"timestamp\"")
-                .replace("DATE", "transaction_date")
-                .replace("ISSUES", "quality_issues")
-        )))
-        .fetch_all(pool)
+    let rows = store
+        .query(
+            "SELECT id, transaction_id, \"timestamp\", transaction_date, amount_centavos, \
+             payment_method, product_category, brand_name, store_id, device_id, data_source, \
+             quality_score, quality_issues::text, daypart, day_type, brand_method, basket_band \
+             FROM silver.transactions_cleaned ORDER BY id",
+            &[],
+        )
         .await
-        .unwrap()
-        .iter()
-        .map(|r| silver_view!(r))
-        .collect(),
-        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM silver.transactions_cleaned ORDER BY id",
-            COLS.replace(
-                "TS",
-                "to_char(\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-            )
-            .replace("DATE", "transaction_date::text")
-            .replace("ISSUES", "quality_issues::text")
-        )))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| silver_view!(r))
-        .collect(),
-    }
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let s = |i: usize| r.text(i).unwrap();
+            SilverView {
+                id: s(0),
+                transaction_id: s(1),
+                timestamp: r
+                    .time(2)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                date: r.opt_date(3).unwrap().unwrap().to_string(),
+                amount_centavos: r.int(4).unwrap(),
+                payment_method: s(5),
+                category: s(6),
+                brand: s(7),
+                store_id: s(8),
+                device_id: s(9),
+                data_source: s(10),
+                quality_score: r.float(11).unwrap(),
+                issues: serde_json::from_str(&s(12)).unwrap(),
+                daypart: s(13),
+                day_type: s(14),
+                brand_method: s(15),
+                basket_band: s(16),
+            }
+        })
+        .collect()
 }
 
 /// Every row of a table as one text line per row (the columns that must not change when the
 /// same data is processed again), sorted.
 pub(crate) async fn table_lines(store: &Store, table: &str) -> Vec<String> {
-    let (pg, lite, cols) = match table {
+    let (table, cols) = match table {
         "silver" => (
             "silver.transactions_cleaned",
-            "silver_transactions_cleaned",
             "id, transaction_id, \"timestamp\", transaction_date, amount, payment_method, \
              product_category, brand_name, sku, customer_id, store_id, device_id, data_source, \
              quality_score, bronze_id, item_index, amount_centavos, quantity, brand_method, \
@@ -173,7 +150,6 @@ pub(crate) async fn table_lines(store: &Store, table: &str) -> Vec<String> {
         // Without bronze ids, which differ between databases holding the same data.
         "silver_portable" => (
             "silver.transactions_cleaned",
-            "silver_transactions_cleaned",
             "id, transaction_id, \"timestamp\", transaction_date, amount, payment_method, \
              product_category, brand_name, sku, customer_id, store_id, device_id, data_source, \
              quality_score, item_index, amount_centavos, quantity, brand_method, brand_score, \
@@ -181,46 +157,35 @@ pub(crate) async fn table_lines(store: &Store, table: &str) -> Vec<String> {
         ),
         "quarantine" => (
             "silver.transactions_quarantine",
-            "silver_transactions_quarantine",
             "bronze_id, transaction_id, device_id, item_index, reasons, quality_score",
         ),
         "gold" => (
             "scout.scout_gold_transactions",
-            "scout_scout_gold_transactions",
             "transaction_date, store_id, brand_name, product_category, revenue_peso, \
              revenue_centavos, transaction_count, unique_customers, avg_basket_size, units_sold, \
              item_rows",
         ),
         "product" => (
             "gold.product_analytics",
-            "gold_product_analytics",
             "transaction_date, store_id, product_category, brand_name, revenue_peso, \
              revenue_centavos, units_sold, transaction_count, avg_unit_price, \
              category_revenue_share, store_revenue_share, rank_in_category, avg_quality_score",
         ),
         "customer" => (
             "gold.customer_analytics",
-            "gold_customer_analytics",
             "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
              transaction_count, unique_customers, revenue_peso, revenue_centavos, \
              avg_basket_value, avg_basket_units",
         ),
         other => panic!("no table {other}"),
     };
-    let mut lines: Vec<String> = match store {
-        Store::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT concat_ws('|', {cols}) FROM {lite}"
-        )))
-        .fetch_all(pool)
+    let mut lines: Vec<String> = store
+        .query_texts(&format!("SELECT concat_ws('|', {cols}) FROM {table}"), &[])
         .await
-        .unwrap(),
-        Store::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT concat_ws('|', {cols}) FROM {pg}"
-        )))
-        .fetch_all(pool)
-        .await
-        .unwrap(),
-    };
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
     lines.sort();
     lines
 }
@@ -236,65 +201,38 @@ async fn snapshot(store: &Store) -> Vec<Vec<String>> {
 /// (day, sum of silver centavos, sum of gold centavos, sum of product centavos, sum of
 /// customer centavos) per day.
 async fn day_sums(store: &Store) -> Vec<(String, i64, i64, i64, i64)> {
-    let sql = |silver: &str, gold: &str, product: &str, customer: &str, day: &str| {
-        format!(
+    store
+        .query(
             "SELECT s.d, CAST(s.c AS BIGINT), \
-               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {gold} g \
-                WHERE g.transaction_date{day} = s.d), \
-               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {product} p \
-                WHERE p.transaction_date{day} = s.d), \
-               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM {customer} c \
-                WHERE c.transaction_date{day} = s.d) \
-             FROM (SELECT transaction_date{day} AS d, sum(amount_centavos) AS c FROM {silver} \
-                   GROUP BY transaction_date) s ORDER BY s.d"
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM scout.scout_gold_transactions g \
+                WHERE g.transaction_date::text = s.d), \
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM gold.product_analytics p \
+                WHERE p.transaction_date::text = s.d), \
+               (SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM gold.customer_analytics c \
+                WHERE c.transaction_date::text = s.d) \
+             FROM (SELECT transaction_date::text AS d, sum(amount_centavos) AS c \
+                   FROM silver.transactions_cleaned GROUP BY transaction_date) s ORDER BY s.d",
+            &[],
         )
-    };
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
-            "silver_transactions_cleaned",
-            "scout_scout_gold_transactions",
-            "gold_product_analytics",
-            "gold_customer_analytics",
-            "",
-        )))
-        .fetch_all(pool)
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect(),
-        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
-            "silver.transactions_cleaned",
-            "scout.scout_gold_transactions",
-            "gold.product_analytics",
-            "gold.customer_analytics",
-            "::text",
-        )))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect(),
-    }
+        .map(|r| {
+            let n = |i: usize| r.int(i).unwrap();
+            (r.text(0).unwrap(), n(1), n(2), n(3), n(4))
+        })
+        .collect()
 }
 
 /// Gold and customer analytics rows whose `unique_customers` differs from a direct count over
 /// silver (distinct customer ids, plus one per anonymous transaction), with the number of rows
 /// checked: `(gold mismatched, gold rows, customer mismatched, customer rows)`.
 async fn unique_customer_mismatches(store: &Store) -> (i64, i64, i64, i64) {
-    let (silver, gold, customer) = match store {
-        Store::Sqlite(_) => (
-            "silver_transactions_cleaned",
-            "scout_scout_gold_transactions",
-            "gold_customer_analytics",
-        ),
-        Store::Postgres(_) => (
-            "silver.transactions_cleaned",
-            "scout.scout_gold_transactions",
-            "gold.customer_analytics",
-        ),
-    };
+    let (silver, gold, customer) = (
+        "silver.transactions_cleaned",
+        "scout.scout_gold_transactions",
+        "gold.customer_analytics",
+    );
     let check = |table: &str, grain: &str| {
         format!(
             "SELECT CAST(count(*) FILTER (WHERE g.unique_customers <> s.n) AS BIGINT), \
@@ -314,46 +252,26 @@ async fn unique_customer_mismatches(store: &Store) -> (i64, i64, i64, i64) {
     );
     let mut out = Vec::new();
     for sql in [gold_sql, customer_sql] {
-        let (bad, all): (i64, i64) = match store {
-            Store::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Store::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        };
-        out.extend([bad, all]);
+        let row = store.query(&sql, &[]).await.unwrap();
+        out.extend([row[0].int(0).unwrap(), row[0].int(1).unwrap()]);
     }
     (out[0], out[1], out[2], out[3])
 }
 
 async fn quarantine(store: &Store) -> Vec<(String, Option<i64>, Value)> {
-    let rows = match store {
-        Store::Sqlite(pool) => sqlx::query(
-            "SELECT transaction_id, item_index, reasons FROM silver_transactions_quarantine \
-             ORDER BY transaction_id, item_index",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
-        .collect::<Vec<(String, Option<i64>, String)>>(),
-        Store::Postgres(pool) => sqlx::query(
+    store
+        .query(
             "SELECT transaction_id, item_index::int8, reasons::text \
              FROM silver.transactions_quarantine ORDER BY transaction_id, item_index NULLS FIRST",
+            &[],
         )
-        .fetch_all(pool)
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get::<String, _>(2)))
-        .collect(),
-    };
-    rows.into_iter()
-        .map(|(t, i, r)| (t, i, serde_json::from_str(&r).unwrap()))
+        .map(|r| {
+            let reasons = serde_json::from_str(&r.text(2).unwrap()).unwrap();
+            (r.text(0).unwrap(), r.opt_int(1).unwrap(), reasons)
+        })
         .collect()
 }
 
@@ -377,26 +295,17 @@ fn issue_codes(issues: &Value) -> Vec<&str> {
 
 /// bronze (transaction_id, quality_score, processing_metadata.quality.issues codes).
 async fn bronze_quality(store: &Store) -> Vec<(String, Option<f64>, Vec<String>)> {
-    let scores: Vec<(String, Option<f64>)> = match store {
-        Store::Sqlite(pool) => sqlx::query(
-            "SELECT transaction_id, quality_score FROM bronze_scout_raw_transactions ORDER BY id",
+    let scores: Vec<(String, Option<f64>)> = store
+        .query(
+            "SELECT transaction_id, quality_score::float8 FROM bronze.scout_raw_transactions \
+             ORDER BY id",
+            &[],
         )
-        .fetch_all(pool)
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect(),
-        Store::Postgres(pool) => sqlx::query(
-            "SELECT transaction_id, quality_score FROM bronze.scout_raw_transactions ORDER BY id",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect(),
-    };
+        .map(|r| (r.text(0).unwrap(), r.opt_float(1).unwrap()))
+        .collect();
     let views = bronze_rows(store).await;
     scores
         .into_iter()
@@ -654,18 +563,20 @@ async fn gold_equals_silver_sums(backend: Backend) {
         assert_eq!(silver, product, "product analytics revenue on {day}");
         assert_eq!(silver, customer, "customer analytics revenue on {day}");
     }
-    if let Store::Postgres(pool) = &app.store {
+    if app.store.backend() == StoreBackend::Postgres {
         // Pesos are exact numerics on PostgreSQL: the peso sums agree to the centavo too.
-        let mismatched: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT transaction_date, sum(amount) AS s \
-               FROM silver.transactions_cleaned GROUP BY 1) s \
-             JOIN (SELECT transaction_date, sum(revenue_peso) AS g \
-               FROM scout.scout_gold_transactions GROUP BY 1) g USING (transaction_date) \
-             WHERE s.s <> g.g",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
+        let mismatched = app
+            .store
+            .query_int(
+                "SELECT count(*) FROM (SELECT transaction_date, sum(amount) AS s \
+                   FROM silver.transactions_cleaned GROUP BY 1) s \
+                 JOIN (SELECT transaction_date, sum(revenue_peso) AS g \
+                   FROM scout.scout_gold_transactions GROUP BY 1) g USING (transaction_date) \
+                 WHERE s.s <> g.g",
+                &[],
+            )
+            .await
+            .unwrap();
         assert_eq!(mismatched, 0);
     }
     // Customer analytics counts each transaction once.
@@ -881,157 +792,93 @@ const REFUSED_STORE: &str = "999";
 /// [`REFUSED_STORE`]: values the range checks let through, as any the database might still
 /// refuse. A CHECK constraint on PostgreSQL, a trigger on SQLite (which cannot add one).
 async fn refuse_in_database(store: &Store) {
-    match store {
-        Store::Sqlite(pool) => {
-            for sql in [
-                format!(
-                    "CREATE TRIGGER scratch_refuses_sku BEFORE INSERT \
-                     ON silver_transactions_cleaned WHEN NEW.sku = '{REFUSED_SKU}' \
-                     BEGIN SELECT RAISE(ABORT, 'the test database refuses this sku'); END"
-                ),
-                format!(
-                    "CREATE TRIGGER scratch_refuses_store BEFORE INSERT \
-                     ON scout_scout_gold_transactions WHEN NEW.store_id = '{REFUSED_STORE}' \
-                     BEGIN SELECT RAISE(ABORT, 'the test database refuses this store'); END"
-                ),
-            ] {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-        }
-        Store::Postgres(pool) => {
-            for sql in [
-                format!(
-                    "ALTER TABLE silver.transactions_cleaned ADD CONSTRAINT \
-                     scratch_test_refuses_sku CHECK (sku IS DISTINCT FROM '{REFUSED_SKU}')"
-                ),
-                format!(
-                    "ALTER TABLE scout.scout_gold_transactions ADD CONSTRAINT \
-                     scratch_test_refuses_store CHECK (store_id <> '{REFUSED_STORE}')"
-                ),
-            ] {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-        }
+    let statements = match store.backend() {
+        StoreBackend::Sqlite => [
+            format!(
+                "CREATE TRIGGER scratch_refuses_sku BEFORE INSERT \
+                 ON silver.transactions_cleaned WHEN NEW.sku = '{REFUSED_SKU}' \
+                 BEGIN SELECT RAISE(ABORT, 'the test database refuses this sku'); END"
+            ),
+            format!(
+                "CREATE TRIGGER scratch_refuses_store BEFORE INSERT \
+                 ON scout.scout_gold_transactions WHEN NEW.store_id = '{REFUSED_STORE}' \
+                 BEGIN SELECT RAISE(ABORT, 'the test database refuses this store'); END"
+            ),
+        ],
+        StoreBackend::Postgres => [
+            format!(
+                "ALTER TABLE silver.transactions_cleaned ADD CONSTRAINT \
+                 scratch_test_refuses_sku CHECK (sku IS DISTINCT FROM '{REFUSED_SKU}')"
+            ),
+            format!(
+                "ALTER TABLE scout.scout_gold_transactions ADD CONSTRAINT \
+                 scratch_test_refuses_store CHECK (store_id <> '{REFUSED_STORE}')"
+            ),
+        ],
+    };
+    for sql in statements {
+        store.execute(&sql, &[]).await.unwrap();
     }
 }
 
 /// Undoes [`refuse_in_database`].
 async fn accept_in_database(store: &Store) {
-    match store {
-        Store::Sqlite(pool) => {
-            for sql in [
-                "DROP TRIGGER scratch_refuses_sku",
-                "DROP TRIGGER scratch_refuses_store",
-            ] {
-                sqlx::query(sql).execute(pool).await.unwrap();
-            }
-        }
-        Store::Postgres(pool) => {
-            for sql in [
-                "ALTER TABLE silver.transactions_cleaned DROP CONSTRAINT scratch_test_refuses_sku",
-                "ALTER TABLE scout.scout_gold_transactions \
-                 DROP CONSTRAINT scratch_test_refuses_store",
-            ] {
-                sqlx::query(sql).execute(pool).await.unwrap();
-            }
-        }
+    let statements = match store.backend() {
+        StoreBackend::Sqlite => [
+            "DROP TRIGGER scratch_refuses_sku",
+            "DROP TRIGGER scratch_refuses_store",
+        ],
+        StoreBackend::Postgres => [
+            "ALTER TABLE silver.transactions_cleaned DROP CONSTRAINT scratch_test_refuses_sku",
+            "ALTER TABLE scout.scout_gold_transactions DROP CONSTRAINT scratch_test_refuses_store",
+        ],
+    };
+    for sql in statements {
+        store.execute(sql, &[]).await.unwrap();
     }
 }
 
 /// `metadata.gold_failures`: (day, store, error), by day and store.
 async fn gold_failures(store: &Store) -> Vec<(String, String, String)> {
-    match store {
-        Store::Sqlite(pool) => sqlx::query_as(
-            "SELECT transaction_date, store_id, error FROM metadata_gold_failures \
-             ORDER BY 1, 2",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap(),
-        Store::Postgres(pool) => sqlx::query_as(
+    store
+        .query(
             "SELECT transaction_date::text, store_id, error FROM metadata.gold_failures \
              ORDER BY 1, 2",
+            &[],
         )
-        .fetch_all(pool)
         .await
-        .unwrap(),
-    }
+        .unwrap()
+        .iter()
+        .map(|r| (r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap()))
+        .collect()
 }
 
 /// Revenue and transactions outside store [`REFUSED_STORE`]: (silver centavos, gold centavos,
 /// product analytics centavos, customer analytics centavos, customer analytics transactions,
 /// distinct silver transactions).
 async fn revenue(store: &Store) -> [i64; 6] {
-    let sql = |silver: &str, gold: &str, product: &str, customer: &str| {
-        format!(
-            "SELECT \
-               (SELECT CAST(coalesce(sum(amount_centavos), 0) AS BIGINT) FROM {silver} \
-                WHERE store_id <> '{REFUSED_STORE}'), \
-               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {gold}), \
-               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {product}), \
-               (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) FROM {customer}), \
-               (SELECT CAST(coalesce(sum(transaction_count), 0) AS BIGINT) FROM {customer}), \
-               (SELECT CAST(count(DISTINCT transaction_id) AS BIGINT) FROM {silver} \
-                WHERE store_id <> '{REFUSED_STORE}')"
+    let row = store
+        .query(
+            &format!(
+                "SELECT \
+                   (SELECT CAST(coalesce(sum(amount_centavos), 0) AS BIGINT) \
+                    FROM silver.transactions_cleaned WHERE store_id <> '{REFUSED_STORE}'), \
+                   (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) \
+                    FROM scout.scout_gold_transactions), \
+                   (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) \
+                    FROM gold.product_analytics), \
+                   (SELECT CAST(coalesce(sum(revenue_centavos), 0) AS BIGINT) \
+                    FROM gold.customer_analytics), \
+                   (SELECT CAST(coalesce(sum(transaction_count), 0) AS BIGINT) \
+                    FROM gold.customer_analytics), \
+                   (SELECT CAST(count(DISTINCT transaction_id) AS BIGINT) \
+                    FROM silver.transactions_cleaned WHERE store_id <> '{REFUSED_STORE}')"
+            ),
+            &[],
         )
-    };
-    let row = match store {
-        Store::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
-            "silver_transactions_cleaned",
-            "scout_scout_gold_transactions",
-            "gold_product_analytics",
-            "gold_customer_analytics",
-        )))
-        .fetch_one(pool)
         .await
-        .unwrap()
-        .into(),
-        Store::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql(
-            "silver.transactions_cleaned",
-            "scout.scout_gold_transactions",
-            "gold.product_analytics",
-            "gold.customer_analytics",
-        )))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .into(),
-    };
-    let row: AnyRow = row;
-    std::array::from_fn(|i| row.get(i))
-}
-
-/// A row of either backend, read by position as `i64`.
-enum AnyRow {
-    Sqlite(sqlx::sqlite::SqliteRow),
-    Postgres(sqlx::postgres::PgRow),
-}
-
-impl From<sqlx::sqlite::SqliteRow> for AnyRow {
-    fn from(r: sqlx::sqlite::SqliteRow) -> Self {
-        Self::Sqlite(r)
-    }
-}
-
-impl From<sqlx::postgres::PgRow> for AnyRow {
-    fn from(r: sqlx::postgres::PgRow) -> Self {
-        Self::Postgres(r)
-    }
-}
-
-impl AnyRow {
-    fn get(&self, i: usize) -> i64 {
-        match self {
-            Self::Sqlite(r) => r.get(i),
-            Self::Postgres(r) => r.get(i),
-        }
-    }
+        .unwrap();
+    std::array::from_fn(|i| row[0].int(i).unwrap())
 }
 
 /// One metric's value from a `/metrics` page (`name` with its labels, if any).

@@ -225,9 +225,7 @@ mod postgres {
             two[3].len()
         );
         for (s, db) in [(store, shared), (single_store, alone)] {
-            if let Store::Postgres(pool) = s {
-                pool.close().await;
-            }
+            s.close().await;
             db.cleanup().await;
         }
     }

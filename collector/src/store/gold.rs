@@ -1,0 +1,377 @@
+//! Gold's flow, written once: claim queued (day, store) partitions, rebuild their gold, product
+//! and customer rows from silver, commit; plus the queue's upkeep and the reads of gold.
+//!
+//! The rebuild's SQL is shared too (the `SELECT`s below); each backend only says how the
+//! claimed partitions become a row source `k(d, s)` and how a `SELECT`'s rows are inserted.
+
+use std::ops::AddAssign;
+
+use chrono::{NaiveDate, Utc};
+use serde::Serialize;
+
+use super::sql::{Arg, Tx};
+use super::{Claim, Partition, Store, StoreError, postgres, sqlite};
+
+/// What one gold batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GoldBatch {
+    pub partitions: u64,
+    pub gold_rows: u64,
+}
+
+impl AddAssign for GoldBatch {
+    fn add_assign(&mut self, b: Self) {
+        self.partitions += b.partitions;
+        self.gold_rows += b.gold_rows;
+    }
+}
+
+/// Work waiting for the stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    /// Bronze rows not yet in silver.
+    pub bronze_pending: i64,
+    /// Ingest time of the oldest of them (seconds since the epoch), if any.
+    pub oldest_pending_epoch: Option<i64>,
+    /// (day, store) partitions waiting for a gold rebuild.
+    pub gold_pending: i64,
+    /// Partitions whose last rebuild the database refused (`metadata.gold_failures`).
+    pub gold_failed: i64,
+}
+
+/// One gold row, as `kpis` and `demo` print it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoldRow {
+    pub transaction_date: NaiveDate,
+    pub store_id: String,
+    pub brand_name: String,
+    pub product_category: String,
+    pub revenue_centavos: i64,
+    pub transaction_count: i64,
+    pub unique_customers: i64,
+    pub avg_basket_size: f64,
+    pub units_sold: f64,
+}
+
+/// Tables whose rows of a partition a rebuild replaces (a rebuilt partition is no longer a
+/// failed one).
+pub(super) const REBUILT: [&str; 4] = [
+    "metadata.gold_failures",
+    "scout.scout_gold_transactions",
+    "gold.product_analytics",
+    "gold.customer_analytics",
+];
+
+/// One table a rebuild fills: its `SELECT` over the claimed partitions `k(d, s)` (after the
+/// common table expressions in `ctes`), which yields `columns` in order.
+pub(super) struct Aggregate {
+    pub table: &'static str,
+    pub columns: &'static str,
+    /// Common table expressions the `SELECT` needs besides `k`, each preceded by a comma.
+    pub ctes: &'static str,
+    pub select: &'static str,
+}
+
+/// Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table, no
+/// regrouping per transaction, integer centavos rather than pesos. `known` counts distinct
+/// customer ids at gold's grain from the few rows that carry one; anonymous baskets count one
+/// customer each.
+pub(super) const GOLD: Aggregate = Aggregate {
+    table: "scout.scout_gold_transactions",
+    columns: "transaction_date, brand_name, product_category, store_id, revenue_peso, \
+              transaction_count, unique_customers, avg_basket_size, revenue_centavos, \
+              units_sold, item_rows, avg_quality_score",
+    ctes: ", known AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             count(DISTINCT t.customer_id) AS n \
+           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+             AND t.store_id = k.s \
+           WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
+         a AS ( \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
+             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+             AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4)",
+    select: "SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
+           (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, \
+           a.transactions AS transaction_count, \
+           a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+           round(a.basket::numeric, 4)::float8 AS avg_basket_size, \
+           a.centavos AS revenue_centavos, \
+           round(a.units::numeric, 4)::float8 AS units_sold, a.item_rows, \
+           round(a.quality::numeric, 4)::float8 AS avg_quality_score \
+         FROM a LEFT JOIN known n \
+           USING (transaction_date, store_id, brand_name, product_category)",
+};
+
+/// Customer analytics (date × store × daypart × day type × payment × basket band): every row
+/// of a transaction falls in the same group, so each group holds whole baskets, counted on
+/// silver's `first_in_basket` rows.
+pub(super) const CUSTOMERS: Aggregate = Aggregate {
+    table: "gold.customer_analytics",
+    columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+              transaction_count, unique_customers, revenue_peso, revenue_centavos, \
+              avg_basket_value, avg_basket_units",
+    ctes: ", known AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, count(DISTINCT t.customer_id) AS n \
+           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+             AND t.store_id = k.s \
+           WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
+         a AS ( \
+           SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+             t.basket_band, sum(t.amount_centavos) AS centavos, \
+             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
+             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
+             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+             AND t.store_id = k.s \
+           GROUP BY 1, 2, 3, 4, 5, 6)",
+    select: "SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
+           a.basket_band, a.transactions AS transaction_count, \
+           a.anonymous + coalesce(n.n, 0) AS unique_customers, \
+           (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, \
+           a.centavos AS revenue_centavos, \
+           round(a.centavos / 100.0 / a.transactions, 2) AS avg_basket_value, \
+           round(a.units::numeric, 4)::float8 AS avg_basket_units \
+         FROM a LEFT JOIN known n \
+           USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
+};
+
+/// Product analytics share gold's grain: derived from the gold rows just written (window
+/// functions over a few rows per partition).
+pub(super) const PRODUCTS: Aggregate = Aggregate {
+    table: "gold.product_analytics",
+    columns: "transaction_date, store_id, product_category, brand_name, revenue_peso, \
+              revenue_centavos, units_sold, transaction_count, avg_unit_price, \
+              category_revenue_share, store_revenue_share, rank_in_category, avg_quality_score",
+    ctes: "",
+    select: "SELECT g.transaction_date, g.store_id, g.product_category, g.brand_name, \
+           g.revenue_peso, g.revenue_centavos, g.units_sold, g.transaction_count, \
+           CASE WHEN g.units_sold > 0 \
+             THEN round(g.revenue_centavos::numeric / 100.0 / g.units_sold::numeric, 2) \
+           END AS avg_unit_price, \
+           round(g.revenue_centavos::numeric * 1.0 / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id, g.product_category), 0), 4)::float8 \
+             AS category_revenue_share, \
+           round(g.revenue_centavos::numeric * 1.0 / nullif(sum(g.revenue_centavos) OVER \
+             (PARTITION BY g.transaction_date, g.store_id), 0), 4)::float8 \
+             AS store_revenue_share, \
+           row_number() OVER (PARTITION BY g.transaction_date, g.store_id, g.product_category \
+             ORDER BY g.revenue_centavos DESC, g.brand_name) AS rank_in_category, \
+           g.avg_quality_score \
+         FROM scout.scout_gold_transactions g JOIN k \
+           ON g.transaction_date = k.d AND g.store_id = k.s",
+};
+
+impl Tx {
+    async fn claim_partitions(
+        &mut self,
+        claim: Claim<'_, Partition>,
+    ) -> Result<Vec<Partition>, StoreError> {
+        match self {
+            Self::Sqlite(tx) => sqlite::claim_partitions(tx, claim).await,
+            Self::Postgres(tx) => postgres::claim_partitions(tx, claim).await,
+        }
+    }
+
+    async fn rebuild_gold(&mut self, keys: &[Partition]) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(tx) => sqlite::rebuild_gold(tx, keys).await,
+            Self::Postgres(tx) => postgres::rebuild_gold(tx, keys).await,
+        }
+    }
+
+    /// Queues partitions for gold (sorted and distinct: writers lock queue rows in one order).
+    pub(super) async fn queue_partitions(
+        &mut self,
+        mut keys: Vec<Partition>,
+    ) -> Result<usize, StoreError> {
+        keys.sort_unstable();
+        keys.dedup();
+        if !keys.is_empty() {
+            match self {
+                Self::Sqlite(tx) => sqlite::queue_partitions(tx, &keys).await?,
+                Self::Postgres(tx) => postgres::queue_partitions(tx, &keys).await?,
+            }
+        }
+        Ok(keys.len())
+    }
+}
+
+/// Queues every partition that has silver rows.
+const QUEUE_ALL: &str = "INSERT INTO metadata.gold_pending (transaction_date, store_id, \
+     marked_at) SELECT DISTINCT transaction_date, store_id, $1 FROM silver.transactions_cleaned \
+     WHERE true ON CONFLICT (transaction_date, store_id) \
+     DO UPDATE SET marked_at = excluded.marked_at";
+
+impl Store {
+    /// Claims up to `limit` queued (day, store) partitions and rebuilds their gold and analytics
+    /// rows from silver, in one transaction. Returns the partitions claimed (also when the batch
+    /// failed: its rollback put them back) and what the batch did.
+    pub async fn gold_batch(&self, limit: i64) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        self.gold_claiming(Claim::Next(limit)).await
+    }
+
+    /// As [`Store::gold_batch`], for those of `partitions` still queued (on PostgreSQL, skipping
+    /// any another worker holds): how the pipeline retries a failed batch in smaller ones.
+    pub async fn gold_batch_of(
+        &self,
+        partitions: &[Partition],
+    ) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        self.gold_claiming(Claim::Only(partitions)).await
+    }
+
+    async fn gold_claiming(
+        &self,
+        claim: Claim<'_, Partition>,
+    ) -> (Vec<Partition>, Result<GoldBatch, StoreError>) {
+        let mut tx = match self.db.begin().await {
+            Ok(tx) => tx,
+            Err(e) => return (Vec::new(), Err(e)),
+        };
+        let keys = match tx.claim_partitions(claim).await {
+            Ok(keys) => keys,
+            Err(e) => return (Vec::new(), tx.finish(Err(e)).await),
+        };
+        let result = if keys.is_empty() {
+            Ok(GoldBatch::default())
+        } else {
+            tx.rebuild_gold(&keys).await.map(|gold_rows| GoldBatch {
+                partitions: keys.len() as u64,
+                gold_rows,
+            })
+        };
+        (keys, tx.finish(result).await)
+    }
+
+    /// Takes a partition whose rebuild failed on its own off the gold queue and records it, with
+    /// the database's message, in `metadata.gold_failures` (its gold rows stay as last built).
+    /// Returns false when the partition was no longer queued, or another worker holds it.
+    pub async fn set_aside_gold(
+        &self,
+        day: NaiveDate,
+        store_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let partition = [(day, store_id.to_owned())];
+        let result = async {
+            if tx
+                .claim_partitions(Claim::Only(&partition))
+                .await?
+                .is_empty()
+            {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO metadata.gold_failures (transaction_date, store_id, error, \
+                 failed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (transaction_date, store_id) \
+                 DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+                &[day.into(), store_id.into(), error.into(), Utc::now().into()],
+            )
+            .await?;
+            Ok(true)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// Queues every bronze row for silver again and every silver partition for gold, so the
+    /// stages rebuild silver and gold from scratch (after a dictionary change, say). Returns the
+    /// number of bronze rows queued.
+    pub async fn reset_medallion(&self) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let result = async {
+            let queued = tx
+                .execute(
+                    "INSERT INTO metadata.silver_pending (bronze_id) \
+                     SELECT id FROM bronze.raw_transactions WHERE true \
+                     ON CONFLICT (bronze_id) DO NOTHING",
+                    &[],
+                )
+                .await?;
+            tx.execute(QUEUE_ALL, &[Utc::now().into()]).await?;
+            Ok(queued)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// Queues every (day, store) partition that has silver rows, so gold is rebuilt from silver
+    /// as it stands. Returns the number queued.
+    pub async fn queue_gold_rebuild(&self) -> Result<u64, StoreError> {
+        self.db.execute(QUEUE_ALL, &[Utc::now().into()]).await
+    }
+
+    /// Work waiting for the stages.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let row = self
+            .db
+            .fetch_one(
+                "SELECT (SELECT count(*) FROM metadata.silver_pending), \
+                 (SELECT min(b.ingested_at) FROM metadata.silver_pending p \
+                  JOIN bronze.raw_transactions b ON b.id = p.bronze_id), \
+                 (SELECT count(*) FROM metadata.gold_pending), \
+                 (SELECT count(*) FROM metadata.gold_failures)",
+                &[],
+            )
+            .await?;
+        Ok(Backlog {
+            bronze_pending: row.int(0)?,
+            oldest_pending_epoch: row.opt_time(1)?.map(|t| t.timestamp()),
+            gold_pending: row.int(2)?,
+            gold_failed: row.int(3)?,
+        })
+    }
+
+    /// The newest business day in gold.
+    pub async fn latest_gold_date(&self) -> Result<Option<NaiveDate>, StoreError> {
+        self.db
+            .fetch_one(
+                "SELECT max(transaction_date) FROM scout.scout_gold_transactions",
+                &[],
+            )
+            .await?
+            .opt_date(0)
+    }
+
+    /// Gold rows of one day (optionally one store), by store then revenue, largest first.
+    pub async fn gold_day(
+        &self,
+        date: NaiveDate,
+        store_id: Option<&str>,
+    ) -> Result<Vec<GoldRow>, StoreError> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT transaction_date, store_id, brand_name, product_category, \
+                 revenue_centavos, transaction_count, unique_customers, avg_basket_size, \
+                 units_sold FROM scout.scout_gold_transactions \
+                 WHERE transaction_date = $1 AND ($2::text IS NULL OR store_id = $2) \
+                 ORDER BY store_id, revenue_centavos DESC, brand_name, product_category",
+                &[date.into(), Arg::Text(store_id)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GoldRow {
+                    transaction_date: r.opt_date(0)?.unwrap_or(date),
+                    store_id: r.text(1)?,
+                    brand_name: r.text(2)?,
+                    product_category: r.text(3)?,
+                    revenue_centavos: r.int(4)?,
+                    transaction_count: r.int(5)?,
+                    unique_customers: r.int(6)?,
+                    avg_basket_size: r.float(7)?,
+                    units_sold: r.float(8)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,165 @@
+//! Silver's side of the store, written once for both backends. The pipeline drives it:
+//! [`Store::claim_silver`] takes pending bronze rows off the queue in an open transaction, the
+//! pipeline builds their silver rows off the async runtime, and [`SilverClaim::commit`] writes
+//! them (replacing any earlier result for the same bronze rows), queues the (day, store)
+//! partitions they touch for gold, and commits; dropping or releasing the claim puts the rows
+//! back on the queue.
+
+use chrono::{DateTime, Utc};
+
+use super::sql::{Arg, Record, Tx};
+use super::{Claim, Partition, Store, StoreError, postgres, sqlite};
+
+/// A bronze row as the silver stage reads it.
+#[derive(Debug, Clone)]
+pub struct BronzeRecord {
+    pub bronze_id: i64,
+    pub transaction_id: String,
+    pub store_id: Option<String>,
+    pub device_id: String,
+    pub transaction_timestamp: DateTime<Utc>,
+    /// The payload as received (JSON text, the agent's stamp already lifted out).
+    pub payload: String,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub device_seq: Option<i64>,
+    pub agent_version: Option<String>,
+}
+
+/// What a silver batch writes: its silver rows, quarantine rows and bronze quality rows, and
+/// the (day, store) partitions its silver rows fall in.
+#[derive(Debug)]
+pub struct SilverWrite<'a, R, Q, S> {
+    pub rows: Vec<&'a R>,
+    pub rejects: Vec<&'a Q>,
+    pub scores: Vec<&'a S>,
+    pub partitions: Vec<Partition>,
+}
+
+/// Pending bronze rows taken off silver's queue, held by an open transaction.
+#[derive(Debug)]
+pub struct SilverClaim {
+    tx: Tx,
+    ids: Vec<i64>,
+    records: Vec<BronzeRecord>,
+}
+
+/// The columns a silver batch reads of a bronze row.
+const READ_BRONZE: &str = "SELECT id, transaction_id, store_id, device_id, \
+     transaction_timestamp, payload::text AS payload, captured_at, device_seq, agent_version \
+     FROM bronze.raw_transactions WHERE id = ANY($1) ORDER BY id";
+
+impl Store {
+    /// Takes pending bronze rows off silver's queue (the first `limit` in id order, or those of
+    /// the given ids still pending; on PostgreSQL, skipping any another worker holds).
+    pub async fn claim_silver(&self, claim: Claim<'_, i64>) -> Result<SilverClaim, StoreError> {
+        let mut tx = self.db.begin().await?;
+        match tx.claim_bronze(claim).await {
+            Ok((ids, records)) => Ok(SilverClaim { tx, ids, records }),
+            Err(e) => {
+                tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Tx {
+    async fn claim_bronze(
+        &mut self,
+        claim: Claim<'_, i64>,
+    ) -> Result<(Vec<i64>, Vec<BronzeRecord>), StoreError> {
+        let (take, arg) = match self {
+            Self::Sqlite(_) => sqlite::claim_bronze(claim),
+            Self::Postgres(_) => postgres::claim_bronze(claim),
+        };
+        let mut ids = self
+            .fetch(take, &[arg])
+            .await?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Ok((ids, Vec::new()));
+        }
+        ids.sort_unstable();
+        let records = self
+            .fetch(READ_BRONZE, &[Arg::Ids(&ids)])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(BronzeRecord {
+                    bronze_id: r.int("id")?,
+                    transaction_id: r.text("transaction_id")?,
+                    store_id: r.opt_text("store_id")?,
+                    device_id: r.text("device_id")?,
+                    transaction_timestamp: r.time("transaction_timestamp")?,
+                    payload: r.text("payload")?,
+                    captured_at: r.opt_time("captured_at")?,
+                    device_seq: r.opt_int("device_seq")?,
+                    agent_version: r.opt_text("agent_version")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((ids, records))
+    }
+}
+
+impl SilverClaim {
+    /// The bronze ids taken off the queue, ascending.
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The claimed bronze rows, for the build.
+    pub fn take_records(&mut self) -> Vec<BronzeRecord> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// Replaces the claimed rows' silver, quarantine and quality rows with `write`'s, queues
+    /// the partitions touched (the new rows' and those of rows replaced) and commits. Returns
+    /// the number of partitions queued.
+    pub async fn commit<R: Record, Q: Record, S: Record>(
+        self,
+        write: SilverWrite<'_, R, Q, S>,
+    ) -> Result<usize, StoreError> {
+        let Self { mut tx, ids, .. } = self;
+        let result = replace(&mut tx, &ids, write).await;
+        tx.finish(result).await
+    }
+
+    /// Gives the claimed rows back to the queue.
+    pub async fn release(self) {
+        self.tx.rollback().await;
+    }
+}
+
+async fn replace<R: Record, Q: Record, S: Record>(
+    tx: &mut Tx,
+    ids: &[i64],
+    write: SilverWrite<'_, R, Q, S>,
+) -> Result<usize, StoreError> {
+    let ids = [Arg::Ids(ids)];
+    let sql = format!(
+        "DELETE FROM {} WHERE bronze_id = ANY($1) RETURNING transaction_date, store_id",
+        R::TABLE
+    );
+    let replaced = tx.fetch(&sql, &ids).await?;
+    let mut partitions = write.partitions;
+    for r in &replaced {
+        if let Some(day) = r.opt_date(0)? {
+            partitions.push((day, r.text(1)?));
+        }
+    }
+    for table in [Q::TABLE, S::TABLE] {
+        let sql = format!("DELETE FROM {table} WHERE bronze_id = ANY($1)");
+        tx.execute(&sql, &ids).await?;
+    }
+    tx.write(&write.rows).await?;
+    tx.write(&write.rejects).await?;
+    tx.write(&write.scores).await?;
+    tx.queue_partitions(partitions).await
+}

@@ -1,0 +1,426 @@
+//! One way to run a statement on either backend: SQL is written once, in PostgreSQL's spelling
+//! (`$1` placeholders, `schema.table` names, `::type` casts), values travel as [`Arg`]s and come
+//! back through [`Row`]'s typed getters. On SQLite, [`sqlite_text`] rewrites the text
+//! (`?1`, `schema_table`, casts dropped) and the `sqlite` module encodes times and dates as the
+//! text it stores. This file holds the only `match` on the backend that the stores' flows need.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, ColumnIndex, PgPool, Postgres, Row as _, Sqlite, SqlitePool};
+
+use super::{StoreError, postgres, sqlite};
+
+/// A value bound to a statement. `None` is SQL NULL of the variant's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg<'a> {
+    Text(Option<&'a str>),
+    /// JSON text (`jsonb` on PostgreSQL, text on SQLite).
+    Json(Option<&'a str>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Bool(bool),
+    Time(Option<DateTime<Utc>>),
+    Date(NaiveDate),
+    /// An exact amount in centavos: `numeric` pesos on PostgreSQL, REAL pesos on SQLite.
+    Centavos(Option<i64>),
+    /// A list of ids, for `= ANY($n)` (an `int8[]` on PostgreSQL, a JSON array on SQLite).
+    Ids(&'a [i64]),
+}
+
+impl<'a> Arg<'a> {
+    pub fn json(text: &'a str) -> Self {
+        Self::Json(Some(text))
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl<'a> From<&'a [i64]> for Arg<'a> {
+    fn from(v: &'a [i64]) -> Self {
+        Self::Ids(v)
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+
+impl From<i32> for Arg<'_> {
+    fn from(v: i32) -> Self {
+        Self::Int(Some(i64::from(v)))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<f64> for Arg<'_> {
+    fn from(v: f64) -> Self {
+        Self::Float(Some(v))
+    }
+}
+
+impl From<Option<f64>> for Arg<'_> {
+    fn from(v: Option<f64>) -> Self {
+        Self::Float(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+
+impl From<DateTime<Utc>> for Arg<'_> {
+    fn from(v: DateTime<Utc>) -> Self {
+        Self::Time(Some(v))
+    }
+}
+
+impl From<Option<DateTime<Utc>>> for Arg<'_> {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Self::Time(v)
+    }
+}
+
+impl From<NaiveDate> for Arg<'_> {
+    fn from(v: NaiveDate) -> Self {
+        Self::Date(v)
+    }
+}
+
+/// A row a table stores, described once: its table (PostgreSQL's name), its columns and, in
+/// the same order, its values. Both backends' bulk writers work from this alone (`COPY` on
+/// PostgreSQL, multi-row `INSERT` on SQLite), so a new column is one more name and one more
+/// value here, plus the two migrations.
+pub trait Record: Sync {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [&'static str];
+    /// Appends this row's values, one per column.
+    fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>);
+}
+
+/// Rewrites PostgreSQL-spelled SQL for SQLite: `$N` becomes `?N`, `= ANY($N)` becomes
+/// `IN (SELECT value FROM json_each(?N))` (an [`Arg::Ids`] list), a layer-qualified name
+/// (`bronze.x`, `silver.x`, …) becomes `layer_x`, and `::type` casts are dropped. String
+/// literals and quoted identifiers are left as they are.
+pub fn sqlite_text(sql: &str) -> String {
+    const LAYERS: [&str; 8] = [
+        "bronze", "silver", "gold", "scout", "metadata", "staging", "platinum", "archive",
+    ];
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    let mut previous: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        // Literals and quoted identifiers: copied through to their closing quote.
+        if c == '\'' || c == '"' {
+            let end = rest[1..].find(c).map_or(rest.len(), |i| i + 2);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            previous = Some(c);
+            continue;
+        }
+        if let Some(list) = rest.strip_prefix("= ANY($") {
+            let digits = list
+                .find(|d: char| !d.is_ascii_digit())
+                .unwrap_or(list.len());
+            if digits > 0 && list[digits..].starts_with(')') {
+                out.push_str("IN (SELECT value FROM json_each(?");
+                out.push_str(&list[..digits]);
+                out.push_str("))");
+                rest = &list[digits + 1..];
+                previous = Some(')');
+                continue;
+            }
+        }
+        if c == '$' && rest[1..].starts_with(|d: char| d.is_ascii_digit()) {
+            out.push('?');
+            rest = &rest[1..];
+            previous = Some('?');
+            continue;
+        }
+        if let Some(cast) = rest.strip_prefix("::") {
+            let name = cast.find(|d: char| !ident(d)).unwrap_or(cast.len());
+            let mut tail = &cast[name..];
+            if tail.starts_with('(') {
+                tail = tail.find(')').map_or("", |i| &tail[i + 1..]);
+            }
+            tail = tail.strip_prefix("[]").unwrap_or(tail);
+            rest = tail;
+            continue;
+        }
+        if !previous.is_some_and(ident) && c.is_ascii_alphabetic() {
+            let word = rest.find(|d: char| !ident(d)).unwrap_or(rest.len());
+            let (name, after) = rest.split_at(word);
+            if LAYERS.contains(&name) && after.starts_with('.') && after[1..].starts_with(ident) {
+                out.push_str(name);
+                out.push('_');
+                rest = &after[1..];
+            } else {
+                out.push_str(name);
+                rest = after;
+            }
+            previous = name.chars().last();
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+        previous = Some(c);
+    }
+    out
+}
+
+/// A row from either backend, read through typed getters that know each backend's encoding.
+#[derive(Debug)]
+pub enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+/// A column by position or name.
+pub trait Column: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + Copy {}
+impl<T: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + Copy> Column for T {}
+
+macro_rules! plain_getter {
+    ($name:ident, $ty:ty) => {
+        pub fn $name(&self, c: impl Column) -> Result<$ty, StoreError> {
+            Ok(match self {
+                Self::Sqlite(r) => r.try_get(c)?,
+                Self::Postgres(r) => r.try_get(c)?,
+            })
+        }
+    };
+}
+
+impl Row {
+    plain_getter!(text, String);
+    plain_getter!(opt_text, Option<String>);
+    plain_getter!(int, i64);
+    plain_getter!(opt_int, Option<i64>);
+    plain_getter!(float, f64);
+    plain_getter!(opt_float, Option<f64>);
+    plain_getter!(bool, bool);
+
+    /// A timestamp (text on SQLite; a missing or unreadable one is `None`).
+    pub fn opt_time(&self, c: impl Column) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => sqlite::parse_ts(r.try_get(c)?),
+            Self::Postgres(r) => r.try_get(c)?,
+        })
+    }
+
+    /// A timestamp that is always set (the epoch when SQLite holds an unreadable one).
+    pub fn time(&self, c: impl Column) -> Result<DateTime<Utc>, StoreError> {
+        Ok(self.opt_time(c)?.unwrap_or_default())
+    }
+
+    /// A date (`YYYY-MM-DD` text on SQLite).
+    pub fn opt_date(&self, c: impl Column) -> Result<Option<NaiveDate>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r
+                .try_get::<Option<String>, _>(c)?
+                .and_then(|d| d.parse().ok()),
+            Self::Postgres(r) => r.try_get(c)?,
+        })
+    }
+}
+
+/// A pool of either backend.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction of either backend.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn sqlite_query<'q>(sql: &str, args: &[Arg<'q>]) -> SqliteQuery<'q> {
+    args.iter()
+        .fold(sqlx::query(AssertSqlSafe(sqlite_text(sql))), |q, a| {
+            sqlite::bind(q, *a)
+        })
+}
+
+fn pg_query<'q>(sql: &str, args: &[Arg<'q>]) -> PgQuery<'q> {
+    args.iter()
+        .fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, a| {
+            postgres::bind(q, *a)
+        })
+}
+
+impl Db {
+    /// Runs a statement; returns the rows it changed.
+    pub async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => sqlite_query(sql, args).execute(pool).await?.rows_affected(),
+            Self::Postgres(pool) => pg_query(sql, args).execute(pool).await?.rows_affected(),
+        })
+    }
+
+    pub async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => {
+                let rows = sqlite_query(sql, args).fetch_all(pool).await?;
+                rows.into_iter().map(Row::Sqlite).collect()
+            }
+            Self::Postgres(pool) => {
+                let rows = pg_query(sql, args).fetch_all(pool).await?;
+                rows.into_iter().map(Row::Postgres).collect()
+            }
+        })
+    }
+
+    pub async fn fetch_one(&self, sql: &str, args: &[Arg<'_>]) -> Result<Row, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => Row::Sqlite(sqlite_query(sql, args).fetch_one(pool).await?),
+            Self::Postgres(pool) => Row::Postgres(pg_query(sql, args).fetch_one(pool).await?),
+        })
+    }
+
+    /// Opens a transaction that will write. SQLite takes its one write lock at once
+    /// (`BEGIN IMMEDIATE`), so whatever the transaction reads stays true until it commits and
+    /// two processes on one file never claim the same work; PostgreSQL locks rows as it claims
+    /// them (`FOR UPDATE SKIP LOCKED`).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+impl Tx {
+    pub async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        Ok(match self {
+            Self::Sqlite(tx) => sqlite_query(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Self::Postgres(tx) => pg_query(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub async fn fetch(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(tx) => {
+                let rows = sqlite_query(sql, args).fetch_all(&mut **tx).await?;
+                rows.into_iter().map(Row::Sqlite).collect()
+            }
+            Self::Postgres(tx) => {
+                let rows = pg_query(sql, args).fetch_all(&mut **tx).await?;
+                rows.into_iter().map(Row::Postgres).collect()
+            }
+        })
+    }
+
+    /// Writes `rows` in bulk: `COPY` on PostgreSQL, multi-row `INSERT`s on SQLite.
+    pub async fn write<R: Record>(&mut self, rows: &[&R]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Sqlite(tx) => sqlite::write(tx, rows).await,
+            Self::Postgres(tx) => postgres::write(tx, rows).await,
+        }
+    }
+
+    /// Commits `result`'s work, or rolls back at once when it failed. A dropped transaction is
+    /// rolled back only when its connection goes back to the pool, in a task of its own; until
+    /// then PostgreSQL keeps its row locks, and a retry of the same rows by id (`SKIP LOCKED`)
+    /// would find nothing to claim.
+    pub async fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Ok(done) => {
+                self.commit().await?;
+                Ok(done)
+            }
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await?,
+            Self::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) {
+        let result = match self {
+            Self::Sqlite(tx) => tx.rollback().await,
+            Self::Postgres(tx) => tx.rollback().await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "rolling back a failed transaction failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_text;
+
+    #[test]
+    fn postgres_spelling_becomes_sqlite_spelling() {
+        assert_eq!(
+            sqlite_text(
+                "INSERT INTO metadata.gold_pending (d) SELECT $1::date, $2::numeric(14, 2), \
+                 x.meta FROM bronze.raw_transactions x WHERE x.tags = $10::text[] \
+                 AND x.id = ANY($3)"
+            ),
+            "INSERT INTO metadata_gold_pending (d) SELECT ?1, ?2, \
+             x.meta FROM bronze_raw_transactions x WHERE x.tags = ?10 \
+             AND x.id IN (SELECT value FROM json_each(?3))"
+        );
+    }
+
+    #[test]
+    fn literals_quoted_names_and_other_dots_are_left_alone() {
+        let sql = "SELECT 'bronze.x $1 ::text', \"gold.y\", g.metadata, processing_metadata.a, \
+                   json_extract(v, '$[0]') FROM scout.scout_gold_transactions g";
+        assert_eq!(
+            sqlite_text(sql),
+            "SELECT 'bronze.x $1 ::text', \"gold.y\", g.metadata, processing_metadata.a, \
+             json_extract(v, '$[0]') FROM scout_scout_gold_transactions g"
+        );
+    }
+}
