@@ -5,30 +5,41 @@
 
 use std::fmt::Write as _;
 
-use chrono::{NaiveDate, SecondsFormat};
-use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
 use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
-use super::sql::{Arg, Record, Row};
+use super::sql::{Arg, Record, Row, encode_arg};
 use super::{Claim, Partition, StoreError};
 use crate::bronze::BronzeRow;
 
-pub(super) fn bind<'q>(
-    q: Query<'q, Postgres, PgArguments>,
-    arg: Arg<'q>,
-) -> Query<'q, Postgres, PgArguments> {
+// An [`Arg`] binds as the PostgreSQL type its variant names, so a NULL is still a typed one;
+// centavos go as text, so that a `numeric` column parses them exactly.
+encode_arg!(
+    Postgres,
+    PgArgumentBuffer,
+    PgTypeInfo,
+    time: |v| v,
+    date: |v| v,
+    centavos: |v| v.map(centavos_text),
+    ids: |v| v,
+    produces: type_of,
+);
+
+/// The PostgreSQL type an [`Arg`] binds as.
+fn type_of(arg: &Arg<'_>) -> PgTypeInfo {
+    fn of<T: Type<Postgres> + ?Sized>() -> PgTypeInfo {
+        T::type_info()
+    }
     match arg {
-        Arg::Text(v) | Arg::Json(v) => q.bind(v),
-        Arg::Int(v) => q.bind(v),
-        Arg::Float(v) => q.bind(v),
-        Arg::Bool(v) => q.bind(v),
-        Arg::Time(v) => q.bind(v),
-        Arg::Date(v) => q.bind(v),
-        // Bound as text so that the column's `numeric` parses it exactly.
-        Arg::Centavos(v) => q.bind(v.map(centavos_text)),
-        Arg::Ids(v) => q.bind(v),
+        Arg::Text(_) | Arg::Json(_) | Arg::Centavos(_) => of::<str>(),
+        Arg::Int(_) => of::<i64>(),
+        Arg::Float(_) => of::<f64>(),
+        Arg::Bool(_) => of::<bool>(),
+        Arg::Time(_) => of::<DateTime<Utc>>(),
+        Arg::Date(_) => of::<NaiveDate>(),
+        Arg::Ids(_) => of::<[i64]>(),
     }
 }
 

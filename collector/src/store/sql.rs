@@ -112,6 +112,63 @@ impl From<NaiveDate> for Arg<'_> {
     }
 }
 
+/// Implements `sqlx::Type` and `sqlx::Encode` of [`Arg`] for one backend: text, JSON, numbers
+/// and booleans bind as themselves, and each backend says how it binds a time, a date, an
+/// amount in centavos and an id list (each expression sees the variant's value as `v`), and
+/// optionally the type it names for each variant (`produces`).
+macro_rules! encode_arg {
+    (
+        $db:ty, $buf:ty, $info:ty,
+        time: |$t:ident| $time:expr,
+        date: |$d:ident| $date:expr,
+        centavos: |$c:ident| $cents:expr,
+        ids: |$i:ident| $ids:expr
+        $(, produces: $produces:path)? $(,)?
+    ) => {
+        impl sqlx::Type<$db> for $crate::store::Arg<'_> {
+            fn type_info() -> $info {
+                <&str as sqlx::Type<$db>>::type_info()
+            }
+
+            fn compatible(_: &$info) -> bool {
+                true
+            }
+        }
+
+        impl sqlx::Encode<'_, $db> for $crate::store::Arg<'_> {
+            fn encode_by_ref(
+                &self,
+                buf: &mut $buf,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                fn put<'q, T: sqlx::Encode<'q, $db>>(
+                    value: T,
+                    buf: &mut $buf,
+                ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                    value.encode(buf)
+                }
+                use $crate::store::Arg;
+                match *self {
+                    Arg::Text(v) | Arg::Json(v) => put(v, buf),
+                    Arg::Int(v) => put(v, buf),
+                    Arg::Float(v) => put(v, buf),
+                    Arg::Bool(v) => put(v, buf),
+                    Arg::Time($t) => put($time, buf),
+                    Arg::Date($d) => put($date, buf),
+                    Arg::Centavos($c) => put($cents, buf),
+                    Arg::Ids($i) => put($ids, buf),
+                }
+            }
+
+            $(
+                fn produces(&self) -> Option<$info> {
+                    Some($produces(self))
+                }
+            )?
+        }
+    };
+}
+pub(super) use encode_arg;
+
 /// A row a table stores, described once: its table (PostgreSQL's name), its columns and, in
 /// the same order, its values. Both backends' bulk writers work from this alone (`COPY` on
 /// PostgreSQL, multi-row `INSERT` on SQLite), so a new column is one more name and one more
@@ -267,17 +324,13 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArgume
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 fn sqlite_query<'q>(sql: &str, args: &[Arg<'q>]) -> SqliteQuery<'q> {
-    args.iter()
-        .fold(sqlx::query(AssertSqlSafe(sqlite_text(sql))), |q, a| {
-            sqlite::bind(q, *a)
-        })
+    let query = sqlx::query(AssertSqlSafe(sqlite_text(sql)));
+    args.iter().fold(query, |q, a| q.bind(*a))
 }
 
 fn pg_query<'q>(sql: &str, args: &[Arg<'q>]) -> PgQuery<'q> {
-    args.iter()
-        .fold(sqlx::query(AssertSqlSafe(sql.to_owned())), |q, a| {
-            postgres::bind(q, *a)
-        })
+    let query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+    args.iter().fold(query, |q, a| q.bind(*a))
 }
 
 impl Db {

@@ -8,12 +8,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
+use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
-use super::sql::{Arg, Record, Row, sqlite_text};
+use super::gold::{CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::sql::{Arg, Record, Row, encode_arg, sqlite_text};
 use super::{Claim, Partition, StoreError};
 use crate::bronze::BronzeRow;
 
@@ -27,21 +26,17 @@ pub(super) fn parse_ts(text: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-pub(super) fn bind<'q>(
-    q: Query<'q, Sqlite, SqliteArguments>,
-    arg: Arg<'q>,
-) -> Query<'q, Sqlite, SqliteArguments> {
-    match arg {
-        Arg::Text(v) | Arg::Json(v) => q.bind(v),
-        Arg::Int(v) => q.bind(v),
-        Arg::Float(v) => q.bind(v),
-        Arg::Bool(v) => q.bind(v),
-        Arg::Time(v) => q.bind(v.map(ts)),
-        Arg::Date(v) => q.bind(v.to_string()),
-        Arg::Centavos(v) => q.bind(v.map(|c| c as f64 / 100.0)),
-        Arg::Ids(v) => q.bind(ids_json(v)),
-    }
-}
+// An [`Arg`] binds as the value SQLite stores for it: times and dates as text, centavos as REAL
+// pesos, an id list as a JSON array.
+encode_arg!(
+    Sqlite,
+    SqliteArgumentsBuffer,
+    SqliteTypeInfo,
+    time: |v| v.map(ts),
+    date: |v| v.to_string(),
+    centavos: |v| v.map(|c| c as f64 / 100.0),
+    ids: |v| ids_json(v),
+);
 
 fn ids_json(ids: &[i64]) -> String {
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
@@ -72,16 +67,7 @@ pub(super) async fn write<R: Record>(
             row.values(&mut values);
             debug_assert_eq!(values.len(), R::COLUMNS.len(), "{}", R::TABLE);
             for value in &values {
-                match *value {
-                    Arg::Text(v) | Arg::Json(v) => b.push_bind(v.map(str::to_owned)),
-                    Arg::Int(v) => b.push_bind(v),
-                    Arg::Float(v) => b.push_bind(v),
-                    Arg::Bool(v) => b.push_bind(v),
-                    Arg::Time(v) => b.push_bind(v.map(ts)),
-                    Arg::Date(v) => b.push_bind(v.to_string()),
-                    Arg::Centavos(v) => b.push_bind(v.map(|c| c as f64 / 100.0)),
-                    Arg::Ids(v) => b.push_bind(ids_json(v)),
-                };
+                b.push_bind(*value);
             }
         });
         insert.build().execute(&mut **tx).await?;
@@ -270,16 +256,11 @@ pub(super) async fn rebuild_gold(
         run(tx, sql, &keys, None).await?;
     }
     let mut gold = 0;
-    for (i, aggregate) in [&GOLD, &CUSTOMERS, &PRODUCTS].into_iter().enumerate() {
-        let Aggregate {
-            table,
-            columns,
-            ctes,
-            select,
-        } = aggregate;
+    for (i, a) in [&GOLD, &CUSTOMERS, &PRODUCTS].into_iter().enumerate() {
+        // The aggregate's rows, stamped with `created_at` (no default for it on SQLite).
         let sql = sqlite_text(&format!(
-            "WITH {CLAIMED}{ctes} INSERT INTO {table} ({columns}, created_at) \
-             SELECT *, ?2 FROM ({select})"
+            "WITH {CLAIMED}{} INSERT INTO {} ({}, created_at) SELECT *, ?2 FROM ({})",
+            a.ctes, a.table, a.columns, a.select
         ));
         let inserted = sqlx::query(AssertSqlSafe(sql))
             .bind(&keys)
