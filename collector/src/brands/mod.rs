@@ -39,6 +39,7 @@ mod dictionary;
 mod file;
 mod fuzzy;
 mod index;
+mod load;
 mod matcher;
 mod merge;
 mod normalize;

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use scout_common::Heartbeat;
 
+use super::Store;
+use super::error::StoreError;
 use super::sql::{Arg, Row};
-use super::{Store, StoreError};
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]

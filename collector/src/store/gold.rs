@@ -9,8 +9,9 @@ use std::ops::AddAssign;
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
-use super::sql::{Arg, Tx};
-use super::{Claim, Partition, Store, StoreError, postgres, sqlite};
+use super::Store;
+use super::error::StoreError;
+use super::sql::{Arg, Claim, Partition};
 
 /// What one gold batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,41 +169,6 @@ pub(super) const PRODUCTS: Aggregate = Aggregate {
          FROM scout.scout_gold_transactions g JOIN k \
            ON g.transaction_date = k.d AND g.store_id = k.s",
 };
-
-impl Tx {
-    async fn claim_partitions(
-        &mut self,
-        claim: Claim<'_, Partition>,
-    ) -> Result<Vec<Partition>, StoreError> {
-        match self {
-            Self::Sqlite(tx) => sqlite::claim_partitions(tx, claim).await,
-            Self::Postgres(tx) => postgres::claim_partitions(tx, claim).await,
-        }
-    }
-
-    async fn rebuild_gold(&mut self, keys: &[Partition]) -> Result<u64, StoreError> {
-        match self {
-            Self::Sqlite(tx) => sqlite::rebuild_gold(tx, keys).await,
-            Self::Postgres(tx) => postgres::rebuild_gold(tx, keys).await,
-        }
-    }
-
-    /// Queues partitions for gold (sorted and distinct: writers lock queue rows in one order).
-    pub(super) async fn queue_partitions(
-        &mut self,
-        mut keys: Vec<Partition>,
-    ) -> Result<usize, StoreError> {
-        keys.sort_unstable();
-        keys.dedup();
-        if !keys.is_empty() {
-            match self {
-                Self::Sqlite(tx) => sqlite::queue_partitions(tx, &keys).await?,
-                Self::Postgres(tx) => postgres::queue_partitions(tx, &keys).await?,
-            }
-        }
-        Ok(keys.len())
-    }
-}
 
 /// Queues every partition that has silver rows.
 const QUEUE_ALL: &str = "INSERT INTO metadata.gold_pending (transaction_date, store_id, \

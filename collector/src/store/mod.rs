@@ -30,6 +30,7 @@
 //!   `metadata.gold_failures` ([`Store::set_aside_gold`]); a later successful rebuild of it
 //!   clears that row.
 
+mod backend;
 mod devices;
 mod error;
 mod gold;
@@ -45,12 +46,11 @@ pub use devices::{
 pub use error::{Fault, StoreError, fault};
 pub use gold::{Backlog, GoldBatch, GoldRow};
 pub use silver::{BronzeRecord, SilverClaim, SilverWrite};
-pub use sql::{Arg, Record, Row, sqlite_text};
+pub use sql::{Arg, Claim, Partition, Record, Row, sqlite_text};
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -65,18 +65,6 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://scout-collector.db";
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A (business day, store) partition.
-pub type Partition = (NaiveDate, String);
-
-/// Which pending bronze rows or queued partitions a stage batch claims.
-#[derive(Debug, Clone, Copy)]
-pub enum Claim<'a, K> {
-    /// The first in key order, up to this many.
-    Next(i64),
-    /// These, as far as they are still pending (and, on PostgreSQL, not held by another worker).
-    Only(&'a [K]),
 }
 
 /// Pool settings.
@@ -174,10 +162,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        match &self.db {
-            Db::Sqlite(pool) => sqlite::insert_bronze(pool, rows).await,
-            Db::Postgres(pool) => postgres::insert_bronze(pool, rows).await,
-        }
+        self.db.insert_bronze(rows).await
     }
 
     /// Number of bronze rows (all devices).

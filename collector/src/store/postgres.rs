@@ -9,9 +9,10 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
+use super::error::StoreError;
 use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
 use super::sql::{Arg, Record, Row, encode_arg};
-use super::{Claim, Partition, StoreError};
+use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
 
 // An [`Arg`] binds as the PostgreSQL type its variant names, so a NULL is still a typed one;

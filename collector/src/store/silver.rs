@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::sql::{Arg, Record, Tx};
-use super::{Claim, Partition, Store, StoreError, postgres, sqlite};
+use super::Store;
+use super::error::StoreError;
+use super::sql::{Arg, Claim, Partition, Record, Tx};
 
 /// A bronze row as the silver stage reads it.
 #[derive(Debug, Clone)]
@@ -68,10 +69,7 @@ impl Tx {
         &mut self,
         claim: Claim<'_, i64>,
     ) -> Result<(Vec<i64>, Vec<BronzeRecord>), StoreError> {
-        let (take, arg) = match self {
-            Self::Sqlite(_) => sqlite::claim_bronze(claim),
-            Self::Postgres(_) => postgres::claim_bronze(claim),
-        };
+        let (take, arg) = self.claim_bronze_statement(claim);
         let mut ids = self
             .fetch(take, &[arg])
             .await?

@@ -11,9 +11,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
+use super::error::StoreError;
 use super::gold::{CUSTOMERS, GOLD, PRODUCTS, REBUILT};
 use super::sql::{Arg, Record, Row, encode_arg, sqlite_text};
-use super::{Claim, Partition, StoreError};
+use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
 
 /// The one text form of a timestamp on SQLite: it sorts and compares in time order.

@@ -2,8 +2,9 @@
 //! spelled for PostgreSQL runs on either backend (see `sql.rs`), and rows come back through
 //! [`Row`]'s typed getters, so a check is written once for both.
 
+use super::Store;
+use super::error::StoreError;
 use super::sql::{Arg, Row};
-use super::{Store, StoreError};
 
 impl Store {
     /// Runs a statement; returns the number of rows it changed.
