@@ -367,23 +367,7 @@ fn is_loopback_host(host: &str) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod tests {
     use super::*;
-    use std::io::Write as _;
-
-    fn file(text: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-        f
-    }
-
-    fn valid() -> AgentConfig {
-        AgentConfig {
-            device_id: "scoutpi-0004".into(),
-            store_id: "104".into(),
-            collector_url: "https://collector.example:8443/".into(),
-            token: Some(Secret::new("t0ken")),
-            ..AgentConfig::default()
-        }
-    }
+    use crate::config::test_support::{file, valid};
 
     #[test]
     fn a_complete_config_validates() {

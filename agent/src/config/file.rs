@@ -285,29 +285,13 @@ where
 #[allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod tests {
     use super::*;
-    use std::io::Write as _;
+    use crate::config::test_support::{file, valid};
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    fn file(text: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-        f
-    }
-
-    fn valid() -> AgentConfig {
-        AgentConfig {
-            device_id: "scoutpi-0004".into(),
-            store_id: "104".into(),
-            collector_url: "https://collector.example:8443/".into(),
-            token: Some(Secret::new("t0ken")),
-            ..AgentConfig::default()
-        }
     }
 
     #[test]

@@ -79,3 +79,28 @@ impl Serialize for Secret {
         serializer.serialize_str("<redacted>")
     }
 }
+
+/// What the configuration's unit tests share: a config file on disk, and a valid configuration.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+pub(crate) mod test_support {
+    use std::io::Write as _;
+
+    use super::{AgentConfig, Secret};
+
+    pub(crate) fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    pub(crate) fn valid() -> AgentConfig {
+        AgentConfig {
+            device_id: "scoutpi-0004".into(),
+            store_id: "104".into(),
+            collector_url: "https://collector.example:8443/".into(),
+            token: Some(Secret::new("t0ken")),
+            ..AgentConfig::default()
+        }
+    }
+}

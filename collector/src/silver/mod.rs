@@ -211,22 +211,25 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         bronze_metadata,
         scored_at: now,
     };
+    // The whole transaction quarantined, with the transaction's own score.
+    let whole = |store_id: String, reasons: &[Reason]| Reject {
+        bronze_id: record.bronze_id,
+        transaction_id: record.transaction_id.clone(),
+        device_id: record.device_id.clone(),
+        store_id: Some(store_id),
+        item_index: None,
+        reasons: to_json(reasons),
+        record: None,
+        quality_score: tx_quality.score,
+        quality_issues: to_json(&tx_quality.issues),
+        quarantined_at: now,
+    };
     if t.items.is_empty() {
-        out.rejects.push(Reject {
-            bronze_id: record.bronze_id,
-            transaction_id: record.transaction_id.clone(),
-            device_id: record.device_id.clone(),
-            store_id: Some(store_id),
-            item_index: None,
-            reasons: to_json(&[Reason::new(
-                "no_items",
-                "the transaction has no items to make silver rows from",
-            )]),
-            record: None,
-            quality_score: tx_quality.score,
-            quality_issues: to_json(&tx_quality.issues),
-            quarantined_at: now,
-        });
+        let reason = Reason::new(
+            "no_items",
+            "the transaction has no items to make silver rows from",
+        );
+        out.rejects.push(whole(store_id, &[reason]));
         return out;
     }
 
@@ -234,18 +237,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
     let customer = Customer::from_payload(&t.payload);
     let reasons = transaction_reasons(record, &t, &customer, &store_id);
     if !reasons.is_empty() {
-        out.rejects.push(Reject {
-            bronze_id: record.bronze_id,
-            transaction_id: record.transaction_id.clone(),
-            device_id: record.device_id.clone(),
-            store_id: Some(store_id),
-            item_index: None,
-            reasons: to_json(&reasons),
-            record: None,
-            quality_score: tx_quality.score,
-            quality_issues: to_json(&tx_quality.issues),
-            quarantined_at: now,
-        });
+        out.rejects.push(whole(store_id, &reasons));
         return out;
     }
     let payment_method = payment_method(t.payment_method.as_deref());

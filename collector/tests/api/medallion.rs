@@ -293,9 +293,9 @@ fn issue_codes(issues: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// bronze (transaction_id, quality_score, processing_metadata.quality.issues codes).
-async fn bronze_quality(store: &Store) -> Vec<(String, Option<f64>, Vec<String>)> {
-    let scores: Vec<(String, Option<f64>)> = store
+/// Bronze's (transaction_id, quality_score), by id.
+pub(crate) async fn bronze_scores(store: &Store) -> Vec<(String, Option<f64>)> {
+    store
         .query(
             "SELECT transaction_id, quality_score::float8 FROM bronze.scout_raw_transactions \
              ORDER BY id",
@@ -305,7 +305,12 @@ async fn bronze_quality(store: &Store) -> Vec<(String, Option<f64>, Vec<String>)
         .unwrap()
         .iter()
         .map(|r| (r.text(0).unwrap(), r.opt_float(1).unwrap()))
-        .collect();
+        .collect()
+}
+
+/// bronze (transaction_id, quality_score, processing_metadata.quality.issues codes).
+async fn bronze_quality(store: &Store) -> Vec<(String, Option<f64>, Vec<String>)> {
+    let scores = bronze_scores(store).await;
     let views = bronze_rows(store).await;
     scores
         .into_iter()

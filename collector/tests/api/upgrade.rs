@@ -10,6 +10,7 @@ use scout_collector::store::{Store, StoreOptions};
 use sqlx::migrate::Migrator;
 
 use crate::helpers::{Backend, TestDb, clean_line};
+use crate::medallion::bronze_scores;
 
 crate::both_backends!(an_upgrade_keeps_pending_and_scored_rows);
 
@@ -83,20 +84,7 @@ async fn an_upgrade_keeps_pending_and_scored_rows(backend: Backend) {
     }
 
     store.migrate().await.unwrap();
-    let scores = |store: Store| async move {
-        store
-            .query(
-                "SELECT transaction_id, quality_score::float8 FROM bronze.scout_raw_transactions \
-                 ORDER BY id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.text(0).unwrap(), r.opt_float(1).unwrap()))
-            .collect::<Vec<_>>()
-    };
-    let before = scores(store.clone()).await;
+    let before = bronze_scores(&store).await;
     assert_eq!(before[0].1, Some(0.75), "the processed row keeps its score");
     assert_eq!(before[1].1, None, "the pending row has none yet");
     let backlog = store.backlog().await.unwrap();
@@ -125,7 +113,7 @@ async fn an_upgrade_keeps_pending_and_scored_rows(backend: Backend) {
         transactions,
         [Some("0d0d0d0d-0000-4000-8000-000000000002".to_owned())]
     );
-    let after = scores(store.clone()).await;
+    let after = bronze_scores(&store).await;
     assert_eq!(after[0].1, Some(0.75));
     assert!(
         after[1].1.is_some_and(|s| (0.0..=1.0).contains(&s)),
