@@ -3,8 +3,9 @@
 //!
 //! Baskets are drawn from a catalogue of what these stores sell (sachets, single sticks,
 //! small packs, load), priced in pesos, with Taglish transcripts, and a chosen share of the
-//! field quirks of CONTRACT.md §1 (empty or epoch timestamps, `brand` for `brandName`, numbers
-//! as strings, confidence objects, `{product, price}` items, lower-case device ids, no id).
+//! field quirks of the product contract, §1 (empty or epoch timestamps, `brand` for
+//! `brandName`, numbers as strings, confidence objects, `{product, price}` items, lower-case
+//! device ids, no id).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};

@@ -1,5 +1,5 @@
-//! The agent ↔ collector protocol (CONTRACT.md §2): the stamp the agent adds to each line, the
-//! per-request ingest response, and the accepted content types.
+//! The agent ↔ collector protocol (the product contract, §2): the stamp the agent adds to each
+//! line, the per-request ingest response, and the accepted content types.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus text. The pipeline's counters come from this process; the backlog
 //! gauges are read from the database at each scrape (shared by every collector on it).
 //! `etl_processing_errors`, `etl_last_successful_run` and `etl_quality_score` keep the names
-//! existing alert rules use (CONTRACT.md §4).
+//! existing alert rules use (the product contract, §4).
 
 use std::sync::atomic::Ordering;
 

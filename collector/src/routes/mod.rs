@@ -60,7 +60,7 @@ impl AppState {
     }
 }
 
-/// The collector's HTTP surface (CONTRACT.md §2 and §4).
+/// The collector's HTTP surface (the product contract, §2 and §4).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -1,4 +1,4 @@
-//! The ScoutPi transaction (CONTRACT.md §1) and its tolerant parser.
+//! The ScoutPi transaction (the product contract, §1) and its tolerant parser.
 //!
 //! Field reality is messy: empty or epoch timestamps, `brand` for `brandName`, numbers as strings,
 //! `""` or `null`, confidences as objects, brands at the top level, mixed-case device ids, items as

@@ -1,8 +1,9 @@
 //! PostgreSQL blinks while an agent drains: the real agent drains 50,000 transactions through
 //! the real collector while the test, several times over, makes the collector's database refuse
 //! connections and terminates the ones it has. A database fault is the collector's, never the
-//! line's (CONTRACT.md §2: a 503 with `Retry-After`, never a rejected line), so afterwards the
-//! agent holds no dead letters and no backlog, and bronze holds every transaction exactly once.
+//! line's (the product contract, §2: a 503 with `Retry-After`, never a rejected line), so
+//! afterwards the agent holds no dead letters and no backlog, and bronze holds every transaction
+//! exactly once.
 //!
 //! A pass-through proxy between agent and collector counts the collector's answers (200, 503,
 //! …) so the run's figures can be quoted; they are printed (`--nocapture` shows them). The
