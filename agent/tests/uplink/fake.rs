@@ -1,7 +1,7 @@
 //! A fake collector on 127.0.0.1:0 that speaks the real protocol (the product contract, §2):
 //! bearer token, NDJSON content type, gzip, per-line answers with 1-based line numbers, dedup by
-//! transaction id, rejections for lines it cannot take, 401/413/429/503 with `Retry-After`; and, when
-//! scripted, the faults a real network produces (5xx, slow, cut-off or unbalanced answers).
+//! transaction id, rejections for lines it cannot take, 401/413/429/503 with `Retry-After`; and,
+//! when scripted, the faults a real network produces (5xx, slow, cut-off or unbalanced answers).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Read as _;
