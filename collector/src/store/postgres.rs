@@ -308,7 +308,21 @@ pub(super) async fn rebuild_gold(
             .execute(&mut **tx)
             .await?;
     }
-    insert_aggregate(tx, &dates, &stores, &PRODUCTS).await?;
+    // Product analytics read the gold rows just written, a few per partition: a plain
+    // `INSERT … SELECT` (nothing to gain from parallel workers).
+    let Aggregate {
+        table,
+        columns,
+        select,
+        ..
+    } = &PRODUCTS;
+    sqlx::query(AssertSqlSafe(format!(
+        "WITH {CLAIMED} INSERT INTO {table} ({columns}) SELECT {columns} FROM ({select}) r"
+    )))
+    .bind(&dates)
+    .bind(&stores)
+    .execute(&mut **tx)
+    .await?;
     Ok(gold)
 }
 
