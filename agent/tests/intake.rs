@@ -4,6 +4,9 @@
 //! taking 16 MiB bodies of junk in bounded memory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "support/offline.rs"]
+mod offline;
+
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -643,18 +646,7 @@ struct AgentProcess {
 
 impl AgentProcess {
     fn start(dir: &Path) -> Self {
-        let config = dir.join("agent.toml");
-        fs::write(
-            &config,
-            format!(
-                "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\n\
-                 collector_url = \"http://127.0.0.1:9\"\ntoken = \"scout_test_token\"\n\
-                 outbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
-                dir.join("outbox.db").display(),
-                dir.join("spool").display(),
-            ),
-        )
-        .unwrap();
+        let config = offline::write_config(dir);
         let log = dir.join("agent.log");
         let child = Command::new(env!("CARGO_BIN_EXE_scout-agent"))
             .args(["run", "--config"])

@@ -9,7 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
-use std::path::{Path, PathBuf};
+#[path = "support/offline.rs"]
+mod offline;
+
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,22 +30,6 @@ impl Drop for Agent {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn write_config(dir: &Path) -> PathBuf {
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\n\
-             collector_url = \"http://127.0.0.1:9\"\ntoken = \"scout_test_token\"\n\
-             outbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
-            dir.join("outbox.db").display(),
-            dir.join("spool").display(),
-        ),
-    )
-    .unwrap();
-    config
 }
 
 fn records(n: usize) -> Vec<NewRecord> {
@@ -101,7 +88,7 @@ fn sigterm_during_a_slow_start_up_stops_the_agent_cleanly() {
     let mut agent = Agent(
         Command::new(BIN)
             .args(["run", "--config"])
-            .arg(write_config(dir.path()))
+            .arg(offline::write_config(dir.path()))
             .env("SCOUT_AGENT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+#[path = "support/offline.rs"]
+mod offline;
+
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,23 +36,6 @@ fn receive(socket: &UnixDatagram) -> Vec<String> {
         .collect()
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let config = dir.join("agent.toml");
-    // Nothing listens on the collector's port: the agent must be ready and alive regardless.
-    std::fs::write(
-        &config,
-        format!(
-            "device_id = \"SCOUTPI-0004\"\nstore_id = \"104\"\n\
-             collector_url = \"http://127.0.0.1:9\"\ntoken = \"scout_test_token\"\n\
-             outbox_path = \"{}\"\nspool_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
-            dir.join("outbox.db").display(),
-            dir.join("spool").display(),
-        ),
-    )
-    .unwrap();
-    config
-}
-
 #[test]
 fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +48,7 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     let mut agent = Agent(
         Command::new(BIN)
             .args(["run", "--config"])
-            .arg(write_config(dir.path()))
+            .arg(offline::write_config(dir.path()))
             .env("NOTIFY_SOCKET", &socket_path)
             .env("WATCHDOG_USEC", "400000") // 400 ms: a ping every 200 ms
             .env("SCOUT_AGENT_LOG", "info")
