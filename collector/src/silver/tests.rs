@@ -1,3 +1,7 @@
+//! Silver's unit tests: dayparts and days in Manila time, basket bands and centavos, the group
+//! and basket flags, the quarantine rules (ranges, lengths, years), and what an unparseable or
+//! refused row becomes.
+
 use super::*;
 
 fn at(s: &str) -> DateTime<Utc> {
