@@ -48,14 +48,64 @@ pub(super) fn join(prefix: &str, key: &str) -> String {
     }
 }
 
+/// Where a field sits in the payload (`items[2].quantity`), spelled out only when a repair
+/// names it: most fields need no repair, and formatting every path up front was most of the
+/// parser's allocations.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Path<'a> {
+    parent: &'a str,
+    index: Option<usize>,
+    key: &'a str,
+}
+
+impl<'a> Path<'a> {
+    /// The object at `parent`, a dotted path written out (`""` for the payload itself,
+    /// `totals`, `brandDetection.detectedBrands`).
+    pub(super) const fn object(parent: &'a str) -> Self {
+        Self {
+            parent,
+            index: None,
+            key: "",
+        }
+    }
+
+    /// The `index`th element of the array at `parent`.
+    const fn element(parent: &'a str, index: usize) -> Self {
+        Self {
+            parent,
+            index: Some(index),
+            key: "",
+        }
+    }
+
+    /// The field `key` of this object (a path names one field at most).
+    pub(super) const fn field(self, key: &'a str) -> Self {
+        Self { key, ..self }
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.parent)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        let before = !self.parent.is_empty() || self.index.is_some();
+        if before && !self.key.is_empty() {
+            f.write_str(".")?;
+        }
+        f.write_str(self.key)
+    }
+}
+
 pub(super) struct Parser {
     pub(super) repairs: Vec<Repair>,
 }
 
 impl Parser {
-    fn repair(&mut self, field: impl Into<String>, kind: RepairKind) {
+    fn repair(&mut self, field: impl std::fmt::Display, kind: RepairKind) {
         self.repairs.push(Repair {
-            field: field.into(),
+            field: field.to_string(),
             kind,
         });
     }
@@ -160,7 +210,7 @@ impl Parser {
     }
 
     /// A number that may arrive as a string, `""` or `null`.
-    pub(super) fn number(&mut self, value: Option<&Value>, field: &str) -> Option<f64> {
+    pub(super) fn number(&mut self, value: Option<&Value>, field: Path<'_>) -> Option<f64> {
         match value? {
             Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
             Value::Null => {
@@ -193,12 +243,12 @@ impl Parser {
         &mut self,
         object: Option<&Map<String, Value>>,
         key: &str,
-        prefix: &str,
+        prefix: Path<'_>,
     ) -> Option<String> {
         match object?.get(key)? {
             Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             v @ (Value::Number(_) | Value::Bool(_)) => {
-                self.repair(join(prefix, key), RepairKind::TextFromScalar);
+                self.repair(prefix.field(key), RepairKind::TextFromScalar);
                 Some(v.to_string())
             }
             _ => None,
@@ -211,12 +261,12 @@ impl Parser {
         item: &Map<String, Value>,
         keys: &[&str],
         kind: RepairKind,
-        prefix: &str,
+        prefix: Path<'_>,
     ) -> Option<String> {
         for (i, key) in keys.iter().enumerate() {
             if let Some(text) = self.text(Some(item), key, prefix) {
                 if i > 0 {
-                    self.repair(join(prefix, keys[0]), kind);
+                    self.repair(prefix.field(keys[0]), kind);
                 }
                 return Some(text);
             }
@@ -239,24 +289,24 @@ impl Parser {
         };
         let mut items = Vec::with_capacity(list.len());
         for (i, raw) in list.iter().enumerate() {
-            let prefix = format!("items[{i}]");
+            let prefix = Path::element("items", i);
             match raw {
-                Value::Object(item) => items.push(self.item(item, &prefix)),
+                Value::Object(item) => items.push(self.item(item, prefix)),
                 Value::String(name) if !name.trim().is_empty() => {
-                    self.repair(&prefix, RepairKind::ItemFromString);
+                    self.repair(prefix, RepairKind::ItemFromString);
                     items.push(Item {
                         product_name: Some(name.trim().to_owned()),
                         quantity: 1.0,
                         ..Item::default()
                     });
                 }
-                _ => self.repair(&prefix, RepairKind::SkippedItem),
+                _ => self.repair(prefix, RepairKind::SkippedItem),
             }
         }
         items
     }
 
-    fn item(&mut self, item: &Map<String, Value>, prefix: &str) -> Item {
+    fn item(&mut self, item: &Map<String, Value>, prefix: Path<'_>) -> Item {
         let brand_name = self.first_text(
             item,
             &["brandName", "brand", "brand_name"],
@@ -269,29 +319,29 @@ impl Parser {
             RepairKind::ProductKey,
             prefix,
         );
-        let quantity_field = join(prefix, "quantity");
-        let quantity = match self.number(item.get("quantity"), &quantity_field) {
+        let quantity_field = prefix.field("quantity");
+        let quantity = match self.number(item.get("quantity"), quantity_field) {
             Some(q) => q,
             None => {
-                self.repair(&quantity_field, RepairKind::DefaultQuantity);
+                self.repair(quantity_field, RepairKind::DefaultQuantity);
                 1.0
             }
         };
         let unit_price = match item.get("unitPrice") {
-            Some(v) => self.number(Some(v), &join(prefix, "unitPrice")),
+            Some(v) => self.number(Some(v), prefix.field("unitPrice")),
             None => {
-                let price = self.number(item.get("price"), &join(prefix, "price"));
+                let price = self.number(item.get("price"), prefix.field("price"));
                 if price.is_some() {
-                    self.repair(join(prefix, "unitPrice"), RepairKind::PriceKey);
+                    self.repair(prefix.field("unitPrice"), RepairKind::PriceKey);
                 }
                 price
             }
         };
-        let mut total_price = self.number(item.get("totalPrice"), &join(prefix, "totalPrice"));
+        let mut total_price = self.number(item.get("totalPrice"), prefix.field("totalPrice"));
         if total_price.is_none()
             && let Some(unit) = unit_price
         {
-            self.repair(join(prefix, "totalPrice"), RepairKind::ComputedTotalPrice);
+            self.repair(prefix.field("totalPrice"), RepairKind::ComputedTotalPrice);
             total_price = Some(round_centavos(unit * quantity));
         }
         let is_unbranded = match item.get("isUnbranded") {
@@ -313,7 +363,7 @@ impl Parser {
             total_price,
             category: self.text(Some(item), "category", prefix),
             subcategory: self.text(Some(item), "subcategory", prefix),
-            confidence: self.number(item.get("confidence"), &join(prefix, "confidence")),
+            confidence: self.number(item.get("confidence"), prefix.field("confidence")),
             is_unbranded,
         }
     }
@@ -338,16 +388,16 @@ impl Parser {
         };
         let mut out = BTreeMap::new();
         for (brand, value) in map {
-            let field = format!("{prefix}.{brand}");
+            let field = Path::object(prefix).field(brand);
             let confidence = match value {
                 Value::Object(o) => {
-                    self.repair(&field, RepairKind::ConfidenceObject);
-                    self.number(o.get("confidence").or_else(|| o.get("score")), &field)
+                    self.repair(field, RepairKind::ConfidenceObject);
+                    self.number(o.get("confidence").or_else(|| o.get("score")), field)
                 }
-                other => self.number(Some(other), &field),
+                other => self.number(Some(other), field),
             };
             if confidence.is_none() {
-                self.repair(&field, RepairKind::UnreadableConfidence);
+                self.repair(field, RepairKind::UnreadableConfidence);
             }
             out.insert(brand.trim().to_owned(), confidence);
         }
@@ -359,11 +409,23 @@ impl Parser {
             return Totals::default();
         };
         Totals {
-            total_amount: self.number(t.get("totalAmount"), "totals.totalAmount"),
-            total_items: self.number(t.get("totalItems"), "totals.totalItems"),
-            branded_amount: self.number(t.get("brandedAmount"), "totals.brandedAmount"),
-            unbranded_amount: self.number(t.get("unbrandedAmount"), "totals.unbrandedAmount"),
-            currency: self.text(Some(t), "currency", "totals"),
+            total_amount: self.number(
+                t.get("totalAmount"),
+                Path::object("totals").field("totalAmount"),
+            ),
+            total_items: self.number(
+                t.get("totalItems"),
+                Path::object("totals").field("totalItems"),
+            ),
+            branded_amount: self.number(
+                t.get("brandedAmount"),
+                Path::object("totals").field("brandedAmount"),
+            ),
+            unbranded_amount: self.number(
+                t.get("unbrandedAmount"),
+                Path::object("totals").field("unbrandedAmount"),
+            ),
+            currency: self.text(Some(t), "currency", Path::object("totals")),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::protocol::{AGENT_STAMP_KEY, AgentStamp};
 pub use crate::repair::{Repair, RepairKind};
 
 pub use content_id::content_id;
-use fields::{Parser, kind_name, mention_names};
+use fields::{Parser, Path, kind_name, mention_names};
 use nul::{find_nul, holds_nul};
 
 /// Namespace of the deterministic ids given to transactions that arrive without one.
@@ -108,17 +108,25 @@ impl Transaction {
     pub fn parse_line(line: &str) -> Result<Self, TransactionError> {
         let value: Value =
             serde_json::from_str(line).map_err(|e| TransactionError::InvalidJson(e.to_string()))?;
-        Self::parse(value)
+        // JSON text can hold a NUL only as the escape `\u0000` (a raw control character inside
+        // a string is invalid JSON): a line without that sequence needs no walk of its values.
+        Self::parse_checked(value, line.contains("\\u0000"))
     }
 
     /// Parses a JSON value; see the module docs for what is tolerated.
     pub fn parse(value: Value) -> Result<Self, TransactionError> {
+        Self::parse_checked(value, true)
+    }
+
+    /// [`parse`](Self::parse), looking for a NUL character only when `may_hold_nul`.
+    fn parse_checked(value: Value, may_hold_nul: bool) -> Result<Self, TransactionError> {
         let mut payload = match value {
             Value::Object(map) => map,
             other => return Err(TransactionError::NotAnObject(kind_name(&other))),
         };
         // The cheap walk first: the path is worked out (allocating) only for a payload with a NUL.
-        if holds_nul(&payload)
+        if may_hold_nul
+            && holds_nul(&payload)
             && let Some(field) = find_nul(&payload, "")
         {
             return Err(TransactionError::BadField {
@@ -151,14 +159,18 @@ impl Transaction {
             .unwrap_or_default();
         let totals = p.totals(payload.get("totals").and_then(Value::as_object));
         let context = payload.get("transactionContext").and_then(Value::as_object);
-        let payment_method = p.text(context, "paymentMethod", "transactionContext");
+        let payment_method = p.text(context, "paymentMethod", Path::object("transactionContext"));
         let duration_secs = p.number(
             context.and_then(|c| c.get("duration")),
-            "transactionContext.duration",
+            Path::object("transactionContext").field("duration"),
         );
-        let audio_transcript = p.text(context, "audioTranscript", "transactionContext");
+        let audio_transcript = p.text(
+            context,
+            "audioTranscript",
+            Path::object("transactionContext"),
+        );
         let consent_timestamp = p.consent_timestamp(&payload);
-        let edge_version = p.text(Some(&payload), "edgeVersion", "");
+        let edge_version = p.text(Some(&payload), "edgeVersion", Path::object(""));
         Ok(Self {
             transaction_id,
             id_derived,

@@ -199,4 +199,19 @@ fn nul_characters_are_refused_with_their_path() {
             reason: "contains a NUL character (\\u0000), which cannot be stored".into()
         }
     );
+    // In a key, as a line or as a value.
+    let key = r#"{"transactionId": "t", "transactionContext": {"note\u0000": 1}}"#;
+    for err in [
+        Transaction::parse_line(key).unwrap_err(),
+        Transaction::parse(serde_json::from_str(key).unwrap()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, TransactionError::BadField { field, .. } if field == "transactionContext.note\0"),
+            "{err:?}"
+        );
+    }
+    // An escaped backslash before `u0000` is text, not a NUL.
+    let t =
+        Transaction::parse_line(r#"{"transactionId": "t", "edgeVersion": "a\\u0000"}"#).unwrap();
+    assert_eq!(t.edge_version.as_deref(), Some("a\\u0000"));
 }
