@@ -156,14 +156,11 @@ pub fn basket_band(units: f64) -> &'static str {
 /// Builds the silver rows of one bronze row. `now` feeds the future-timestamp check and stamps
 /// the rows written.
 pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) -> SilverOutcome {
-    let parsed = serde_json::from_str::<Value>(&record.payload)
-        .map_err(|e| e.to_string())
-        .and_then(|v| Transaction::parse(v).map_err(|e| e.to_string()));
-    let mut t = match parsed {
+    let mut t = match Transaction::parse_line(&record.payload) {
         Ok(t) => t,
         // Bronze only holds lines that parsed; a row that no longer does (edited by hand, or a
         // parser change) is quarantined whole rather than lost.
-        Err(error) => return unparseable(record, &error, now),
+        Err(error) => return unparseable(record, &error.to_string(), now),
     };
     if t.agent.is_none()
         && let Some(captured_at) = record.captured_at
@@ -191,12 +188,11 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         matcher_score,
     };
     let tx_quality = quality::score_transaction(&t, &ctx);
-    let bronze_metadata = json!({
-        "quality": tx_quality,
-        "brands": brands.brands(),
-        "deviceOnlyBrands": brands.device_only,
-    })
-    .to_string();
+    let bronze_metadata = to_json(&BronzeMetadata {
+        quality: &tx_quality,
+        brands: brands.brands(),
+        device_only_brands: &brands.device_only,
+    });
 
     let store_id = record
         .store_id
@@ -352,6 +348,16 @@ pub fn build_all(
             .flat_map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// What silver records of a bronze row in its quality row's metadata: the transaction's score
+/// and the brands found, each once (serialised straight to text, with no JSON tree between).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BronzeMetadata<'a, 'm> {
+    quality: &'a QualityScore,
+    brands: Vec<&'a Detection<'m>>,
+    device_only_brands: &'a [String],
 }
 
 /// The brand and category an item is filed under.

@@ -16,6 +16,18 @@ pub(super) struct Reason {
     field: Option<String>,
 }
 
+/// An item's field as a reason names it (`items[2].sku`), spelled out only when one does.
+struct ItemField {
+    index: usize,
+    name: &'static str,
+}
+
+impl std::fmt::Display for ItemField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "items[{}].{}", self.index, self.name)
+    }
+}
+
 impl Reason {
     pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -26,7 +38,7 @@ impl Reason {
     }
 
     /// `field_too_long` when `value` is longer than `limit` characters.
-    fn too_long(field: impl Into<String>, value: Option<&str>, limit: usize) -> Option<Self> {
+    fn too_long(field: impl std::fmt::Display, value: Option<&str>, limit: usize) -> Option<Self> {
         let value = value?;
         // A string of at most `limit` bytes has at most `limit` characters: no count needed.
         if value.len() <= limit {
@@ -34,7 +46,7 @@ impl Reason {
         }
         let length = value.chars().count();
         (length > limit).then(|| {
-            let field = field.into();
+            let field = field.to_string();
             Self {
                 code: "field_too_long",
                 message: format!("{field} is {length} characters long; the limit is {limit}"),
@@ -153,7 +165,7 @@ pub(super) fn item_reasons(index: usize, item: &Item) -> Vec<Reason> {
             ),
         ));
     }
-    let field = |name: &str| format!("items[{index}].{name}");
+    let field = |name| ItemField { index, name };
     reasons.extend(
         [
             Reason::too_long(field("sku"), item.sku.as_deref(), MAX_SKU_CHARS),
