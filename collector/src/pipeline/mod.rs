@@ -367,19 +367,25 @@ impl Pipeline {
             Backend::Sqlite => 1,
             Backend::Postgres => self.options.silver_workers.max(1),
         };
-        let mut total = SilverBatch::default();
-        loop {
-            let steps = futures_util::future::join_all((0..workers).map(|_| self.silver_step()));
-            let mut done = 0;
-            for b in steps.await {
-                let b = b?;
-                done += b.bronze_rows;
+        // Each worker takes batch after batch until it finds nothing to claim, without waiting
+        // for the others between batches (on PostgreSQL one builds while another writes).
+        let worker = || async {
+            let mut total = SilverBatch::default();
+            loop {
+                let b = self.silver_step().await?;
+                if b.bronze_rows == 0 {
+                    return Ok::<_, StoreError>(total);
+                }
                 total += b;
             }
-            if done == 0 {
-                return Ok(total);
-            }
+        };
+        // The first error ends the pass; a worker dropped mid-batch gives its claim back (the
+        // transaction rolls back).
+        let mut total = SilverBatch::default();
+        for done in futures_util::future::try_join_all((0..workers).map(|_| worker())).await? {
+            total += done;
         }
+        Ok(total)
     }
 
     /// Runs gold batches until no partition is queued.
