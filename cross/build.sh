@@ -4,7 +4,10 @@
 # (libstd-rust-web-dev:arm64 / :armhf, via dpkg --add-architecture) and the cross C compiler that
 # bundled SQLite and ring need. No rustup target download, no container.
 #
-#   cross/build.sh aarch64-unknown-linux-gnu [armv7-unknown-linux-gnueabihf]
+#   cross/build.sh [--collector] aarch64-unknown-linux-gnu [armv7-unknown-linux-gnueabihf]
+#
+# --collector builds scout-collector for the same targets too (the `release` profile, stripped:
+# target/cross/<target>/release/scout-collector), for its arm64 Debian package.
 #
 # Installs what is missing with apt-get (as root; idempotent: nothing is fetched when all is
 # there). Uses the workspace's `release-small` profile and its own target dir (target/cross), as
@@ -23,7 +26,7 @@ TARGET_DIR=target/cross
 PROFILE=release-small
 
 usage() {
-  echo "usage: $0 TARGET..." >&2
+  echo "usage: $0 [--collector] TARGET..." >&2
   echo "  TARGET: aarch64-unknown-linux-gnu (alias aarch64, arm64)" >&2
   echo "          armv7-unknown-linux-gnueabihf (alias armv7, armhf)" >&2
   exit 2
@@ -102,23 +105,26 @@ ensure_toolchain() {
   fi
 }
 
-build_one() {
-  local target=$1
+build_one() { # TARGET PACKAGE PROFILE
+  local target=$1 package=$2 profile=$3
   describe "$target"
   local env_target=${target//-/_}
   local upper=${env_target^^}
   local started=$SECONDS
-  echo "==== cargo build --profile $PROFILE --target $target (Debian rustc $(debian_rustc_version))"
+  # The agent's profile strips; `release` does not, so the collector is stripped by request.
+  local strip=()
+  [ "$profile" = release ] && strip=(CARGO_PROFILE_RELEASE_STRIP=symbols)
+  echo "==== cargo build -p $package --profile $profile --target $target (Debian rustc $(debian_rustc_version))"
   # /usr/bin first, so neither cargo nor build scripts reach rustup's proxies.
   env PATH="/usr/bin:/bin:$PATH" \
     RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-    CARGO_TARGET_DIR="$TARGET_DIR" \
+    CARGO_TARGET_DIR="$TARGET_DIR" "${strip[@]}" \
     "CARGO_TARGET_${upper}_LINKER=$GNU-gcc" \
     "CC_${env_target}=$GNU-gcc" \
     "AR_${env_target}=$GNU-ar" \
-    /usr/bin/cargo build --locked -p scout-agent --bin scout-agent \
-    --profile "$PROFILE" --target "$target"
-  local bin="$TARGET_DIR/$target/$PROFILE/scout-agent"
+    /usr/bin/cargo build --locked -p "$package" --bin "$package" \
+    --profile "$profile" --target "$target"
+  local bin="$TARGET_DIR/$target/$profile/$package"
   local took=$((SECONDS - started))
 
   local described machine glibc bytes
@@ -138,17 +144,22 @@ build_one() {
   esac
   glibc=$("$GNU-objdump" -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
   bytes=$(stat -c %s "$bin")
-  printf 'scout-agent %s: %s bytes (%s MiB), ELF %s, stripped, needs glibc >= %s, built in %ss\n' \
-    "$target" "$bytes" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b / 1048576}')" \
+  printf '%s %s: %s bytes (%s MiB), ELF %s, stripped, needs glibc >= %s, built in %ss\n' \
+    "$package" "$target" "$bytes" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b / 1048576}')" \
     "$machine" "${glibc#GLIBC_}" "$took"
   echo "  $bin"
   echo "  file: $described"
-  if [ "$bytes" -gt "$MAX_BYTES" ]; then
+  if [ "$package" = scout-agent ] && [ "$bytes" -gt "$MAX_BYTES" ]; then
     echo "FATAL: $bytes bytes is over the budget of $MAX_BYTES (SCOUT_MAX_AGENT_BYTES)" >&2
     exit 1
   fi
 }
 
+collector=0
+if [ "${1:-}" = --collector ]; then
+  collector=1
+  shift
+fi
 [ "$#" -ge 1 ] || usage
 targets=()
 for arg in "$@"; do
@@ -163,5 +174,8 @@ if ! version_ge "$have" "$MIN_RUST"; then
   exit 1
 fi
 for target in "${targets[@]}"; do
-  build_one "$target"
+  build_one "$target" scout-agent "$PROFILE"
+  if [ "$collector" = 1 ]; then
+    build_one "$target" scout-collector release
+  fi
 done
