@@ -477,6 +477,23 @@ fn sniff_delimited(text: &str, whole: bool) -> Detection {
             ),
         );
     }
+    if rows == 1 && width >= 3 {
+        let mut found = answer(
+            if d == b'\t' {
+                FileFormat::Tsv
+            } else {
+                FileFormat::Csv
+            },
+            delimiter_name(d),
+            0.6,
+            format!(
+                "a single line of {width} fields delimited by {:?}",
+                char::from(d)
+            ),
+        );
+        found.delimiter = Some(d);
+        return found;
+    }
     if share < 0.6 || rows < 2 {
         return answer(
             FileFormat::Text,

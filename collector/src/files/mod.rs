@@ -139,6 +139,8 @@ pub enum FileError {
     NoRows,
     #[error("the file holds no readable records: {0}")]
     NoRecords(String),
+    #[error("not a table of sales: {0}")]
+    NotATable(String),
     #[error("{format} file is truncated or damaged: {reason}")]
     Damaged {
         format: &'static str,
@@ -162,6 +164,34 @@ pub enum FileError {
     Unsupported(&'static str),
     #[error("reading the file failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl FileError {
+    /// A stable name of the kind of failure (`empty`, `no_rows`, `not_a_table`, `damaged`,
+    /// `zip_bomb`, `too_large`, `syntax`, …), for staging rows and API answers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::NoRows => "no_rows",
+            Self::NoRecords(_) => "no_records",
+            Self::NotATable(_) => "not_a_table",
+            Self::Damaged { .. } => "damaged",
+            Self::ZipBomb { .. } => "zip_bomb",
+            Self::TooLarge { .. } => "too_large",
+            Self::Syntax { .. } => "syntax",
+            Self::NoSuchSheet(_) => "no_such_sheet",
+            Self::Unsupported(_) => "unsupported",
+            Self::Io(_) => "io",
+        }
+    }
+
+    /// The 1-based line (or row) the failure is at, where there is one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Self::Syntax { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
 }
 
 /// One value of a table, as typed as its source allows. Text stays text until a column's
@@ -366,6 +396,9 @@ pub fn open_bytes(
     if bytes.is_empty() {
         return Err(FileError::Empty);
     }
+    if detection.format == FileFormat::Text {
+        return Err(FileError::NotATable(detection.evidence.clone()));
+    }
     if bytes.len() as u64 > MAX_DOCUMENT_BYTES
         && !matches!(detection.format, FileFormat::Csv | FileFormat::Tsv)
         && detection.sub_kind != Some("ndjson")
@@ -391,6 +424,7 @@ pub fn open_bytes(
             }
         }
         FileFormat::Csv | FileFormat::Tsv | FileFormat::Text => {
+            // (Text was refused above; it shares the arm with the delimited formats.)
             let owned: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(bytes.to_vec()));
             open_stream(owned, detection, options)
         }
@@ -402,6 +436,9 @@ fn open_stream(
     detection: &Detection,
     options: &Options,
 ) -> Result<Table, FileError> {
+    if detection.format == FileFormat::Text {
+        return Err(FileError::NotATable(detection.evidence.clone()));
+    }
     let decoded = text::DecodingReader::new(reader, detection.encoding);
     if detection.sub_kind == Some("ndjson") {
         return json::read_ndjson_stream(Box::new(decoded));

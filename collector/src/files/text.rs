@@ -69,7 +69,8 @@ pub(super) fn decode_all<'a>(bytes: &'a [u8], encoding: &'static Encoding) -> Co
     text
 }
 
-/// A reader giving the UTF-8 text of a reader in another encoding, chunk by chunk.
+/// A reader giving the UTF-8 text of a reader in another encoding, chunk by chunk, with
+/// Windows line ends (`\r\n`) turned into `\n` (so every line end counts once in line numbers).
 pub(super) struct DecodingReader {
     inner: Box<dyn Read + Send>,
     decoder: encoding_rs::Decoder,
@@ -77,6 +78,8 @@ pub(super) struct DecodingReader {
     output: Vec<u8>,
     out_pos: usize,
     done: bool,
+    /// A `\r` ending the previous chunk, written once the next byte is known.
+    carried_cr: bool,
 }
 
 impl DecodingReader {
@@ -88,6 +91,7 @@ impl DecodingReader {
             output: Vec::with_capacity(96 * 1024 + 16),
             out_pos: 0,
             done: false,
+            carried_cr: false,
         }
     }
 
@@ -105,8 +109,33 @@ impl DecodingReader {
             debug_assert_eq!(read, n);
             self.output.truncate(written);
             self.done = last;
+            self.fold_line_ends();
         }
         Ok(())
+    }
+}
+
+impl DecodingReader {
+    fn fold_line_ends(&mut self) {
+        let mut folded = Vec::with_capacity(self.output.len() + 1);
+        if std::mem::take(&mut self.carried_cr) && self.output.first() != Some(&b'\n') {
+            folded.push(b'\r');
+        }
+        let mut bytes = self.output.iter().copied().peekable();
+        while let Some(b) = bytes.next() {
+            if b == b'\r' {
+                match bytes.peek() {
+                    Some(b'\n') => continue,
+                    None if !self.done => {
+                        self.carried_cr = true;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            folded.push(b);
+        }
+        self.output = folded;
     }
 }
 
@@ -162,5 +191,10 @@ mod tests {
             .unwrap();
         assert_eq!(out, "Petsa,Halaga\n2025-03-01,₱12.50\n");
         assert_eq!(decode_all(&bytes, UTF_16LE), out);
+        let mut folded = String::new();
+        DecodingReader::new(Box::new(io::Cursor::new(b"a\r\nb\rc\r\n".to_vec())), UTF_8)
+            .read_to_string(&mut folded)
+            .unwrap();
+        assert_eq!(folded, "a\nb\rc\n");
     }
 }

@@ -411,9 +411,10 @@ pub fn cell_when(cell: &Cell, reading: ColumnReading, serials: bool) -> Option<W
             let n: f64 = s.trim().parse().ok()?;
             if serials { excel_serial(n) } else { None }
         }),
-        Cell::Int(i) if serials => excel_serial(*i as f64),
-        Cell::Float(f) if serials => excel_serial(*f),
         Cell::Int(i) if *i > 1_000_000_000 => instant(timestamp::parse_str(&i.to_string())),
+        Cell::Int(i) if serials => excel_serial(*i as f64),
+        Cell::Float(f) if *f > 1e9 => instant(timestamp::parse_str(&format!("{f:.0}"))),
+        Cell::Float(f) if serials => excel_serial(*f),
         _ => None,
     }
 }

@@ -40,7 +40,9 @@ fn parse(text: &str) -> Result<Node, FileError> {
     reader.config_mut().trim_text(true);
     let mut stack: Vec<Node> = vec![Node::default()];
     loop {
-        let pos = reader.buffer_position() as usize;
+        // Where the next markup starts (the reader stands before the white space leading to it).
+        let at = reader.buffer_position() as usize;
+        let pos = at + text.get(at..).and_then(|t| t.find('<')).unwrap_or(0);
         let event = reader.read_event().map_err(|e| FileError::Syntax {
             line: line_at(text, reader.error_position() as usize),
             reason: format!("XML does not parse: {e}"),
@@ -97,11 +99,12 @@ fn parse(text: &str) -> Result<Node, FileError> {
         }
     }
     if stack.len() != 1 {
+        let open = stack.last();
         return Err(FileError::Syntax {
-            line: line_at(text, text.len()),
+            line: open.map_or_else(|| line_at(text, text.len()), |n| n.line),
             reason: format!(
-                "the document ends inside <{}> (truncated?)",
-                stack.last().map_or("", |n| n.name.as_str())
+                "the document ends inside <{}>, opened on this line (truncated?)",
+                open.map_or("", |n| n.name.as_str())
             ),
         });
     }
