@@ -147,6 +147,13 @@ fn classify(cell: &Cell, reading: ColumnReading, t: &mut Tally) {
                 t.int += 1;
             } else if values::parse_money(s, reading.decimal_comma).is_some() {
                 t.decimal += 1;
+            } else if let Some(n) = values::parse_number(s, reading.decimal_comma) {
+                // A count with its unit (`2 pcs`, `1.5 kg`).
+                if n.fract() == 0.0 {
+                    t.int += 1;
+                } else {
+                    t.decimal += 1;
+                }
             } else if let Some(w) = values::parse_when(s, reading.date_order) {
                 if w.has_time() {
                     t.timestamp += 1;

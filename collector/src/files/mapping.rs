@@ -165,29 +165,46 @@ pub fn header_fingerprint(columns: &[String]) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
+/// Whether `phrase` occurs in `header` as whole words.
+fn contains_words(header: &str, phrase: &str) -> bool {
+    header.match_indices(phrase).any(|(at, _)| {
+        let before = at == 0 || header.as_bytes()[at - 1] == b' ';
+        let end = at + phrase.len();
+        let after = end == header.len() || header.as_bytes()[end] == b' ';
+        before && after
+    })
+}
+
 /// How well a normalised header names `phrase`'s field: exact, as whole words within it, or as
 /// a near spelling of it.
-fn header_score(header: &str, phrase: &str, strength: f64) -> Option<(f64, &'static str)> {
+fn header_score(
+    header: &str,
+    header_words: usize,
+    phrase: &str,
+    strength: f64,
+) -> Option<(f64, &'static str)> {
     if header == phrase {
         return Some((strength, "header"));
     }
-    let h: Vec<&str> = header.split(' ').collect();
-    let p: Vec<&str> = phrase.split(' ').collect();
-    if p.len() <= h.len() && h.windows(p.len()).any(|w| w == p.as_slice()) {
-        let extra = (h.len() - p.len()) as f64;
+    if phrase.len() < header.len() && contains_words(header, phrase) {
+        let phrase_words = phrase.bytes().filter(|b| *b == b' ').count() + 1;
+        let extra = header_words.saturating_sub(phrase_words) as f64;
         // A one-word phrase inside a long header is weak evidence (`id` in `customer id`).
-        let base = if p.len() == 1 && strength < 0.8 {
+        let base = if phrase_words == 1 && strength < 0.8 {
             0.3
         } else {
             strength
         };
         return Some(((base - 0.03 - 0.03 * extra).max(0.0), "header contains"));
     }
-    if header.len() >= 4 && phrase.len() >= 4 {
-        let similarity = strsim::jaro_winkler(header, phrase);
-        if similarity >= 0.93 {
-            return Some((strength * 0.92, "header spelled like"));
-        }
+    // A near spelling: similar length, same first letter (Jaro-Winkler weighs the start).
+    if header.len() >= 4
+        && phrase.len() >= 4
+        && header.len().abs_diff(phrase.len()) <= 2
+        && header.as_bytes()[0] == phrase.as_bytes()[0]
+        && strsim::jaro_winkler(header, phrase) >= 0.93
+    {
+        return Some((strength * 0.92, "header spelled like"));
     }
     None
 }
@@ -195,10 +212,16 @@ fn header_score(header: &str, phrase: &str, strength: f64) -> Option<(f64, &'sta
 /// The best header evidence per target for one column.
 fn header_candidates(header: &str) -> Vec<(Target, f64, String)> {
     let mut out: Vec<(Target, f64, String)> = Vec::new();
+    if header.is_empty() {
+        return out;
+    }
+    let words = header.bytes().filter(|b| *b == b' ').count() + 1;
     for (target, phrases) in VOCABULARY {
         let best = phrases
             .iter()
-            .filter_map(|(p, s)| header_score(header, p, *s).map(|(score, how)| (score, how, *p)))
+            .filter_map(|(p, s)| {
+                header_score(header, words, p, *s).map(|(score, how)| (score, how, *p))
+            })
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((score, how, phrase)) = best {
             out.push((*target, score, format!("{how} \"{phrase}\"")));
@@ -309,7 +332,6 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
             .get(index)
             .map_or(ColumnType::Empty, |c| c.kind);
         let values = value_evidence(index, rows, schema);
-        let mut seen = Vec::new();
         for (target, score, why) in header_candidates(&header) {
             let (score, value_why) = with_values(target, score, &values, kind);
             let evidence = if value_why.is_empty() {
@@ -317,11 +339,10 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
             } else {
                 format!("{why}; {value_why}")
             };
-            seen.push(target);
             pairs.push((score, index, target, evidence));
         }
-        // Value evidence alone.
-        if values.payment >= 0.6 && !seen.contains(&Target::PaymentMethod) {
+        // Value evidence alone (the better of the two pairs wins in the assignment below).
+        if values.payment >= 0.6 {
             let share = values.payment;
             pairs.push((
                 0.8 + 0.15 * share,
@@ -330,13 +351,13 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
                 format!("{:.0}% of values are payment methods", share * 100.0),
             ));
         }
-        if values.gender >= 0.9 && !seen.contains(&Target::Gender) {
+        if values.gender >= 0.9 {
             pairs.push((0.85, index, Target::Gender, "values are genders".into()));
         }
-        if values.datelike && !seen.contains(&Target::Timestamp) {
+        if values.datelike {
             pairs.push((0.82, index, Target::Timestamp, "values are dates".into()));
         }
-        if values.time_only && !seen.contains(&Target::Time) {
+        if values.time_only {
             pairs.push((0.8, index, Target::Time, "values are times of day".into()));
         }
     }

@@ -117,3 +117,76 @@ fn the_schema_serialises_as_the_contract_names_it() {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
 }
+
+/// Reads a small CSV and returns its proposed (header, target) pairs.
+fn mapped(text: &str) -> Vec<(String, &'static str)> {
+    let processed = process(text.as_bytes(), &Options::default()).unwrap();
+    processed
+        .mapping
+        .column_mappings
+        .iter()
+        .map(|m| (m.source.clone(), m.target.as_str()))
+        .collect()
+}
+
+fn assert_maps(text: &str, want: &[(&str, &str)]) {
+    let got = mapped(text);
+    for (source, target) in want {
+        let found = got.iter().find(|(s, _)| s == source).map(|(_, t)| *t);
+        assert_eq!(found, Some(*target), "{source} in {got:?}");
+    }
+}
+
+#[test]
+fn headers_of_pos_exports_in_the_wild() {
+    // A receipts export of a cloud POS popular with small shops.
+    assert_maps(
+        "Date,Receipt number,Receipt type,Category,SKU,Item,Quantity,Gross sales,Discounts,Net sales,POS,Store,Cashier name\n\
+         3/14/25 2:05 PM,1-1001,Sale,Beverages,10001,Coke Mismo,2,40.00,0.00,40.00,POS 1,Cubao,Ana\n\
+         3/14/25 2:09 PM,1-1002,Sale,Snacks,10002,Piattos,1,19.75,0.00,19.75,POS 1,Cubao,Ana\n",
+        &[
+            ("Date", "timestamp"),
+            ("Receipt number", "transaction_id"),
+            ("Category", "category"),
+            ("SKU", "sku"),
+            ("Item", "product"),
+            ("Quantity", "quantity"),
+            ("Store", "store_id"),
+        ],
+    );
+    // Upper-case, underscored headers of an ERP extract.
+    assert_maps(
+        "TRANSACTION_DATE,TXN_REF,ITEM_CODE,ITEM_DESCRIPTION,QTY_SOLD,NET_AMOUNT,BRANCH_CODE\n\
+         2025-03-14,A1,100,Kopiko Brown,2,18.00,B01\n2025-03-15,A2,101,Bear Brand,1,12.00,B02\n",
+        &[
+            ("TRANSACTION_DATE", "timestamp"),
+            ("ITEM_CODE", "sku"),
+            ("ITEM_DESCRIPTION", "product"),
+            ("QTY_SOLD", "quantity"),
+            ("NET_AMOUNT", "total_amount"),
+            ("BRANCH_CODE", "store_id"),
+        ],
+    );
+    // Units in the cells, Taglish headers, a payment column named oddly.
+    assert_maps(
+        "Petsa ng Benta,Pangalan ng Produkto,Ilan,Halaga (PHP),Bayad via\n\
+         03/14/2025,Lucky Me Pancit Canton,2 pcs,₱33.00,GCash\n03/14/2025,Bear Brand,1 pc,₱12.00,Cash\n\
+         03/15/2025,Tide,3 pcs,₱42.00,Maya\n",
+        &[
+            ("Petsa ng Benta", "timestamp"),
+            ("Pangalan ng Produkto", "product"),
+            ("Ilan", "quantity"),
+            ("Halaga (PHP)", "total_amount"),
+            ("Bayad via", "payment_method"),
+        ],
+    );
+}
+
+#[test]
+fn values_decide_when_headers_say_nothing() {
+    assert_maps(
+        "a,b,c,d\n2025-03-14 10:00,Coke,20.00,GCash\n2025-03-14 11:00,Piattos,19.75,cash\n\
+         2025-03-15 09:30,Tide,14.00,Maya\n",
+        &[("a", "timestamp"), ("d", "payment_method")],
+    );
+}

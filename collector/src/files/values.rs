@@ -131,9 +131,31 @@ pub fn parse_money(raw: &str, decimal_comma: bool) -> Option<i64> {
     Some(if negative { -centavos } else { centavos })
 }
 
-/// Reads a plain number (quantities, ages) written with the column's decimal mark.
+/// Unit words a quantity may carry (`2 pcs`, `1.5 kg`, `3x`).
+const QUANTITY_UNITS: [&str; 16] = [
+    "pcs", "pc", "piece", "pieces", "piraso", "kg", "kgs", "g", "ml", "l", "x", "pack", "packs",
+    "sachet", "sachets", "bottles",
+];
+
+/// Reads a plain number (quantities, ages) written with the column's decimal mark, with or
+/// without a unit word after it.
 pub fn parse_number(raw: &str, decimal_comma: bool) -> Option<f64> {
-    let (negative, digits) = money_body(raw)?;
+    let trimmed = raw.trim();
+    let unitless = match trimmed.rfind(|c: char| c.is_ascii_digit()) {
+        Some(i) if i + 1 < trimmed.len() => {
+            let unit = trimmed[i + 1..]
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            if QUANTITY_UNITS.contains(&unit.as_str()) {
+                &trimmed[..=i]
+            } else {
+                trimmed
+            }
+        }
+        _ => trimmed,
+    };
+    let (negative, digits) = money_body(unitless)?;
     let (int_part, frac_part) = split_number(digits, decimal_comma)?;
     let text = format!(
         "{}{}.{}",
@@ -302,6 +324,18 @@ pub fn parse_when(raw: &str, order: DateOrder) -> Option<When> {
     if s.len() < 6 || s.len() > 40 || !s.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Cheap refusals before any format is tried: a date starts with a digit or a month or day
+    // name, and a date written in digits alone has separators (`/`, `-`, `.`) but no comma.
+    let first = s.as_bytes()[0];
+    if !first.is_ascii_digit() && !starts_with_calendar_word(s) {
+        return None;
+    }
+    if !s.bytes().any(|b| b.is_ascii_alphabetic())
+        && s.contains(',')
+        && !s.contains(['/', '-', ':'])
+    {
+        return None;
+    }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         // Epoch seconds or milliseconds only: a bare 8-digit number is read as a date elsewhere.
         if s.len() >= 9 {
@@ -323,6 +357,15 @@ pub fn parse_when(raw: &str, order: DateOrder) -> Option<When> {
         None => Some(When::Date(date)),
         Some(t) => parse_time(t).map(|time| When::Local(date.and_time(time))),
     }
+}
+
+fn starts_with_calendar_word(s: &str) -> bool {
+    const WORDS: [&str; 19] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon",
+        "tue", "wed", "thu", "fri", "sat", "sun",
+    ];
+    s.get(..3)
+        .is_some_and(|p| WORDS.iter().any(|w| p.eq_ignore_ascii_case(w)))
 }
 
 fn instant(parsed: timestamp::Parsed) -> Option<When> {
@@ -522,5 +565,16 @@ mod tests {
         assert_eq!(parse_when("hello world", DateOrder::Mdy), None);
         assert_eq!(parse_when("12.50", DateOrder::Mdy), None);
         assert_eq!(parse_time("2:05 p.m."), NaiveTime::from_hms_opt(14, 5, 0));
+        assert_eq!(
+            parse_when("14-Mar-25", DateOrder::Mdy),
+            Some(When::Date(d(2025, 3, 14)))
+        );
+        assert_eq!(
+            parse_when("3/14/25", DateOrder::Mdy),
+            Some(When::Date(d(2025, 3, 14)))
+        );
+        assert_eq!(parse_number("2 pcs", false), Some(2.0));
+        assert_eq!(parse_number("1,5 kg", true), Some(1.5));
+        assert_eq!(parse_number("2 boxes of 12", false), None);
     }
 }
