@@ -92,7 +92,6 @@ impl std::fmt::Debug for Transactions {
 impl Transactions {
     pub(super) fn new(
         rows: RowIter,
-        _columns: &[String],
         readings: &ColumnReadings,
         mapping: MappingProposal,
         content_hash: String,

@@ -143,3 +143,35 @@ fn cell(data: &Data) -> Cell {
         Data::DateTime(dt) => Cell::Float(dt.as_f64()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn archive(entry_bytes: usize) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("xl/workbook.xml", options).unwrap();
+        zip.write_all(b"<workbook/>").unwrap();
+        zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+        zip.write_all(&vec![b' '; entry_bytes]).unwrap();
+        zip.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn inflation_is_counted_against_the_cap() {
+        let bytes = archive(1 << 20);
+        assert!(check_zip(&bytes, 2 << 20).is_ok());
+        assert!(matches!(
+            check_zip(&bytes, 512 << 10),
+            Err(FileError::ZipBomb { .. })
+        ));
+        assert!(matches!(
+            check_zip(&bytes[..bytes.len() / 2], 2 << 20),
+            Err(FileError::Damaged { .. })
+        ));
+    }
+}

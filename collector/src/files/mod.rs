@@ -311,7 +311,6 @@ impl Processed {
     /// The file's transactions, converted with `mapping` (an operator's confirmed one, say).
     pub fn transactions_with(self, mapping: MappingProposal) -> Transactions {
         let Processed {
-            columns,
             schema,
             sample,
             content_hash,
@@ -327,7 +326,7 @@ impl Processed {
             Some(n) => Box::new(rows.take(n)),
             None => rows,
         };
-        Transactions::new(rows, &columns, &schema.readings, mapping, content_hash)
+        Transactions::new(rows, &schema.readings, mapping, content_hash)
     }
 }
 

@@ -129,3 +129,51 @@ fn a_confirmed_mapping_replaces_the_proposal() {
     assert_eq!(ids, ["R1", "R2"]);
     assert_eq!(transactions.stats().revenue_centavos, 2_875);
 }
+
+#[test]
+fn every_prefix_of_every_corpus_file_answers_without_panicking() {
+    let dir = super::corpus::corpus_dir();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.ends_with(".py") && !n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let (mut read, mut refused) = (0, 0);
+    for name in names {
+        let bytes = std::fs::read(dir.join(&name)).unwrap();
+        // Cuts at a spread of places, the header and the tail included.
+        let cuts = [
+            1,
+            2,
+            7,
+            64,
+            300,
+            bytes.len() / 3,
+            bytes.len() / 2,
+            bytes.len().saturating_sub(1),
+        ];
+        for cut in cuts.into_iter().filter(|c| *c < bytes.len()) {
+            match files::process(&bytes[..cut], &Options::default()) {
+                Ok(processed) => {
+                    let mut transactions = processed.transactions();
+                    for t in transactions.by_ref() {
+                        if let Err(e) = t {
+                            assert!(!e.to_string().is_empty(), "{name}[..{cut}]");
+                        }
+                    }
+                    read += 1;
+                }
+                Err(e) => {
+                    assert!(
+                        !e.to_string().is_empty(),
+                        "{name}[..{cut}]: an empty message"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    println!("cut files: {read} read, {refused} refused with a message");
+    assert!(read > 0 && refused > 0);
+}
