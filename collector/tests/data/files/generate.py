@@ -559,6 +559,61 @@ def semicolon_subtotals():
         summary_rows=len(ss) + 1, issues=["summary_rows"])
 
 
+def cloud_pos_receipts():
+    # The receipts export of a cloud POS many small shops use: one row per item, a gross and a
+    # net sales column, refunds as their own receipt type, a cashier and a comment.
+    ss = sales(7, prefix="1-1")
+    head = ["Date", "Receipt number", "Receipt type", "Category", "SKU", "Item", "Variant",
+            "Quantity", "Gross sales", "Discounts", "Net sales", "Cost of goods", "POS", "Store",
+            "Cashier name", "Comment"]
+    rows = [head]
+    for s in ss:
+        for i in s.items:
+            rows.append(["%d/%d/%s %s" % (s.when.month, s.when.day, s.when.strftime("%y"),
+                                          s.when.strftime("%I:%M %p").lstrip("0")),
+                         s.txn, "Sale", i["category"], i["sku"][4:], i["product"], "",
+                         qty_text(i["qty"]), str(i["line"]), "0.00", str(i["line"]),
+                         str((i["line"] * Decimal("0.8")).quantize(CENT)), "POS 1",
+                         "Cubao", "Ana", ""])
+    write("cloud_pos_receipts.csv", csv_text(rows).encode())
+    entry("cloud_pos_receipts.csv", "csv", ss, {
+        "Date": "timestamp", "Receipt number": "transaction_id", "Category": "category",
+        "SKU": "sku", "Item": "product", "Quantity": "quantity", "Store": "store_id"},
+        unmapped=["Cashier name", "Comment", "Variant"])
+
+
+def erp_upper_case():
+    ss = sales(6, prefix="INV")
+    head = ["TRANSACTION_DATE", "DOC_NO", "BRANCH_CODE", "ITEM_CODE", "ITEM_DESCRIPTION",
+            "UOM", "QTY_SOLD", "UNIT_PRICE", "NET_AMOUNT"]
+    rows = [head]
+    for s in ss:
+        for i in s.items:
+            rows.append([s.when.strftime("%Y%m%d"), s.txn, s.store, i["sku"], i["product"].upper(),
+                         "PC", qty_text(i["qty"]), str(i["unit"]), str(i["line"])])
+    write("erp_extract_upper.txt", csv_text(rows, "\t").encode())
+    entry("erp_extract_upper.txt", "tsv", ss, {
+        "TRANSACTION_DATE": "timestamp", "DOC_NO": "transaction_id", "BRANCH_CODE": "store_id", "ITEM_CODE": "sku",
+        "ITEM_DESCRIPTION": "product", "QTY_SOLD": "quantity", "UNIT_PRICE": "unit_price",
+        "NET_AMOUNT": "total_amount"}, first_timestamp=ss[0].when.strftime("%Y-%m-%dT00:00:00+08:00"))
+
+
+def units_in_cells():
+    ss = sales(6, prefix="UC")
+    head = ["Petsa ng Benta", "Pangalan ng Produkto", "Ilan", "Halaga (PHP)", "Bayad via"]
+    rows = [head]
+    for s in ss:
+        for i in s.items:
+            rows.append([s.when.strftime("%b %d, %Y"), i["product"],
+                         "%s %s" % (qty_text(i["qty"]), "pc" if i["qty"] == 1 else "pcs"),
+                         comma_money(i["line"], "₱ "), s.payment])
+    n = item_count(ss)
+    write("units_in_cells.csv", csv_text(rows).encode())
+    entry("units_in_cells.csv", "csv", None, dict(zip(head, [
+        "timestamp", "product", "quantity", "total_amount", "payment_method"])),
+        transactions=n, items=n, revenue_centavos=revenue(ss))
+
+
 # ---------------------------------------------------------------------------- JSON
 
 def json_array_nested():
@@ -916,7 +971,7 @@ def main():
     mdy_ampm(); epoch("s"); epoch("ms"); refund_parentheses(); gcash_settlement()
     repeated_receipt_total(); abbreviations(); customer_demographics(); excel_serial_dates()
     dmy_separate_time(); decimal_quantities(); headerless(); skip_rows_option(); interleaved_rows()
-    semicolon_subtotals()
+    semicolon_subtotals(); cloud_pos_receipts(); erp_upper_case(); units_in_cells()
     json_array_nested(); json_wrapped(); ndjson("pos_stream.ndjson"); ndjson("stream_named.log")
     json_nested_objects(); json_wrong_extension()
     xml_elements(); xml_attributes(); xml_namespaced_wrong_ext()
