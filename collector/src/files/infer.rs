@@ -53,7 +53,7 @@ pub struct ColumnSchema {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Issue {
     /// `missing_values`, `empty_ids`, `duplicate_ids`, `duplicate_rows`, `negative_amounts`,
-    /// `non_positive_quantities`, `summary_rows`, `unparseable_values`.
+    /// `non_positive_quantities`, `summary_rows`, `unparseable_values`, `ambiguous_date_order`.
     pub kind: &'static str,
     pub column: Option<String>,
     pub count: usize,
@@ -81,6 +81,7 @@ pub fn weight(kind: &str) -> f64 {
         "unparseable_values" => 0.2,
         "duplicate_rows" | "negative_amounts" | "non_positive_quantities" => 0.15,
         "missing_values" | "summary_rows" => 0.1,
+        "ambiguous_date_order" => 0.05,
         _ => 0.1,
     }
 }
@@ -224,6 +225,16 @@ pub fn infer(columns: &[String], rows: &[Row]) -> SchemaInference {
                 Vec::new(),
             ));
         }
+        if reading.date_order_guessed && matches!(kind, ColumnType::Date | ColumnType::Timestamp) {
+            // Every day is ≤ 12: `03/04/2025` is read month first, which nothing confirmed.
+            issues.push(issue(
+                "ambiguous_date_order",
+                Some(name),
+                filled,
+                rows.len(),
+                Vec::new(),
+            ));
+        }
         schemas.push(ColumnSchema {
             name: name.clone(),
             kind,
@@ -347,7 +358,10 @@ impl SchemaInference {
         let mut total = 0.0;
         for issue in &mut self.issues {
             let mut penalty = weight(issue.kind) * (issue.count as f64 / rows as f64).min(1.0);
-            if matches!(issue.kind, "missing_values" | "unparseable_values") {
+            if matches!(
+                issue.kind,
+                "missing_values" | "unparseable_values" | "ambiguous_date_order"
+            ) {
                 penalty /= width.max(1) as f64;
             }
             issue.penalty = (penalty * 10_000.0).round() / 10_000.0;

@@ -158,6 +158,11 @@ pub enum FileError {
     },
     #[error("line {line}: {reason}")]
     Syntax { line: u64, reason: String },
+    #[error("option `{option}`: {reason}")]
+    BadOption {
+        option: &'static str,
+        reason: String,
+    },
     #[error("no sheet named `{0}` in the workbook")]
     NoSuchSheet(String),
     #[error("{0} files are not supported by this build (the `parquet` feature is off)")]
@@ -180,6 +185,7 @@ impl FileError {
             Self::TooLarge { .. } => "too_large",
             Self::Syntax { .. } => "syntax",
             Self::NoSuchSheet(_) => "no_such_sheet",
+            Self::BadOption { .. } => "bad_option",
             Self::Unsupported(_) => "unsupported",
             Self::Io(_) => "io",
         }
@@ -297,6 +303,27 @@ impl fmt::Debug for Processed {
 }
 
 impl Processed {
+    /// The first `limit` sample rows as JSON objects (column → text as in the file), for a
+    /// staging row's `raw_data` or an answer's preview.
+    pub fn raw_sample(&self, limit: usize) -> serde_json::Value {
+        let rows = self
+            .sample
+            .iter()
+            .take(limit)
+            .map(|row| {
+                let mut object = serde_json::Map::new();
+                object.insert("_line".into(), row.line.into());
+                for (name, cell) in self.columns.iter().zip(&row.cells) {
+                    if !cell.is_empty() {
+                        object.insert(name.clone(), cell.display().into());
+                    }
+                }
+                serde_json::Value::Object(object)
+            })
+            .collect();
+        serde_json::Value::Array(rows)
+    }
+
     /// Whether an operator must confirm the mapping before anything lands.
     pub fn needs_review(&self) -> bool {
         self.mapping.needs_review()
@@ -332,6 +359,7 @@ impl Processed {
 
 /// Detects, reads, infers and maps a file held in memory.
 pub fn process(bytes: &[u8], options: &Options) -> Result<Processed, FileError> {
+    check_options(options)?;
     let hash = hex::encode(Sha256::digest(bytes));
     let detection = detect::detect_with(bytes, bytes.len() as u64, options);
     let table = open_bytes(bytes, &detection, options)?;
@@ -346,6 +374,7 @@ pub fn process_reader(
     content_hash: String,
     options: &Options,
 ) -> Result<Processed, FileError> {
+    check_options(options)?;
     let mut head = Vec::with_capacity(DETECT_BYTES);
     (&mut reader)
         .take(DETECT_BYTES as u64)
@@ -374,6 +403,30 @@ pub fn process_reader(
         });
     }
     process_with_hash(&bytes, content_hash, options)
+}
+
+fn check_options(options: &Options) -> Result<(), FileError> {
+    if let Some(d) = options.delimiter
+        && !(d.is_ascii() && !d.is_ascii_alphanumeric() && d != '"' && d != '\n' && d != '\r')
+    {
+        return Err(FileError::BadOption {
+            option: "delimiter",
+            reason: format!("{d:?} cannot delimit fields (one ASCII punctuation or tab)"),
+        });
+    }
+    if options.force_format == Some(FileFormat::Text) {
+        return Err(FileError::BadOption {
+            option: "forceFormat",
+            reason: "`text` is not a table format".into(),
+        });
+    }
+    if options.max_rows == Some(0) {
+        return Err(FileError::BadOption {
+            option: "maxRows",
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(())
 }
 
 fn process_with_hash(

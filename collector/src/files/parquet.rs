@@ -1,9 +1,12 @@
 //! Parquet files through the `parquet` crate's record API (no Arrow): each row's typed fields
 //! become JSON values (decimals as exact text, dates as ISO dates, timestamps as UTC instants),
-//! and nested groups and lists go through the JSON table builder like any nested record.
+//! and nested groups and lists go through the JSON table builder like any nested record. A
+//! timestamp column not adjusted to UTC (pandas' naive datetimes) holds wall-clock times, read as
+//! Asia/Manila like every naive time.
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate};
+use parquet::basic::LogicalType;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
 use serde_json::{Map, Value};
@@ -12,6 +15,21 @@ use super::{FileError, Table, json};
 
 pub(super) fn read(bytes: &[u8]) -> Result<Table, FileError> {
     let reader = SerializedFileReader::new(Bytes::copy_from_slice(bytes)).map_err(damaged)?;
+    let naive: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.get_basic_info().logical_type_ref(),
+                Some(LogicalType::Timestamp(t)) if !t.is_adjusted_to_u_t_c
+            )
+        })
+        .map(|f| f.name().to_owned())
+        .collect();
     let rows = reader.get_row_iter(None).map_err(damaged)?;
     let mut records = Vec::new();
     for (i, row) in rows.enumerate() {
@@ -19,7 +37,14 @@ pub(super) fn read(bytes: &[u8]) -> Result<Table, FileError> {
             format: "parquet",
             reason: format!("row {}: {e}", i + 1),
         })?;
-        records.push((i as u64 + 1, row_json(&row)));
+        let mut record = row_json(&row);
+        for name in &naive {
+            if let Some(Value::String(s)) = record.get_mut(name) {
+                // `…Z` of a wall-clock time: drop the zone, keep the clock.
+                *s = s.trim_end_matches('Z').replacen('T', " ", 1);
+            }
+        }
+        records.push((i as u64 + 1, record));
     }
     let metadata = reader.metadata().file_metadata();
     let layout = serde_json::json!({

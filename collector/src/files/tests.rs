@@ -190,3 +190,31 @@ fn values_decide_when_headers_say_nothing() {
         &[("a", "timestamp"), ("d", "payment_method")],
     );
 }
+
+#[test]
+fn undecided_day_order_is_an_issue_and_options_are_checked() {
+    let (processed, _, _) = run(b"date,product,amount\n03/04/2025,A,1.00\n05/06/2025,B,2.00\n");
+    assert!(
+        processed
+            .schema
+            .issues
+            .iter()
+            .any(|i| i.kind == "ambiguous_date_order"),
+        "{:?}",
+        processed.schema
+    );
+    let sample = processed.raw_sample(1);
+    assert_eq!(sample[0]["product"], "A");
+    assert_eq!(sample[0]["_line"], 2);
+    let bad = Options {
+        delimiter: Some('¦'),
+        ..Options::default()
+    };
+    assert!(matches!(
+        process(b"a,b\n1,2\n", &bad),
+        Err(FileError::BadOption {
+            option: "delimiter",
+            ..
+        })
+    ));
+}

@@ -28,6 +28,9 @@ pub struct ColumnReading {
     /// `1.234,50`: the comma is the decimal mark.
     pub decimal_comma: bool,
     pub date_order: DateOrder,
+    /// Slashed dates that no value decided (every day ≤ 12): the order is the default, a guess.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub date_order_guessed: bool,
 }
 
 /// The reading of every column of a table.
@@ -38,7 +41,7 @@ impl ColumnReading {
     /// (`12,50`) or a dot followed by exactly three (`1.234`) against the opposite shapes; a first
     /// number above 12 in a slashed date means day first, a second above 12 month first.
     pub fn decide<'a>(values: impl Iterator<Item = &'a Cell>) -> Self {
-        let (mut comma, mut dot, mut day_first, mut month_first) = (0, 0, 0, 0);
+        let (mut comma, mut dot, mut day_first, mut month_first, mut slashed) = (0, 0, 0, 0, 0);
         for cell in values {
             let Cell::Text(s) = cell else { continue };
             let s = s.trim();
@@ -48,6 +51,7 @@ impl ColumnReading {
                 None => {}
             }
             if let Some((a, b)) = slashed_pair(s) {
+                slashed += 1;
                 if a > 12 && b <= 12 {
                     day_first += 1;
                 } else if b > 12 && a <= 12 {
@@ -62,6 +66,7 @@ impl ColumnReading {
             } else {
                 DateOrder::Mdy
             },
+            date_order_guessed: slashed > 0 && day_first == 0 && month_first == 0,
         }
     }
 }

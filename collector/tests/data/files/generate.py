@@ -892,6 +892,22 @@ def parquet_files():
         "order_id": "transaction_id", "order_date": "timestamp", "items.sku": "sku",
         "items.qty": "quantity", "items.amount": "total_amount"})
 
+    # pandas' way: naive datetimes (wall-clock Manila time, not adjusted to UTC), float money.
+    ss3 = sales(6, prefix="PD")
+    flat = [(s, i) for s in ss3 for i in s.items]
+    table = pa.table({
+        "txn_no": pa.array([s.txn for s, _ in flat]),
+        "datetime": pa.array([s.when for s, _ in flat], pa.timestamp("us")),
+        "item_name": pa.array([i["product"] for _, i in flat]),
+        "qty": pa.array([float(i["qty"]) for _, i in flat], pa.float64()),
+        "amount": pa.array([float(i["line"]) for _, i in flat], pa.float64()),
+    })
+    pq.write_table(table, os.path.join(HERE, "pandas_naive_times.parquet"))
+    entry("pandas_naive_times.parquet", "parquet", ss3, {
+        "txn_no": "transaction_id", "datetime": "timestamp", "item_name": "product",
+        "qty": "quantity", "amount": "total_amount"},
+        first_timestamp=ss3[0].when.strftime("%Y-%m-%dT%H:%M:%S+08:00"))
+
     data = open(os.path.join(HERE, "warehouse_extract.parquet"), "rb").read()
     write("truncated.parquet", data[: int(len(data) * 0.6)])
     entry("truncated.parquet", "parquet", error="damaged")
