@@ -176,11 +176,8 @@ impl Transactions {
                 });
             }
             _ => {
-                let id = format!(
-                    "file-{}-{}",
-                    &self.content_hash[..self.content_hash.len().min(16)],
-                    row.line
-                );
+                let short: String = self.content_hash.chars().take(16).collect();
+                let id = format!("file-{short}-{}", row.line);
                 let group = Group {
                     id,
                     derived: true,

@@ -7,7 +7,7 @@
 use encoding_rs::Encoding;
 use serde::Serialize;
 
-use super::{FileFormat, Options, text};
+use super::{DETECT_BYTES, FileFormat, Options, text};
 
 /// What a file is, how sure detection is, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,6 +168,12 @@ fn sniff(head: &[u8], whole: bool) -> Detection {
             answer(FileFormat::Parquet, None, 0.95, "PAR1 magic at the head")
         };
     }
+    // Text is judged on its first [`DETECT_BYTES`], however much of the file is in hand.
+    let (head, whole) = if head.len() > DETECT_BYTES {
+        (&head[..DETECT_BYTES], false)
+    } else {
+        (head, whole)
+    };
     let (encoding, why) = text::sniff(head);
     let decoded = text::decode_all(head, encoding);
     let mut found = sniff_text(&decoded, whole);
@@ -343,6 +349,14 @@ fn sniff_json(text: &str, whole: bool) -> Option<Detection> {
             Some("array"),
             0.8,
             "the head of a JSON array",
+        ));
+    }
+    if !whole && text.starts_with('{') && text.contains("\":") {
+        return Some(answer(
+            FileFormat::Json,
+            Some("object"),
+            0.8,
+            "the head of a JSON object",
         ));
     }
     if text.starts_with('[') || text.starts_with('{') {
