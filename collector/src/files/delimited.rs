@@ -173,11 +173,17 @@ pub(super) fn split_header(
             row.cells.iter().filter(|c| is_label(c)).count() * 2 >= non_empty(row)
         })
     } else {
-        window.iter().position(|row| {
+        // A row of labels as wide as the data is the header; failing that, the first row of
+        // labels at least 60% as wide (a header over sparse columns). Narrower label rows above
+        // it (`Store:,Cubao`) are titles.
+        let labels = |row: &Row, min: usize| {
             let n = non_empty(row);
-            n >= 2.max(modal * 6 / 10)
-                && row.cells.iter().filter(|c| is_label(c)).count() * 10 >= n * 8
-        })
+            n >= 2.max(min) && row.cells.iter().filter(|c| is_label(c)).count() * 10 >= n * 8
+        };
+        window
+            .iter()
+            .position(|row| labels(row, modal))
+            .or_else(|| window.iter().position(|row| labels(row, modal * 6 / 10)))
     };
     let (names, header_line, data_from) = match header_at {
         Some(i) => (
@@ -293,6 +299,14 @@ mod tests {
         let (columns, rows) = table(text, b';', Some(1));
         assert_eq!(columns, ["id", "note", "amount"]);
         assert_eq!(rows[0].cells[1], Cell::Text("two\nlines".into()));
+    }
+
+    #[test]
+    fn label_rows_narrower_than_the_data_are_titles() {
+        let text = "sep=,\nStore:,Cubao,\nDate:,2025-03-14,\nReceipt,Item,Amount\nR1,Coke,20.00\nR2,Tide,14.00\n";
+        let (columns, rows) = table(text, b',', None);
+        assert_eq!(columns, ["Receipt", "Item", "Amount"]);
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]

@@ -64,7 +64,48 @@ pub(super) fn read(text: &str, ndjson: bool) -> Result<Table, FileError> {
     })
 }
 
+/// The path of the largest array of objects nested inside wrapper objects (`response.data`),
+/// looked for down to three levels.
+fn nested_records_path(map: &Map<String, Value>, depth: usize) -> Option<(usize, Vec<String>)> {
+    let mut best: Option<(usize, Vec<String>)> = None;
+    for (key, value) in map {
+        let found = match value {
+            Value::Array(list) if is_object_array(value) => Some((list.len(), vec![key.clone()])),
+            Value::Object(inner) if depth > 1 => {
+                nested_records_path(inner, depth - 1).map(|(n, mut path)| {
+                    path.insert(0, key.clone());
+                    (n, path)
+                })
+            }
+            _ => None,
+        };
+        if let Some(f) = found
+            && best.as_ref().is_none_or(|b| f.0 > b.0)
+        {
+            best = Some(f);
+        }
+    }
+    best
+}
+
 fn records_of(value: Value) -> Result<(Vec<Value>, String), FileError> {
+    // `{"response": {"data": {"transactions": [...]}}}`: unwrap objects down to the records.
+    if let Value::Object(map) = &value
+        && !map.values().any(is_object_array)
+        && let Some((_, path)) = nested_records_path(map, 3)
+        && path.len() > 1
+    {
+        let mut inner = value;
+        for key in &path[..path.len() - 1] {
+            inner = match inner {
+                Value::Object(mut m) => m.remove(key).unwrap_or(Value::Null),
+                other => other,
+            };
+        }
+        let (records, tail) = records_of(inner)?;
+        let prefix = path[..path.len() - 1].join(".");
+        return Ok((records, tail.replacen('$', &format!("$.{prefix}"), 1)));
+    }
     match value {
         Value::Array(list) => Ok((list, "$".into())),
         Value::Object(mut map) => {
@@ -355,6 +396,15 @@ mod tests {
         assert_eq!(rows[1].cells[0], Cell::Text("T1".into()));
         assert_eq!(rows[1].cells[3], Cell::Float(15.5));
         assert_eq!(rows[2].line, 2);
+    }
+
+    #[test]
+    fn records_wrapped_deeper_are_found() {
+        let text =
+            r#"{"response":{"status":200,"data":{"page":1,"sales":[{"id":"A"},{"id":"B"}]}}}"#;
+        let table = read(text, false).unwrap();
+        assert_eq!(table.columns, ["id"]);
+        assert_eq!(table.rows.count(), 2);
     }
 
     #[test]
