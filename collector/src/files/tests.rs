@@ -183,6 +183,24 @@ fn headers_of_pos_exports_in_the_wild() {
 }
 
 #[test]
+fn headers_of_online_shop_exports() {
+    assert_maps(
+        "Order #,Order Date,Customer,Product Title,Sold,Unit Price,Subtotal,Payment Gateway\n\
+         1001,2025-03-14 09:12:00,Juan,Nescafe 3in1,2,8.50,17.00,GCash\n\
+         1002,2025-03-14 09:20:00,Maria,Coke 1.5L,1,75.00,75.00,Cash\n",
+        &[
+            ("Order #", "transaction_id"),
+            ("Order Date", "timestamp"),
+            ("Product Title", "product"),
+            ("Sold", "quantity"),
+            ("Unit Price", "unit_price"),
+            ("Subtotal", "total_amount"),
+            ("Payment Gateway", "payment_method"),
+        ],
+    );
+}
+
+#[test]
 fn values_decide_when_headers_say_nothing() {
     assert_maps(
         "a,b,c,d\n2025-03-14 10:00,Coke,20.00,GCash\n2025-03-14 11:00,Piattos,19.75,cash\n\

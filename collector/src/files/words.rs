@@ -62,6 +62,7 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("produkto", 0.94), ("pangalan ng produkto", 0.96), ("pangalan ng item", 0.94),
         ("paninda", 0.9), ("bilihin", 0.86), ("binili", 0.82), ("article", 0.75), ("goods", 0.7),
         ("particulars", 0.82), ("name", 0.62), ("product nm", 0.92), ("prod name", 0.93),
+        ("title", 0.8), ("item title", 0.92), ("product title", 0.95),
         ("prod desc", 0.92), ("variant", 0.6),
     ]),
     (Target::Sku, &[
@@ -82,7 +83,7 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("units sold", 0.94), ("dami", 0.94), ("bilang", 0.9), ("ilan", 0.86), ("pcs", 0.85),
         ("pieces", 0.86), ("piraso", 0.88), ("units", 0.86), ("count", 0.72), ("no of items", 0.86),
         ("number of items", 0.86), ("item count", 0.82), ("volume", 0.6),
-        ("quantity ordered", 0.93), ("qnty", 0.94), ("quant", 0.9), ("dami ng binili", 0.95),
+        ("sold", 0.8), ("quantity ordered", 0.93), ("qnty", 0.94), ("quant", 0.9), ("dami ng binili", 0.95),
     ]),
     (Target::UnitPrice, &[
         ("unit price", 0.97), ("price", 0.9), ("presyo", 0.93), ("presyo kada isa", 0.96),
@@ -142,7 +143,14 @@ pub(super) fn normalise(header: &str) -> String {
     let mut current = String::new();
     let mut prev_lower = false;
     for c in leaf.chars() {
-        if c.is_ascii_alphanumeric() {
+        if c == '#' {
+            // `Order #`, `Receipt #`: the sign reads as "number".
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            words.push("no".into());
+            prev_lower = false;
+        } else if c.is_ascii_alphanumeric() {
             if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
                 words.push(std::mem::take(&mut current));
             }
@@ -247,5 +255,7 @@ mod tests {
         assert_eq!(normalise("Paraan ng Bayad"), "paraan ng bayad");
         assert_eq!(normalise("Receipt No."), "receipt no");
         assert_eq!(normalise("Total Sales PHP"), "total sales");
+        assert_eq!(normalise("Order #"), "order no");
+        assert_eq!(normalise("#"), "no");
     }
 }
