@@ -386,15 +386,16 @@ fn delimiter_name(d: u8) -> Option<&'static str> {
     }
 }
 
-/// Whether a field reads as a sentence rather than a value: four words or more, or sentence
-/// punctuation.
+/// Whether a field reads as a sentence rather than a value: sentence punctuation, or a dozen
+/// words (a long product name is not a sentence).
 fn sentence_like(field: &str) -> bool {
     let t = field.trim();
-    t.split_whitespace().count() >= 5
+    let words = t.split_whitespace().count();
+    words >= 12
         || t.contains(". ")
         || t.contains("! ")
         || t.contains("? ")
-        || (t.len() > 12 && t.ends_with(['.', '!', '?']) && t.contains(' '))
+        || (words >= 3 && t.ends_with(['.', '!', '?']))
 }
 
 /// The share of sampled records with the most common field count (≥ 2), after any title rows,
@@ -479,7 +480,9 @@ fn sniff_delimited(text: &str, whole: bool) -> Detection {
             "text without a consistent delimiter (prose or an unknown layout)",
         );
     };
-    if prose > 0.2 {
+    // Sentences in some fields of a wide, regular table are notes, not prose.
+    let regular_table = share >= 0.95 && rows >= 5 && width >= 3;
+    if prose > 0.2 && !regular_table {
         return answer(
             FileFormat::Text,
             None,
@@ -559,6 +562,12 @@ mod tests {
         assert_eq!(wrapped.sub_kind, Some("wrapped"));
         let xml = detect(b"<?xml version=\"1.0\"?><r><t a=\"1\"/><t a=\"2\"/></r>");
         assert_eq!(xml.format, FileFormat::Xml);
+        let names = detect(
+            "date,product,amount\n2025-03-01,Lucky Me Pancit Canton Chilimansi Flavor 60g,16.50\n\
+             2025-03-01,Nescafe Classic Instant Coffee Refill Pack 25g,45.00\n"
+                .as_bytes(),
+        );
+        assert_eq!(names.format, FileFormat::Csv, "{names:?}");
         let prose = detect(b"Dear team, attached are the sales. Thanks!\nRegards, Ana\n");
         assert_eq!(prose.format, FileFormat::Text);
         assert!(prose.confidence < 0.8);
