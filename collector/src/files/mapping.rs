@@ -120,17 +120,28 @@ impl MappingProposal {
             .map(|m| m.source.as_str())
     }
 
+    /// The same mapping with each column found again in `columns` by its header (as written,
+    /// else normalised), as a mapping read back from storage needs.
+    pub fn bound_to(mut self, columns: &[String]) -> Result<Self, String> {
+        for m in &mut self.column_mappings {
+            m.index = find_column(columns, &m.source)?;
+            m.source = columns[m.index].clone();
+        }
+        self.unmapped = columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.column_mappings.iter().any(|m| m.index == *i))
+            .map(|(_, c)| c.clone())
+            .collect();
+        Ok(self)
+    }
+
     /// A mapping an operator confirmed (`source header → target`), for a file with `columns`.
     /// Headers are matched as written or normalised; unknown headers are an error.
     pub fn confirmed(columns: &[String], pairs: &[(String, Target)]) -> Result<Self, String> {
         let mut column_mappings = Vec::new();
         for (source, target) in pairs {
-            let wanted = words::normalise(source);
-            let index = columns
-                .iter()
-                .position(|c| c == source)
-                .or_else(|| columns.iter().position(|c| words::normalise(c) == wanted))
-                .ok_or_else(|| format!("no column `{source}` in the file"))?;
+            let index = find_column(columns, source)?;
             column_mappings.push(ColumnMapping {
                 source: columns[index].clone(),
                 target: *target,
@@ -153,6 +164,15 @@ impl MappingProposal {
             needs_review: false,
         })
     }
+}
+
+fn find_column(columns: &[String], source: &str) -> Result<usize, String> {
+    let wanted = words::normalise(source);
+    columns
+        .iter()
+        .position(|c| c == source)
+        .or_else(|| columns.iter().position(|c| words::normalise(c) == wanted))
+        .ok_or_else(|| format!("no column `{source}` in the file"))
 }
 
 /// A stable key of a header: SHA-256 over the normalised names in order (hex, 16 bytes).

@@ -332,11 +332,23 @@ impl Processed {
     /// The file's transactions, converted with the proposed mapping.
     pub fn transactions(self) -> Transactions {
         let mapping = self.mapping.clone();
-        self.transactions_with(mapping)
+        self.convert(mapping)
     }
 
-    /// The file's transactions, converted with `mapping` (an operator's confirmed one, say).
-    pub fn transactions_with(self, mapping: MappingProposal) -> Transactions {
+    /// The file's transactions, converted with `mapping` (an operator's confirmed one, say, as
+    /// stored: its columns are found again by header, so one read back from JSON works). A
+    /// mapping naming a column the file does not have is refused.
+    pub fn transactions_with(self, mapping: MappingProposal) -> Result<Transactions, FileError> {
+        let mapping = mapping
+            .bound_to(&self.columns)
+            .map_err(|reason| FileError::BadOption {
+                option: "mapping",
+                reason,
+            })?;
+        Ok(self.convert(mapping))
+    }
+
+    fn convert(self, mapping: MappingProposal) -> Transactions {
         let Processed {
             schema,
             sample,

@@ -121,13 +121,26 @@ fn a_confirmed_mapping_replaces_the_proposal() {
         confirmed.header_fingerprint,
         processed.mapping.header_fingerprint
     );
-    let mut transactions = processed.transactions_with(confirmed);
+    // As a landing stores it and reads it back for the next file with the same header.
+    let stored = serde_json::to_string(&confirmed).unwrap();
+    let restored: MappingProposal = serde_json::from_str(&stored).unwrap();
+    let mut transactions = processed.transactions_with(restored).unwrap();
     let ids: Vec<String> = transactions
         .by_ref()
         .map(|t| t.unwrap()["transactionId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["R1", "R2"]);
     assert_eq!(transactions.stats().revenue_centavos, 2_875);
+    let elsewhere = MappingProposal::confirmed(
+        &["Receipt".to_owned(), "Amount".to_owned()],
+        &[("Receipt".into(), Target::TransactionId)],
+    )
+    .unwrap();
+    let again = files::process(bytes, &Options::default()).unwrap();
+    match again.transactions_with(elsewhere) {
+        Err(e) => assert_eq!(e.kind(), "bad_option", "{e}"),
+        Ok(_) => panic!("a mapping naming a column the file lacks was taken"),
+    }
 }
 
 #[test]
