@@ -15,13 +15,14 @@
 //! - Detection is by content; the file name is never consulted. Anything unrecognised is
 //!   [`FileFormat::Text`] with a confidence below 0.8, an answer rather than an error.
 //! - No panics on any input: a bad file is a [`FileError`] naming what is wrong and, for text
-//!   formats, the line; an xlsx whose parts would inflate beyond [`MAX_XLSX_UNCOMPRESSED`] is
-//!   refused before it is inflated.
+//!   formats, the line; an xlsx whose parts claim or inflate beyond [`MAX_XLSX_UNCOMPRESSED`]
+//!   is refused before `calamine` opens it (its parts are inflated into a counting sink first).
 //! - Memory: delimited text and NDJSON stream (a sample of [`SAMPLE_ROWS`] rows is held for
-//!   inference and mapping); JSON documents, XML, Excel and Parquet are read whole, capped at
-//!   [`MAX_DOCUMENT_BYTES`].
+//!   inference and mapping; an NDJSON key first seen after the sample is not a column); JSON
+//!   documents, XML, Excel and Parquet are read whole, capped at [`MAX_DOCUMENT_BYTES`].
 //! - Money is exact: integer centavos from the text as written (`₱1,234.50`, `(1,234.50)`,
-//!   `1.234,50`), never through a float parse.
+//!   `1.234,50`), never through a float parse; numbers a source types as floats (Excel cells,
+//!   JSON numbers) are rounded to the centavo.
 //! - Nothing is dropped silently: a row the converter cannot turn into an item (a subtotal row,
 //!   an unreadable amount) is counted in [`ConvertStats`] with its reason.
 //!
