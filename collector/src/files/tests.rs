@@ -1,0 +1,238 @@
+//! The stage end to end on small inputs: detection, reading, inference, mapping and the
+//! payloads the common parser accepts.
+
+use super::*;
+use scout_common::transaction::Transaction;
+
+fn run(bytes: &[u8]) -> (Processed, Vec<serde_json::Value>, ConvertStats) {
+    let processed = process(bytes, &Options::default()).unwrap();
+    let copy = process(bytes, &Options::default()).unwrap();
+    let mut transactions = copy.transactions();
+    let payloads: Vec<_> = transactions.by_ref().collect::<Result<_, _>>().unwrap();
+    let stats = transactions.stats().clone();
+    (processed, payloads, stats)
+}
+
+#[test]
+fn item_rows_group_into_transactions_the_parser_accepts() {
+    let text = "Txn ID,Petsa,Oras,Produkto,Dami,Presyo,Paraan ng Bayad\n\
+                T1,03/14/2025,2:05 PM,Coke 1.5L,2,₱75.00,GCash\n\
+                T1,03/14/2025,2:05 PM,Piattos,1,₱20.50,GCash\n\
+                T2,03/15/2025,09:10,Safeguard,1,\"₱1,035.25\",Cash\n";
+    let (processed, payloads, stats) = run(text.as_bytes());
+    assert_eq!(processed.detection.format, FileFormat::Csv);
+    let targets: Vec<&str> = processed
+        .mapping
+        .column_mappings
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "transaction_id",
+            "date",
+            "time",
+            "product",
+            "quantity",
+            "unit_price",
+            "payment_method"
+        ]
+    );
+    assert!(!processed.needs_review(), "{:?}", processed.mapping);
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(stats.revenue_centavos, 15_000 + 2_050 + 103_525);
+    let t = Transaction::parse(payloads[0].clone()).unwrap();
+    assert_eq!(t.transaction_id, "T1");
+    assert_eq!(t.items.len(), 2);
+    assert_eq!(t.payment_method.as_deref(), Some("GCash"));
+    assert_eq!(
+        t.timestamp.map(|t| t.to_rfc3339()),
+        Some("2025-03-14T06:05:00+00:00".to_owned())
+    );
+}
+
+#[test]
+fn rows_without_ids_get_stable_derived_ids_and_summary_rows_are_skipped() {
+    let text =
+        "Date;Item;Amount\n2025-03-01;Bear Brand;12,50\n2025-03-01;Kopiko;8,00\nTOTAL;;20,50\n";
+    let (_, first, stats) = run(text.as_bytes());
+    let (_, again, _) = run(text.as_bytes());
+    assert_eq!(first, again);
+    assert_eq!(first.len(), 2);
+    assert_eq!(stats.summary_rows_skipped, 1);
+    assert_eq!(stats.revenue_centavos, 2_050);
+    assert!(
+        first[0]["transactionId"]
+            .as_str()
+            .unwrap()
+            .starts_with("file-")
+    );
+}
+
+#[test]
+fn a_repeated_transaction_total_is_not_counted_per_line() {
+    let text = "receipt no,product,qty,price,total\nR1,A,2,10.00,25.00\nR1,B,1,5.00,25.00\n";
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 1);
+    assert_eq!(stats.revenue_centavos, 2_500);
+}
+
+#[test]
+fn bad_inputs_answer_clearly() {
+    assert!(matches!(
+        process(b"", &Options::default()),
+        Err(FileError::Empty)
+    ));
+    assert!(matches!(
+        process(b"date,product,amount\n", &Options::default()),
+        Err(FileError::NoRows)
+    ));
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let d = detect(&garbage);
+    assert_eq!(d.format, FileFormat::Text);
+    assert!(d.confidence < 0.8);
+}
+
+#[test]
+fn the_schema_serialises_as_the_contract_names_it() {
+    let (processed, _, _) = run(b"id,amount,qty\n1,-5.00,0\n1,3.00,2\n,4.00,1\n");
+    let json = serde_json::to_value(&processed.schema).unwrap();
+    assert!(json["qualityScore"].as_f64().unwrap() < 1.0);
+    let kinds: Vec<&str> = json["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "missing_values",
+        "empty_ids",
+        "duplicate_ids",
+        "negative_amounts",
+        "non_positive_quantities",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+}
+
+/// Reads a small CSV and returns its proposed (header, target) pairs.
+fn mapped(text: &str) -> Vec<(String, &'static str)> {
+    let processed = process(text.as_bytes(), &Options::default()).unwrap();
+    processed
+        .mapping
+        .column_mappings
+        .iter()
+        .map(|m| (m.source.clone(), m.target.as_str()))
+        .collect()
+}
+
+fn assert_maps(text: &str, want: &[(&str, &str)]) {
+    let got = mapped(text);
+    for (source, target) in want {
+        let found = got.iter().find(|(s, _)| s == source).map(|(_, t)| *t);
+        assert_eq!(found, Some(*target), "{source} in {got:?}");
+    }
+}
+
+#[test]
+fn headers_of_pos_exports_in_the_wild() {
+    // A receipts export of a cloud POS popular with small shops.
+    assert_maps(
+        "Date,Receipt number,Receipt type,Category,SKU,Item,Quantity,Gross sales,Discounts,Net sales,POS,Store,Cashier name\n\
+         3/14/25 2:05 PM,1-1001,Sale,Beverages,10001,Coke Mismo,2,40.00,0.00,40.00,POS 1,Cubao,Ana\n\
+         3/14/25 2:09 PM,1-1002,Sale,Snacks,10002,Piattos,1,19.75,0.00,19.75,POS 1,Cubao,Ana\n",
+        &[
+            ("Date", "timestamp"),
+            ("Receipt number", "transaction_id"),
+            ("Category", "category"),
+            ("SKU", "sku"),
+            ("Item", "product"),
+            ("Quantity", "quantity"),
+            ("Store", "store_id"),
+        ],
+    );
+    // Upper-case, underscored headers of an ERP extract.
+    assert_maps(
+        "TRANSACTION_DATE,TXN_REF,ITEM_CODE,ITEM_DESCRIPTION,QTY_SOLD,NET_AMOUNT,BRANCH_CODE\n\
+         2025-03-14,A1,100,Kopiko Brown,2,18.00,B01\n2025-03-15,A2,101,Bear Brand,1,12.00,B02\n",
+        &[
+            ("TRANSACTION_DATE", "timestamp"),
+            ("ITEM_CODE", "sku"),
+            ("ITEM_DESCRIPTION", "product"),
+            ("QTY_SOLD", "quantity"),
+            ("NET_AMOUNT", "total_amount"),
+            ("BRANCH_CODE", "store_id"),
+        ],
+    );
+    // Units in the cells, Taglish headers, a payment column named oddly.
+    assert_maps(
+        "Petsa ng Benta,Pangalan ng Produkto,Ilan,Halaga (PHP),Bayad via\n\
+         03/14/2025,Lucky Me Pancit Canton,2 pcs,₱33.00,GCash\n03/14/2025,Bear Brand,1 pc,₱12.00,Cash\n\
+         03/15/2025,Tide,3 pcs,₱42.00,Maya\n",
+        &[
+            ("Petsa ng Benta", "timestamp"),
+            ("Pangalan ng Produkto", "product"),
+            ("Ilan", "quantity"),
+            ("Halaga (PHP)", "total_amount"),
+            ("Bayad via", "payment_method"),
+        ],
+    );
+}
+
+#[test]
+fn headers_of_online_shop_exports() {
+    assert_maps(
+        "Order #,Order Date,Customer,Product Title,Sold,Unit Price,Subtotal,Payment Gateway\n\
+         1001,2025-03-14 09:12:00,Juan,Nescafe 3in1,2,8.50,17.00,GCash\n\
+         1002,2025-03-14 09:20:00,Maria,Coke 1.5L,1,75.00,75.00,Cash\n",
+        &[
+            ("Order #", "transaction_id"),
+            ("Order Date", "timestamp"),
+            ("Product Title", "product"),
+            ("Sold", "quantity"),
+            ("Unit Price", "unit_price"),
+            ("Subtotal", "total_amount"),
+            ("Payment Gateway", "payment_method"),
+        ],
+    );
+}
+
+#[test]
+fn values_decide_when_headers_say_nothing() {
+    assert_maps(
+        "a,b,c,d\n2025-03-14 10:00,Coke,20.00,GCash\n2025-03-14 11:00,Piattos,19.75,cash\n\
+         2025-03-15 09:30,Tide,14.00,Maya\n",
+        &[("a", "timestamp"), ("d", "payment_method")],
+    );
+}
+
+#[test]
+fn undecided_day_order_is_an_issue_and_options_are_checked() {
+    let (processed, _, _) = run(b"date,product,amount\n03/04/2025,A,1.00\n05/06/2025,B,2.00\n");
+    assert!(
+        processed
+            .schema
+            .issues
+            .iter()
+            .any(|i| i.kind == "ambiguous_date_order"),
+        "{:?}",
+        processed.schema
+    );
+    let sample = processed.raw_sample(1);
+    assert_eq!(sample[0]["product"], "A");
+    assert_eq!(sample[0]["_line"], 2);
+    let bad = Options {
+        delimiter: Some('¦'),
+        ..Options::default()
+    };
+    assert!(matches!(
+        process(b"a,b\n1,2\n", &bad),
+        Err(FileError::BadOption {
+            option: "delimiter",
+            ..
+        })
+    ));
+}
