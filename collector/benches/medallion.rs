@@ -92,6 +92,7 @@ fn build_alone(rows: &[BronzeRow]) -> Duration {
             captured_at: r.captured_at,
             device_seq: r.device_seq,
             agent_version: r.agent_version.clone(),
+            endpoint: None,
         })
         .collect();
     let started = Instant::now();

@@ -65,6 +65,11 @@ use crate::quality::{self, Context, ItemFacts, QualityScore};
 
 /// `data_source` of rows that came from ScoutPi devices.
 pub const DATA_SOURCE_EDGE: &str = "edge";
+/// `data_source` of rows that came from imported files (a back office's exports, a shared
+/// Drive folder).
+pub const DATA_SOURCE_DRIVE: &str = "drive";
+/// The bronze `endpoint` of transactions landed from files.
+pub const FILE_ENDPOINT: &str = "file";
 /// Brand or category that could not be resolved.
 pub const UNKNOWN: &str = "Unknown";
 /// Brand of an item sold without one.
@@ -237,6 +242,11 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         return out;
     }
     let payment_method = payment_method(t.payment_method.as_deref());
+    let data_source = if record.endpoint.as_deref() == Some(FILE_ENDPOINT) {
+        DATA_SOURCE_DRIVE
+    } else {
+        DATA_SOURCE_EDGE
+    };
     let mut sold: Vec<(usize, i64, ItemBrand<'_>, QualityScore)> = Vec::new();
     for (index, item) in t.items.iter().enumerate() {
         let detection = brands.items.get(index).and_then(Option::as_ref);
@@ -294,7 +304,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             age_bracket: customer.age_bracket.clone(),
             gender: customer.gender.clone(),
             location_data: customer.location.clone(),
-            data_source: DATA_SOURCE_EDGE,
+            data_source,
             quality_score: score.score,
             bronze_id: record.bronze_id,
             item_index: i32::try_from(index).unwrap_or(i32::MAX),

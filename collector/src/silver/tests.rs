@@ -56,6 +56,7 @@ fn record(payload: &str) -> BronzeRecord {
         captured_at: None,
         device_seq: None,
         agent_version: None,
+        endpoint: None,
     }
 }
 
@@ -90,6 +91,24 @@ fn groups_and_baskets_are_flagged_once() {
             .all(|r| r.basket_units == 4.0 && r.basket_band == "4-6")
     );
     assert_eq!(out.rows[0].id, "SCOUTPI-0004:t-1:0");
+}
+
+#[test]
+fn rows_say_which_way_their_transaction_came_in() {
+    let matcher = BrandMatcher::shipped().unwrap();
+    let payload = json!({
+        "transactionId": "t-1",
+        "items": [{"productName": "Coke Mismo", "quantity": 1, "totalPrice": 15}],
+    })
+    .to_string();
+    let mut from_file = record(&payload);
+    from_file.endpoint = Some(FILE_ENDPOINT.into());
+    let mut from_device = record(&payload);
+    from_device.endpoint = Some("/v1/ingest".into());
+    let source = |r: &BronzeRecord| build(r, &matcher, Utc::now()).rows[0].data_source;
+    assert_eq!(source(&from_file), DATA_SOURCE_DRIVE);
+    assert_eq!(source(&from_device), DATA_SOURCE_EDGE);
+    assert_eq!(source(&record(&payload)), DATA_SOURCE_EDGE);
 }
 
 #[test]

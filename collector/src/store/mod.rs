@@ -38,6 +38,7 @@ mod postgres;
 mod silver;
 mod sql;
 mod sqlite;
+mod staging;
 mod views;
 
 pub use devices::{
@@ -47,6 +48,7 @@ pub use error::{Fault, StoreError, fault};
 pub use gold::{Backlog, GoldBatch, GoldRow};
 pub use silver::{BronzeRecord, SilverClaim, SilverWrite};
 pub use sql::{Arg, Claim, Partition, Record, Row, sqlite_text};
+pub use staging::{StagedFile, StagedStatus};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -24,6 +24,8 @@ pub struct BronzeRecord {
     pub captured_at: Option<DateTime<Utc>>,
     pub device_seq: Option<i64>,
     pub agent_version: Option<String>,
+    /// The way in it landed by (`processing_metadata.endpoint`: `/v1/ingest`, `file`, …).
+    pub endpoint: Option<String>,
 }
 
 /// What a silver batch writes: its silver rows, quarantine rows and bronze quality rows, and
@@ -46,8 +48,8 @@ pub struct SilverClaim {
 
 /// The columns a silver batch reads of a bronze row.
 const READ_BRONZE: &str = "SELECT id, transaction_id, store_id, device_id, \
-     transaction_timestamp, payload::text AS payload, captured_at, device_seq, agent_version \
-     FROM bronze.raw_transactions WHERE id = ANY($1) ORDER BY id";
+     transaction_timestamp, payload::text AS payload, captured_at, device_seq, agent_version, \
+     processing_metadata->>'endpoint' AS endpoint FROM bronze.raw_transactions WHERE id = ANY($1) ORDER BY id";
 
 impl Store {
     /// Takes pending bronze rows off silver's queue (the first `limit` in id order, or those of
@@ -95,6 +97,7 @@ impl Tx {
                     captured_at: r.opt_time("captured_at")?,
                     device_seq: r.opt_int("device_seq")?,
                     agent_version: r.opt_text("agent_version")?,
+                    endpoint: r.opt_text("endpoint")?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
