@@ -45,6 +45,10 @@ pub enum Command {
     Process(ProcessArgs),
     /// Print a day's gold KPIs per store and brand.
     Kpis(KpisArgs),
+    /// Import sales files (CSV, TSV, JSON, NDJSON, Excel, XML, Parquet; a folder's files):
+    /// detect, infer, map, land in staging and, when mapped, bronze; then bring silver and
+    /// gold up to date. Exits non-zero when a file failed.
+    Import(ImportArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -63,6 +67,42 @@ pub struct ProcessArgs {
     /// An operator's brand dictionary file, merged over the shipped one.
     #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
     pub brands_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Files, or folders whose files to import.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Print the reports as JSON (one array).
+    #[arg(long)]
+    pub json: bool,
+    /// Read the files as this format instead of detecting it (json, csv, tsv, excel, xml,
+    /// parquet).
+    #[arg(long, value_parser = parse_format)]
+    pub force_format: Option<crate::files::FileFormat>,
+    /// The Excel sheet to read (default: the first that holds data).
+    #[arg(long)]
+    pub sheet_name: Option<String>,
+    /// The delimiter of delimited text (default: detected).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// Lines to skip before the header row (default: detected).
+    #[arg(long)]
+    pub skip_rows: Option<usize>,
+    /// Import at most this many data rows per file.
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    /// The store of transactions that name none.
+    #[arg(long = "store", value_name = "STORE_ID")]
+    pub store_id: Option<String>,
+    /// An operator's brand dictionary file, merged over the shipped one.
+    #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
+    pub brands_file: Option<PathBuf>,
+}
+
+fn parse_format(name: &str) -> Result<crate::files::FileFormat, String> {
+    crate::files::FileFormat::from_name(name).ok_or_else(|| format!("unknown format {name:?}"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,9 +209,54 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Brand(args) => brand(&args),
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
+        Command::Import(args) => import(store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
+}
+
+async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let matcher = BrandMatcher::load(args.brands_file.as_deref())
+        .context("Failed to load the brand dictionary")?;
+    let paths = crate::import::expand(&args.paths).context("Failed to list the files")?;
+    let options = crate::import::ImportOptions {
+        files: crate::files::Options {
+            force_format: args.force_format,
+            sheet_name: args.sheet_name.clone(),
+            delimiter: args.delimiter,
+            skip_rows: args.skip_rows,
+            max_rows: args.max_rows,
+        },
+        store_id: args.store_id.clone(),
+        file_id: None,
+    };
+    let mut reports = Vec::with_capacity(paths.len());
+    for path in &paths {
+        if !args.json {
+            eprintln!("importing {}", path.display());
+        }
+        reports.push(crate::import::import_file(&store, path, &options).await?);
+    }
+    if reports.iter().any(|r| r.inserted > 0) {
+        let pipeline = Pipeline::new(store.clone(), Arc::new(matcher), PipelineOptions::default());
+        let report = pipeline.catch_up().await?;
+        if !args.json {
+            eprintln!(
+                "silver: {} rows ({} quarantined); gold: {} partitions rebuilt",
+                report.silver.silver_rows, report.silver.quarantined, report.gold.partitions
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", crate::import::summary_table(&reports));
+    }
+    Ok(if reports.iter().any(crate::import::ImportReport::failed) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Connects to the database and applies the pending migrations.

@@ -15,6 +15,7 @@ pub mod devices;
 pub mod error;
 pub mod files;
 pub mod gold;
+pub mod import;
 pub mod pipeline;
 pub mod quality;
 pub mod routes;

@@ -9,6 +9,7 @@ mod demo;
 mod fleet;
 mod hardening;
 mod helpers;
+mod import;
 mod ingest;
 mod medallion;
 mod process;

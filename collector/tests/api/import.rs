@@ -1,0 +1,287 @@
+//! Importing files into the medallion (`scout_collector::import`), on both backends: a mapped
+//! file lands in staging and bronze and reaches silver (`data_source = 'drive'`) and gold to
+//! the centavo; the same content twice lands once; a file whose mapping needs review lands
+//! nothing; a broken file gets a `failed` staging row with its reason; the same transactions
+//! in a second file are not counted twice.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use scout_collector::brands::BrandMatcher;
+use scout_collector::import::{ImportOptions, import_file};
+use scout_collector::pipeline::{Pipeline, PipelineOptions};
+use scout_collector::store::{Arg, Store};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb};
+
+both_backends!(
+    a_mapped_file_reaches_silver_and_gold_to_the_centavo,
+    the_same_content_lands_once,
+    a_file_needing_review_lands_nothing,
+    a_broken_file_is_staged_as_failed_with_its_reason,
+);
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/files")
+        .join(name)
+}
+
+/// `pos_export_basic.csv` as the corpus' manifest reads it.
+const BASIC: &str = "pos_export_basic.csv";
+const BASIC_TRANSACTIONS: u64 = 8;
+const BASIC_REVENUE: i64 = 182_100;
+
+async fn catch_up(store: &Store) {
+    Pipeline::new(
+        store.clone(),
+        Arc::new(BrandMatcher::shipped().unwrap()),
+        PipelineOptions::default(),
+    )
+    .catch_up()
+    .await
+    .unwrap();
+}
+
+async fn int(store: &Store, sql: &str) -> i64 {
+    store.query_int(sql, &[]).await.unwrap()
+}
+
+async fn staging_statuses(store: &Store) -> Vec<Option<String>> {
+    store
+        .query_texts(
+            "SELECT status FROM staging.universal_file_ingestion ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+}
+
+async fn a_mapped_file_reaches_silver_and_gold_to_the_centavo(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let report = import_file(&store, &corpus(BASIC), &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.status, "processed", "{report:?}");
+    assert_eq!(report.format, Some("csv"));
+    assert_eq!(report.transactions, BASIC_TRANSACTIONS);
+    assert_eq!(report.inserted, BASIC_TRANSACTIONS);
+    assert_eq!(report.revenue_centavos, BASIC_REVENUE);
+    catch_up(&store).await;
+
+    let silver = int(
+        &store,
+        "SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned",
+    )
+    .await;
+    let gold = int(
+        &store,
+        "SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM scout.scout_gold_transactions",
+    )
+    .await;
+    assert_eq!((silver, gold), (BASIC_REVENUE, BASIC_REVENUE));
+    let sources = store
+        .query_texts(
+            "SELECT DISTINCT data_source FROM silver.transactions_cleaned",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sources, [Some("drive".to_owned())]);
+
+    // The staging row: format, confidence, inference, mapping, sample and counts.
+    let row = &store
+        .query(
+            "SELECT file_name, file_format, CAST(detection_confidence AS TEXT), CAST(total_records AS BIGINT), \
+             status, schema_inference::text, column_mappings::text, raw_data::text \
+             FROM staging.universal_file_ingestion",
+            &[],
+        )
+        .await
+        .unwrap()[0];
+    assert_eq!(row.text(0).unwrap(), BASIC);
+    assert_eq!(row.text(1).unwrap(), "csv");
+    let confidence: f64 = row.text(2).unwrap().parse().unwrap();
+    assert!(confidence >= 0.9, "{confidence}");
+    assert_eq!(row.int(3).unwrap(), 12, "data rows");
+    assert_eq!(row.text(4).unwrap(), "processed");
+    let schema: serde_json::Value = serde_json::from_str(&row.text(5).unwrap()).unwrap();
+    assert!(schema["qualityScore"].as_f64().unwrap() > 0.8, "{schema}");
+    let mapping: serde_json::Value = serde_json::from_str(&row.text(6).unwrap()).unwrap();
+    assert!(mapping["mapping_confidence"].as_f64().unwrap() >= 0.8);
+    assert!(
+        mapping["column_mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == "Transaction ID" && m["target"] == "transaction_id"),
+        "{mapping}"
+    );
+    let sample: serde_json::Value = serde_json::from_str(&row.text(7).unwrap()).unwrap();
+    assert_eq!(sample.as_array().unwrap().len(), 12);
+    db.cleanup().await;
+}
+
+async fn the_same_content_lands_once(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let first = import_file(&store, &corpus(BASIC), &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.status, "processed");
+    // Twice, and once more under another name: one staging row, no new bronze.
+    let again = import_file(&store, &corpus(BASIC), &ImportOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("copy of the export.csv");
+    std::fs::copy(corpus(BASIC), &renamed).unwrap();
+    let copy = import_file(&store, &renamed, &ImportOptions::default())
+        .await
+        .unwrap();
+    for r in [&again, &copy] {
+        assert_eq!(r.status, "duplicate_file", "{r:?}");
+        assert_eq!(r.staging_id, first.staging_id);
+        assert_eq!(r.inserted, 0);
+    }
+    assert_eq!(staging_statuses(&store).await.len(), 1);
+    assert_eq!(
+        int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,
+        BASIC_TRANSACTIONS as i64
+    );
+
+    // A different file holding the same transactions (one more line at the end): only the
+    // new transaction lands.
+    let mut text = std::fs::read_to_string(corpus(BASIC)).unwrap();
+    let last = text.lines().last().unwrap().to_owned();
+    let extra = last.replacen(last.split(',').next().unwrap(), "TXN-EXTRA-1", 1);
+    text.push_str(&extra);
+    text.push('\n');
+    let grown = dir.path().join("export with one more sale.csv");
+    std::fs::write(&grown, text).unwrap();
+    let more = import_file(&store, &grown, &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(more.status, "processed", "{more:?}");
+    assert_eq!((more.inserted, more.duplicates), (1, BASIC_TRANSACTIONS));
+    catch_up(&store).await;
+    let lines = int(
+        &store,
+        "SELECT count(*) FROM silver.transactions_cleaned WHERE transaction_id = 'TXN-EXTRA-1'",
+    )
+    .await;
+    assert_eq!(lines, 1);
+    db.cleanup().await;
+}
+
+async fn a_file_needing_review_lands_nothing(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let report = import_file(
+        &store,
+        &corpus("headerless_export.csv"),
+        &ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, "needs_review", "{report:?}");
+    assert!(report.mapping_confidence.unwrap() < 0.8);
+    assert_eq!(report.inserted, 0);
+    assert_eq!(
+        int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,
+        0
+    );
+    assert_eq!(
+        staging_statuses(&store).await,
+        [Some("needs_review".to_owned())]
+    );
+    let proposal = store
+        .query_texts(
+            "SELECT column_mappings::text FROM staging.universal_file_ingestion",
+            &[],
+        )
+        .await
+        .unwrap();
+    let proposal: serde_json::Value =
+        serde_json::from_str(proposal[0].as_deref().unwrap()).unwrap();
+    assert!(!proposal["column_mappings"].as_array().unwrap().is_empty());
+    db.cleanup().await;
+}
+
+async fn a_broken_file_is_staged_as_failed_with_its_reason(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    for (name, reason) in [
+        ("truncated.xlsx", "damaged"),
+        ("empty.csv", "empty"),
+        ("zip_bomb.xlsx", ""),
+    ] {
+        let report = import_file(&store, &corpus(name), &ImportOptions::default())
+            .await
+            .unwrap();
+        assert!(report.failed(), "{name}: {report:?}");
+        let error = report.error.clone().unwrap();
+        assert!(error.contains(reason), "{name}: {error}");
+        let staged = store
+            .query_texts(
+                "SELECT error_message FROM staging.universal_file_ingestion WHERE id = $1",
+                &[Arg::Int(report.staging_id)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(staged, [Some(error)], "{name}");
+    }
+    assert_eq!(
+        int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,
+        0
+    );
+    db.cleanup().await;
+}
+
+/// `scout-collector import`: a summary table, exit 0 when every file was imported (or was
+/// already), 1 when one failed; silver and gold brought up to date.
+#[test]
+fn the_import_command_exits_non_zero_when_a_file_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("scout.db").display());
+    let run = |files: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+            .args(["--database-url", &url, "import"])
+            .args(files.iter().map(|f| corpus(f)))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, table) = run(&[BASIC, "truncated.xlsx"]);
+    assert_eq!(code, Some(1), "{table}");
+    assert!(
+        table.contains("processed") && table.contains("failed"),
+        "{table}"
+    );
+    assert!(table.contains("1821.00"), "{table}");
+    let (code, table) = run(&[BASIC]);
+    assert_eq!(code, Some(0), "{table}");
+    assert!(table.contains("duplicate_file"), "{table}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+        .args(["--database-url", &url, "kpis", "--json"])
+        .output()
+        .unwrap();
+    let kpis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !kpis.as_array().unwrap().is_empty(),
+        "gold holds the file's day"
+    );
+}
