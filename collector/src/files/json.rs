@@ -51,17 +51,8 @@ pub(super) fn read(text: &str, ndjson: bool) -> Result<Table, FileError> {
     for (i, record) in records.into_iter().enumerate() {
         builder.push(&record, i as u64 + 1, &mut rows);
     }
-    let columns = builder.columns.clone();
-    let width = columns.len();
-    let rows: RowIter = Box::new(rows.into_iter().map(move |mut r| {
-        r.cells.resize(width, Cell::Empty);
-        Ok(r)
-    }));
-    Ok(Table {
-        columns,
-        rows,
-        layout: serde_json::json!({ "records": path, "itemsKey": builder.items_key }),
-    })
+    let layout = serde_json::json!({ "records": path, "itemsKey": builder.items_key });
+    Ok(builder.table(rows, layout))
 }
 
 /// The path of the largest array of objects nested inside wrapper objects (`response.data`),
@@ -234,6 +225,20 @@ pub(super) struct Builder {
 }
 
 impl Builder {
+    /// The table of the rows pushed, each padded to the columns found in all of them.
+    fn table(&self, rows: Vec<Row>, layout: serde_json::Value) -> Table {
+        let width = self.columns.len();
+        let rows: RowIter = Box::new(rows.into_iter().map(move |mut r| {
+            r.cells.resize(width, Cell::Empty);
+            Ok(r)
+        }));
+        Table {
+            columns: self.columns.clone(),
+            rows,
+            layout,
+        }
+    }
+
     fn slot(&mut self, name: &str) -> Option<usize> {
         if let Some(i) = self.index.get(name) {
             return Some(*i);
@@ -363,17 +368,7 @@ pub(super) fn table_from_records(
     for (line, record) in &records {
         builder.push(record, *line, &mut rows);
     }
-    let columns = builder.columns.clone();
-    let width = columns.len();
-    let rows: RowIter = Box::new(rows.into_iter().map(move |mut r| {
-        r.cells.resize(width, Cell::Empty);
-        Ok(r)
-    }));
-    Ok(Table {
-        columns,
-        rows,
-        layout,
-    })
+    Ok(builder.table(rows, layout))
 }
 
 #[cfg(test)]
