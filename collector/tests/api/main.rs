@@ -10,6 +10,7 @@ mod fleet;
 mod hardening;
 mod helpers;
 mod ingest;
+mod manual_sql;
 mod medallion;
 mod process;
 mod scale_out;
