@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod devices;
 pub mod error;
+pub mod gates;
 pub mod gold;
 pub mod pipeline;
 pub mod quality;

@@ -8,6 +8,7 @@ mod audit;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
+mod gates;
 mod hardening;
 mod helpers;
 mod ingest;

@@ -1,0 +1,115 @@
+//! The quality gates built so far (completeness, revenue consistency), each with a passing and a
+//! failing scenario, and no data on an empty database, on both backends. Data goes in through
+//! ingest and the pipeline; a failing revenue scenario alters gold behind the pipeline's back.
+
+use chrono::Utc;
+use scout_collector::gates::{self, GatesConfig, Status};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, TestDb, ndjson};
+use crate::medallion::{process, sale};
+
+crate::both_backends!(
+    gates_without_data_say_so,
+    completeness_passes_and_fails,
+    revenue_consistency_passes_and_fails,
+);
+
+async fn app(backend: Backend) -> TestApp {
+    TestApp::spawn_ingest_only(TestDb::for_backend(backend).await.unwrap()).await
+}
+
+/// Lands and processes one sale of `branded` Coke lines and `unresolved` noise lines.
+async fn seed(app: &TestApp, id: &str, branded: usize, unresolved: usize) {
+    let mut t = sale(
+        id,
+        "2026-12-04T02:00:00Z",
+        &vec![("Coca-Cola", "Coke Mismo", 1.0, 15.0); branded],
+        "cash",
+    );
+    let items = t["items"].as_array_mut().unwrap();
+    for _ in 0..unresolved {
+        items.push(
+            json!({"brandName": "Qwzx", "productName": "Qwzx", "quantity": 1,
+                          "unitPrice": 7, "totalPrice": 7}),
+        );
+    }
+    app.ingest_ok(&app.token, ndjson(&[t.to_string()])).await;
+    process(&app.store).await;
+}
+
+async fn gates_without_data_say_so(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    let c = gates::completeness(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    let r = gates::revenue_consistency(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((c.status, c.value), (Status::NoData, None));
+    assert_eq!((r.status, r.value), (Status::NoData, None));
+    app.finish().await;
+}
+
+async fn completeness_passes_and_fails(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    seed(&app, "cccccccc-0000-4000-8000-000000000001", 9, 1).await;
+    let g = gates::completeness(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Pass, Some(0.9)), "{g:?}");
+    assert_eq!(g.details["groups_below"], json!([]));
+
+    // Eight more unresolved lines: 9 branded of 18.
+    seed(&app, "cccccccc-0000-4000-8000-000000000002", 0, 8).await;
+    let g = gates::completeness(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Fail, Some(0.5)), "{g:?}");
+    assert_eq!(
+        g.details["groups_below"],
+        json!([{"date": "2026-12-04", "store_id": "104", "rows": 18, "branded": 9, "share": 0.5}])
+    );
+    assert!(!g.action.is_empty());
+    // Outside the window nothing is judged.
+    let g = gates::completeness(&app.store, &config, Utc::now() + chrono::Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::NoData);
+    app.finish().await;
+}
+
+async fn revenue_consistency_passes_and_fails(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    // Two brands on one day at one store: gold has a row per brand, silver one day's total.
+    seed(&app, "dddddddd-0000-4000-8000-000000000001", 3, 2).await;
+    let g = gates::revenue_consistency(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Pass, Some(0.0)), "{g:?}");
+    assert_eq!(g.details["partitions"], 1);
+
+    // Gold drifts from silver: the Coke row loses ₱15 of the day's ₱59 (25%).
+    app.store
+        .execute(
+            "UPDATE scout.scout_gold_transactions SET revenue_centavos = revenue_centavos - 1500 \
+             WHERE brand_name = 'Coca-Cola'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let g = gates::revenue_consistency(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::Fail, "{g:?}");
+    assert_eq!(g.value, Some(0.2542));
+    assert_eq!(
+        g.details["partitions_off"],
+        json!([{"date": "2026-12-04", "store_id": "104", "silver_peso": 59.0,
+                "gold_peso": 44.0, "difference": 0.2542}])
+    );
+    app.finish().await;
+}
