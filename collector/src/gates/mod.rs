@@ -4,10 +4,11 @@
 //! `no_data` (nothing in the window to judge), with the offending groups listed (at most
 //! [`MAX_LISTED`]) and the action an operator takes. Gates only read.
 //!
-//! Built so far: completeness (share of branded silver rows) and revenue consistency (gold
+//! Built so far: completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
 //! against silver per day × store; the manual compares one gold row per brand with a whole
 //! day's silver total, which differs whenever a store sells more than one brand, so the gate
-//! compares sums at the grain both share).
+//! compares sums at the grain both share). Not yet: format detection, schema quality, mapping
+//! confidence (they read file ingestion's staging rows) and integration.
 
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::store::{Arg, Store, StoreError};
+
+mod timing;
+
+pub use timing::{freshness, performance};
 
 /// Offending groups listed per gate, at most.
 pub const MAX_LISTED: usize = 20;
@@ -95,6 +100,10 @@ pub struct GatesConfig {
     pub completeness: f64,
     /// Largest relative difference between gold and silver revenue of a day × store.
     pub revenue_tolerance: f64,
+    /// Oldest the newest row of any layer may be, in minutes.
+    pub freshness_minutes: f64,
+    /// Longest mean duration of an audited call, in seconds.
+    pub max_avg_seconds: f64,
 }
 
 impl Default for GatesConfig {
@@ -104,6 +113,8 @@ impl Default for GatesConfig {
             margin: 0.05,
             completeness: 0.8,
             revenue_tolerance: 0.05,
+            freshness_minutes: 240.0,
+            max_avg_seconds: 2.0,
         }
     }
 }

@@ -1,9 +1,13 @@
-//! The quality gates built so far (completeness, revenue consistency), each with a passing and a
+//! The quality gates built so far (completeness, revenue consistency, freshness, performance),
+//! each with a passing and a
 //! failing scenario, and no data on an empty database, on both backends. Data goes in through
 //! ingest and the pipeline; a failing revenue scenario alters gold behind the pipeline's back.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use scout_collector::gates::{self, GatesConfig, Status};
+use scout_collector::store::AuditEntry;
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, TestDb, ndjson};
@@ -13,6 +17,8 @@ crate::both_backends!(
     gates_without_data_say_so,
     completeness_passes_and_fails,
     revenue_consistency_passes_and_fails,
+    freshness_passes_and_fails,
+    performance_passes_and_fails,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -111,5 +117,68 @@ async fn revenue_consistency_passes_and_fails(backend: Backend) {
         json!([{"date": "2026-12-04", "store_id": "104", "silver_peso": 59.0,
                 "gold_peso": 44.0, "difference": 0.2542}])
     );
+    app.finish().await;
+}
+
+async fn freshness_passes_and_fails(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    let g = gates::freshness(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::NoData, "{g:?}");
+    seed(&app, "eeeeeeee-0000-4000-8000-000000000001", 1, 0).await;
+    let now = Utc::now();
+    let g = gates::freshness(&app.store, &config, now).await.unwrap();
+    assert_eq!(g.status, Status::Pass, "{g:?}");
+    assert!(g.value.unwrap() < 5.0, "{g:?}");
+    // Five hours later, nothing new: every layer is 300 minutes old or more.
+    let later = now + chrono::Duration::hours(5);
+    let g = gates::freshness(&app.store, &config, later).await.unwrap();
+    assert_eq!(g.status, Status::Fail, "{g:?}");
+    assert!((300.0..305.0).contains(&g.value.unwrap()), "{g:?}");
+    for layer in ["bronze", "silver", "gold"] {
+        assert!(g.details[layer]["age_minutes"].as_f64().unwrap() >= 300.0);
+    }
+    app.finish().await;
+}
+
+async fn performance_passes_and_fails(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    let audit = |function_name: &'static str, ms: u64| AuditEntry {
+        function_name,
+        duration: Duration::from_millis(ms),
+        error: None,
+        device_id: None,
+        row_count: None,
+        details: None,
+        created_at: Utc::now(),
+    };
+    let g = gates::performance(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::NoData, "{g:?}");
+    for ms in [100, 300] {
+        app.store.audit(&audit("ingest-stream", ms)).await.unwrap();
+    }
+    let g = gates::performance(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Pass, Some(0.2)), "{g:?}");
+    // One slow file import: (100 + 300 + 8,000) / 3 ms = 2.8 s.
+    app.store
+        .audit(&audit("universal-processor", 8_000))
+        .await
+        .unwrap();
+    let g = gates::performance(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Fail, Some(2.8)), "{g:?}");
+    assert_eq!(
+        g.details["by_function"][0]["function"],
+        "universal-processor"
+    );
+    assert_eq!(g.details["by_function"][0]["max_seconds"], 8.0);
     app.finish().await;
 }
