@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::store::{Arg, Store, StoreError};
+use crate::store::{Arg, AuditEntry, Store, StoreError};
 
 mod timing;
 
@@ -219,6 +219,85 @@ pub async fn revenue_consistency(
                  --rebuild-gold); if they stay off, look for partitions in \
                  metadata.gold_failures and for silver rows loaded after the last rebuild.",
     })
+}
+
+/// Runs every gate built so far, in the manual's order, and writes one `quality-gates` audit row
+/// (a failed audit write is logged, not returned).
+pub async fn run_all(
+    store: &Store,
+    config: &GatesConfig,
+    now: DateTime<Utc>,
+) -> Result<Vec<GateResult>, StoreError> {
+    let started = std::time::Instant::now();
+    let results = async {
+        Ok::<_, StoreError>(vec![
+            completeness(store, config, now).await?,
+            revenue_consistency(store, config, now).await?,
+            performance(store, config, now).await?,
+            freshness(store, config, now).await?,
+        ])
+    }
+    .await;
+    let error = results.as_ref().err().map(ToString::to_string);
+    let details = results.as_ref().ok().map(|r| {
+        let statuses: serde_json::Map<String, Value> = r
+            .iter()
+            .map(|g| (g.name.to_owned(), json!(g.status)))
+            .collect();
+        Value::from(statuses).to_string()
+    });
+    store
+        .audit_logged(&AuditEntry {
+            function_name: "quality-gates",
+            duration: started.elapsed(),
+            error: error.as_deref(),
+            device_id: None,
+            row_count: results.as_ref().ok().map(|r| r.len() as i64),
+            details: details.as_deref(),
+            created_at: Utc::now(),
+        })
+        .await;
+    results
+}
+
+/// The `gates` command's exit code: 0 when every gate passed or had no data, 1 when any warned,
+/// 2 when any failed.
+pub fn exit_code(results: &[GateResult]) -> u8 {
+    results
+        .iter()
+        .map(|g| match g.status {
+            Status::Pass | Status::NoData => 0,
+            Status::Warn => 1,
+            Status::Fail => 2,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The results as a table for people: one line per gate, then each non-passing gate's action.
+pub fn table(results: &[GateResult]) -> String {
+    let mut out = format!(
+        "{:<22} {:<8} {:>12} {:>10}\n",
+        "gate", "status", "value", "threshold"
+    );
+    for g in results {
+        let value = g
+            .value
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
+        let status = serde_json::to_value(g.status).unwrap_or_default();
+        let status = status.as_str().unwrap_or_default();
+        out.push_str(&format!(
+            "{:<22} {:<8} {:>12} {:>10}\n",
+            g.name, status, value, g.threshold
+        ));
+    }
+    for g in results
+        .iter()
+        .filter(|g| matches!(g.status, Status::Warn | Status::Fail))
+    {
+        out.push_str(&format!("\n{}: {}\n  {}\n", g.name, g.details, g.action));
+    }
+    out
 }
 
 fn round4(x: f64) -> f64 {

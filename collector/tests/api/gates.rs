@@ -3,6 +3,7 @@
 //! failing scenario, and no data on an empty database, on both backends. Data goes in through
 //! ingest and the pipeline; a failing revenue scenario alters gold behind the pipeline's back.
 
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,6 +20,7 @@ crate::both_backends!(
     revenue_consistency_passes_and_fails,
     freshness_passes_and_fails,
     performance_passes_and_fails,
+    gates_command_exits_by_the_worst_gate,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -180,5 +182,78 @@ async fn performance_passes_and_fails(backend: Backend) {
         "universal-processor"
     );
     assert_eq!(g.details["by_function"][0]["max_seconds"], 8.0);
+    app.finish().await;
+}
+
+/// Runs `scout-collector gates --json` on the app's database: exit code and the gates' statuses.
+fn gates_command(app: &TestApp) -> (i32, Vec<(String, String)>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+        .args(["--database-url", &app.db.url, "gates", "--json"])
+        .env_remove("SCOUT_GATES_WINDOW_HOURS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let statuses = parsed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            for key in ["value", "threshold", "details", "action"] {
+                assert!(g.get(key).is_some(), "{key} in {g}");
+            }
+            (
+                g["name"].as_str().unwrap().to_owned(),
+                g["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (out.status.code().unwrap(), statuses)
+}
+
+async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
+    let app = app(backend).await;
+    let status_of = |all: &[(String, String)], name: &str| {
+        all.iter().find(|(n, _)| n == name).unwrap().1.clone()
+    };
+    // Nothing yet: every gate has no data.
+    let (code, all) = gates_command(&app);
+    assert_eq!(code, 0, "{all:?}");
+    assert!(all.iter().all(|(_, s)| s == "no_data"), "{all:?}");
+    // 9 of 10 branded: all pass.
+    seed(&app, "ffffffff-0000-4000-8000-000000000001", 9, 1).await;
+    let (code, all) = gates_command(&app);
+    assert_eq!(
+        (code, status_of(&all, "completeness")),
+        (0, "pass".into()),
+        "{all:?}"
+    );
+    // 9 of 11 (0.818): above 0.8 but within the margin, a warning.
+    seed(&app, "ffffffff-0000-4000-8000-000000000002", 0, 1).await;
+    let (code, all) = gates_command(&app);
+    assert_eq!(
+        (code, status_of(&all, "completeness")),
+        (1, "warn".into()),
+        "{all:?}"
+    );
+    // 9 of 12 (0.75): a failure.
+    seed(&app, "ffffffff-0000-4000-8000-000000000003", 0, 1).await;
+    let (code, all) = gates_command(&app);
+    assert_eq!(
+        (code, status_of(&all, "completeness")),
+        (2, "fail".into()),
+        "{all:?}"
+    );
+    // Each run is audited.
+    let runs = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM metadata.function_audit WHERE function_name = 'quality-gates'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs, 4);
     app.finish().await;
 }
