@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::store::{Arg, AuditEntry, Store, StoreError};
+use crate::store::{Arg, AuditEntry, Record, Store, StoreError};
 
 mod timing;
 
@@ -36,6 +36,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The name the JSON output and the results table use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+            Self::NoData => "no_data",
+        }
+    }
+
     /// The value of `scout_gate_status`: 0 pass, 1 warn, 2 fail, -1 no data.
     pub fn metric(self) -> i64 {
         match self {
@@ -87,6 +97,39 @@ pub struct GateResult {
     pub threshold: f64,
     pub details: Value,
     pub action: &'static str,
+}
+
+/// One gate's result as `metadata.quality_gate_results` keeps it.
+struct Kept<'a> {
+    run_id: &'a str,
+    result: &'a GateResult,
+    details: String,
+    created_at: DateTime<Utc>,
+}
+
+impl Record for Kept<'_> {
+    const TABLE: &'static str = "metadata.quality_gate_results";
+    const COLUMNS: &'static [&'static str] = &[
+        "run_id",
+        "gate",
+        "status",
+        "value",
+        "threshold",
+        "details",
+        "created_at",
+    ];
+
+    fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
+        out.extend([
+            Arg::from(self.run_id),
+            Arg::from(self.result.name),
+            Arg::from(self.result.status.as_str()),
+            Arg::from(self.result.value),
+            Arg::from(self.result.threshold),
+            Arg::json(&self.details),
+            Arg::from(self.created_at),
+        ]);
+    }
 }
 
 /// Windows and thresholds.
@@ -221,8 +264,9 @@ pub async fn revenue_consistency(
     })
 }
 
-/// Runs every gate built so far, in the manual's order, and writes one `quality-gates` audit row
-/// (a failed audit write is logged, not returned).
+/// Runs every gate built so far, keeps their results in `metadata.quality_gate_results` (one
+/// run id), and writes one `quality-gates` audit row (a failed audit write is logged, not
+/// returned).
 pub async fn run_all(
     store: &Store,
     config: &GatesConfig,
@@ -238,6 +282,22 @@ pub async fn run_all(
         ])
     }
     .await;
+    let mut results = results;
+    if let Ok(r) = &results {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let kept: Vec<Kept> = r
+            .iter()
+            .map(|result| Kept {
+                run_id: &run_id,
+                result,
+                details: result.details.to_string(),
+                created_at: now,
+            })
+            .collect();
+        if let Err(e) = store.insert_rows(&kept.iter().collect::<Vec<_>>()).await {
+            results = Err(e);
+        }
+    }
     let error = results.as_ref().err().map(ToString::to_string);
     let details = results.as_ref().ok().map(|r| {
         let statuses: serde_json::Map<String, Value> = r
@@ -284,11 +344,12 @@ pub fn table(results: &[GateResult]) -> String {
         let value = g
             .value
             .map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
-        let status = serde_json::to_value(g.status).unwrap_or_default();
-        let status = status.as_str().unwrap_or_default();
         out.push_str(&format!(
             "{:<22} {:<8} {:>12} {:>10}\n",
-            g.name, status, value, g.threshold
+            g.name,
+            g.status.as_str(),
+            value,
+            g.threshold
         ));
     }
     for g in results
@@ -323,5 +384,8 @@ mod tests {
             [Status::Pass, Status::Warn, Status::Fail, Status::NoData].map(Status::metric),
             [0, 1, 2, -1]
         );
+        for status in [Status::Pass, Status::Warn, Status::Fail, Status::NoData] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 }

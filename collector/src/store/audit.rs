@@ -2,7 +2,8 @@
 //! operations manual names (`ingest-stream`, `universal-processor`, `nl2sql`, `quality-gates`,
 //! …), with its duration, its error if any, and what helps to read it (device, rows, details).
 //! Written once for both databases through [`Record`]; a failed audit write is logged and never
-//! fails the operation it describes ([`Store::audit_logged`]).
+//! fails the operation it describes ([`Store::audit_logged`]). Other operational records (the
+//! quality gates' results) are written with [`Store::insert_rows`].
 
 use std::time::Duration;
 
@@ -83,6 +84,13 @@ impl Store {
             .execute(&insert_one::<AuditEntry>(&values), &values)
             .await?;
         Ok(())
+    }
+
+    /// Writes `rows` in one transaction (the bulk path of each backend).
+    pub async fn insert_rows<R: Record>(&self, rows: &[&R]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let written = tx.write(rows).await;
+        tx.finish(written).await
     }
 
     /// Writes one audit row; a failure is logged, not returned: the audit never fails the call

@@ -255,5 +255,26 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(runs, 4);
+    // And kept for trends: four runs of four gates, the last one's completeness failed.
+    let kept = app
+        .store
+        .query(
+            "SELECT CAST(count(*) AS BIGINT), CAST(count(DISTINCT run_id) AS BIGINT) \
+             FROM metadata.quality_gate_results",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((kept[0].int(0).unwrap(), kept[0].int(1).unwrap()), (16, 4));
+    let latest = app
+        .store
+        .query_texts(
+            "SELECT status FROM metadata.quality_gate_results WHERE gate = 'completeness' \
+             ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest, [Some("fail".to_owned())]);
     app.finish().await;
 }
