@@ -320,6 +320,29 @@ pub async fn run_all(
     results
 }
 
+/// The latest run's status per gate (from `metadata.quality_gate_results`), for `/metrics`.
+pub async fn latest(store: &Store) -> Result<Vec<(String, Status)>, StoreError> {
+    let rows = store
+        .query(
+            "SELECT gate, status FROM metadata.quality_gate_results WHERE run_id = \
+               (SELECT run_id FROM metadata.quality_gate_results ORDER BY id DESC LIMIT 1) \
+             ORDER BY id",
+            &[],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let status = match r.text(1)?.as_str() {
+            "pass" => Status::Pass,
+            "warn" => Status::Warn,
+            "fail" => Status::Fail,
+            _ => Status::NoData,
+        };
+        out.push((r.text(0)?, status));
+    }
+    Ok(out)
+}
+
 /// The `gates` command's exit code: 0 when every gate passed or had no data, 1 when any warned,
 /// 2 when any failed.
 pub fn exit_code(results: &[GateResult]) -> u8 {

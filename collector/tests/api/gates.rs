@@ -276,5 +276,24 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(latest, [Some("fail".to_owned())]);
+    // The latest run on /metrics: 2 for the failing gate, 0 for the passing ones.
+    let page = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("# TYPE scout_gate_status gauge"), "{page}");
+    for (gate, value) in [
+        ("completeness", 2),
+        ("revenue_consistency", 0),
+        ("freshness", 0),
+    ] {
+        let line = format!("scout_gate_status{{gate=\"{gate}\"}} {value}");
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
     app.finish().await;
 }
