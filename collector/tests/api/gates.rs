@@ -21,6 +21,7 @@ crate::both_backends!(
     freshness_passes_and_fails,
     performance_passes_and_fails,
     gates_command_exits_by_the_worst_gate,
+    gates_endpoint_needs_the_admin_token,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -295,5 +296,37 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         let line = format!("scout_gate_status{{gate=\"{gate}\"}} {value}");
         assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
     }
+    app.finish().await;
+}
+
+async fn gates_endpoint_needs_the_admin_token(backend: Backend) {
+    const ADMIN: &str = "admin-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let db = TestDb::for_backend(backend).await.unwrap();
+    let app = TestApp::spawn_with_admin_token(db, ADMIN).await;
+    seed(&app, "abababab-0000-4000-8000-000000000001", 1, 1).await;
+    let get = |token: &str| {
+        app.client
+            .get(app.url("/v1/gates"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        get(&app.token).await.unwrap().status(),
+        401,
+        "a device token"
+    );
+    let answer = get(ADMIN).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let statuses: Vec<(&str, &str)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["status"].as_str().unwrap()))
+        .collect();
+    // 1 of 2 lines branded: completeness fails; gold matches silver.
+    assert_eq!(statuses[0], ("completeness", "fail"));
+    assert_eq!(statuses[1], ("revenue_consistency", "pass"));
+    assert_eq!(statuses.len(), 4);
     app.finish().await;
 }
