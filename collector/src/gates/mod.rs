@@ -4,11 +4,11 @@
 //! `no_data` (nothing in the window to judge), with the offending groups listed (at most
 //! [`MAX_LISTED`]) and the action an operator takes. Gates only read.
 //!
-//! Built so far: completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
+//! Built so far: format detection, schema quality, mapping confidence (`files.rs`),
+//! completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
 //! against silver per day × store; the manual compares one gold row per brand with a whole
 //! day's silver total, which differs whenever a store sells more than one brand, so the gate
-//! compares sums at the grain both share). Not yet: format detection, schema quality, mapping
-//! confidence (they read file ingestion's staging rows) and integration.
+//! compares sums at the grain both share). Not yet: integration (bronze → silver → gold).
 
 use std::time::Duration;
 
@@ -18,8 +18,10 @@ use serde_json::{Value, json};
 
 use crate::store::{Arg, AuditEntry, Record, Store, StoreError};
 
+mod files;
 mod timing;
 
+pub use files::file_gates;
 pub use timing::{freshness, performance};
 
 /// Offending groups listed per gate, at most.
@@ -139,6 +141,12 @@ pub struct GatesConfig {
     pub window: Duration,
     /// Warning margin, a fraction of each threshold.
     pub margin: f64,
+    /// Least mean format detection confidence of imported files.
+    pub format_detection: f64,
+    /// Least mean schema quality score of imported files.
+    pub schema_quality: f64,
+    /// Least mean column mapping confidence of imported files.
+    pub mapping_confidence: f64,
     /// Least share of branded silver rows (per store and day, and overall).
     pub completeness: f64,
     /// Largest relative difference between gold and silver revenue of a day × store.
@@ -154,6 +162,9 @@ impl Default for GatesConfig {
         Self {
             window: Duration::from_secs(24 * 3600),
             margin: 0.05,
+            format_detection: 0.9,
+            schema_quality: 0.8,
+            mapping_confidence: 0.85,
             completeness: 0.8,
             revenue_tolerance: 0.05,
             freshness_minutes: 240.0,
@@ -274,12 +285,14 @@ pub async fn run_all(
 ) -> Result<Vec<GateResult>, StoreError> {
     let started = std::time::Instant::now();
     let results = async {
-        Ok::<_, StoreError>(vec![
+        let mut all = file_gates(store, config, now).await?;
+        all.extend([
             completeness(store, config, now).await?,
             revenue_consistency(store, config, now).await?,
             performance(store, config, now).await?,
             freshness(store, config, now).await?,
-        ])
+        ]);
+        Ok::<_, StoreError>(all)
     }
     .await;
     let mut results = results;

@@ -1,5 +1,5 @@
-//! The quality gates built so far (completeness, revenue consistency, freshness, performance),
-//! each with a passing and a
+//! The quality gates built so far (the three file gates, completeness, revenue consistency,
+//! freshness, performance), each with a passing and a
 //! failing scenario, and no data on an empty database, on both backends. Data goes in through
 //! ingest and the pipeline; a failing revenue scenario alters gold behind the pipeline's back.
 
@@ -22,6 +22,7 @@ crate::both_backends!(
     performance_passes_and_fails,
     gates_command_exits_by_the_worst_gate,
     gates_endpoint_needs_the_admin_token,
+    file_gates_pass_and_fail,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -256,7 +257,7 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(runs, 4);
-    // And kept for trends: four runs of four gates, the last one's completeness failed.
+    // And kept for trends: four runs of seven gates, the last one's completeness failed.
     let kept = app
         .store
         .query(
@@ -266,7 +267,7 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!((kept[0].int(0).unwrap(), kept[0].int(1).unwrap()), (16, 4));
+    assert_eq!((kept[0].int(0).unwrap(), kept[0].int(1).unwrap()), (28, 4));
     let latest = app
         .store
         .query_texts(
@@ -325,8 +326,79 @@ async fn gates_endpoint_needs_the_admin_token(backend: Backend) {
         .map(|g| (g["name"].as_str().unwrap(), g["status"].as_str().unwrap()))
         .collect();
     // 1 of 2 lines branded: completeness fails; gold matches silver.
-    assert_eq!(statuses[0], ("completeness", "fail"));
-    assert_eq!(statuses[1], ("revenue_consistency", "pass"));
-    assert_eq!(statuses.len(), 4);
+    assert_eq!(statuses[3], ("completeness", "fail"));
+    assert_eq!(statuses[4], ("revenue_consistency", "pass"));
+    assert_eq!(
+        statuses[0],
+        ("format_detection", "no_data"),
+        "no files imported"
+    );
+    assert_eq!(statuses.len(), 7);
+    app.finish().await;
+}
+
+/// Records an imported file's staging row as file ingestion writes it (no public API lands
+/// files yet).
+async fn staged(app: &TestApp, n: i64, detection: f64, schema: f64, mapping: f64) {
+    let schema = json!({"qualityScore": schema}).to_string();
+    let mappings = json!({"mapping_confidence": mapping}).to_string();
+    app.store
+        .execute(
+            "INSERT INTO staging.universal_file_ingestion (file_id, file_name, file_format, \
+             detection_confidence, schema_inference, column_mappings, raw_data, total_records, \
+             processing_metadata, status, created_at, content_sha256, size_bytes, updated_at) \
+             VALUES ($1, $1, 'csv', $2, $3::jsonb, $4::jsonb, '[]', 10, '{}', 'processed', $5, \
+             $1, 100, $5)",
+            &[
+                format!("file-{n}.csv").as_str().into(),
+                detection.into(),
+                schema.as_str().into(),
+                mappings.as_str().into(),
+                Utc::now().into(),
+            ],
+        )
+        .await
+        .unwrap();
+}
+
+async fn file_gates_pass_and_fail(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    let statuses = |gates: &[gates::GateResult]| -> Vec<(&'static str, Status, Option<f64>)> {
+        gates.iter().map(|g| (g.name, g.status, g.value)).collect()
+    };
+    staged(&app, 1, 0.99, 0.95, 0.97).await;
+    staged(&app, 2, 0.97, 0.93, 0.95).await;
+    let g = gates::file_gates(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&g),
+        [
+            ("format_detection", Status::Pass, Some(0.98)),
+            ("schema_quality", Status::Pass, Some(0.94)),
+            ("mapping_confidence", Status::Pass, Some(0.96)),
+        ]
+    );
+    // A file detected, inferred and mapped poorly drags every mean below its threshold.
+    staged(&app, 3, 0.5, 0.2, 0.3).await;
+    let g = gates::file_gates(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&g),
+        [
+            ("format_detection", Status::Fail, Some(0.82)),
+            ("schema_quality", Status::Fail, Some(0.6933)),
+            ("mapping_confidence", Status::Fail, Some(0.74)),
+        ]
+    );
+    for gate in &g {
+        assert_eq!(
+            gate.details["files_below"][0]["file_name"], "file-3.csv",
+            "{gate:?}"
+        );
+        assert_eq!(gate.details["files"], 3);
+    }
     app.finish().await;
 }
