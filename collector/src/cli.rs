@@ -49,6 +49,9 @@ pub enum Command {
     /// detect, infer, map, land in staging and, when mapped, bronze; then bring silver and
     /// gold up to date. Exits non-zero when a file failed.
     Import(ImportArgs),
+    /// Run the quality gates; exit 0 when all pass (or have no data), 1 on a warning, 2 on a
+    /// failure.
+    Gates(GatesArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -116,6 +119,16 @@ pub struct KpisArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GatesArgs {
+    /// Print a JSON array (name, status, value, threshold, details, action) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How far back the gates look, in hours.
+    #[arg(long, env = "SCOUT_GATES_WINDOW_HOURS", default_value_t = 24.0)]
+    pub window_hours: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,6 +223,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
         Command::Import(args) => import(store, &args).await,
+        Command::Gates(args) => gates(&store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
@@ -311,6 +325,24 @@ async fn kpis(store: &Store, args: &KpisArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::gold::kpi_table(date, &rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
+    let window = std::time::Duration::try_from_secs_f64(args.window_hours * 3600.0)
+        .context("Failed to read --window-hours: a positive number of hours")?;
+    let config = crate::gates::GatesConfig {
+        window,
+        ..crate::gates::GatesConfig::default()
+    };
+    let results = crate::gates::run_all(store, &config, chrono::Utc::now())
+        .await
+        .context("Failed to run the quality gates")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", crate::gates::table(&results));
+    }
+    Ok(ExitCode::from(crate::gates::exit_code(&results)))
 }
 
 fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {

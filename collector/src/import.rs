@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::bronze::{BronzeRow, Landing};
 use crate::files::{self, FileError, MappingProposal, Options, Processed};
 use crate::silver::FILE_ENDPOINT;
-use crate::store::{StagedFile, Store, StoreError};
+use crate::store::{AuditEntry, StagedFile, Store, StoreError};
 use scout_common::Transaction;
 
 /// The device id of file transactions that name no valid device.
@@ -130,9 +130,49 @@ pub fn expand(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Imports one file (see the module docs). Problems with the file are in the report; an `Err`
-/// is the database failing.
+/// The operation's name in `metadata.function_audit` (the operations manual's).
+pub const AUDIT_NAME: &str = "universal-processor";
+
+/// Imports one file (see the module docs) and audits the call. Problems with the file are in
+/// the report; an `Err` is the database failing.
 pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    options: &ImportOptions,
+) -> Result<ImportReport, StoreError> {
+    let started = std::time::Instant::now();
+    let result = import(store, path, options).await;
+    let error = match &result {
+        Ok(r) if r.failed() => r.error.clone(),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let details = match &result {
+        Ok(r) => json!({
+            "file": r.file, "status": r.status, "format": r.format,
+            "stagingId": r.staging_id, "duplicates": r.duplicates, "rejected": r.rejected,
+        }),
+        Err(_) => json!({ "file": path.display().to_string() }),
+    }
+    .to_string();
+    store
+        .audit_logged(&AuditEntry {
+            function_name: AUDIT_NAME,
+            duration: started.elapsed(),
+            error: error.as_deref(),
+            device_id: None,
+            row_count: result
+                .as_ref()
+                .ok()
+                .map(|r| i64::try_from(r.inserted).unwrap_or(i64::MAX)),
+            details: Some(&details),
+            created_at: Utc::now(),
+        })
+        .await;
+    result
+}
+
+async fn import(
     store: &Store,
     path: &Path,
     options: &ImportOptions,

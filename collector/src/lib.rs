@@ -14,6 +14,7 @@ pub mod demo;
 pub mod devices;
 pub mod error;
 pub mod files;
+pub mod gates;
 pub mod gold;
 pub mod import;
 pub mod pipeline;

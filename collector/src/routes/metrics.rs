@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text. The pipeline's counters come from this process; the backlog
 //! gauges are read from the database at each scrape (shared by every collector on it).
 //! `etl_processing_errors`, `etl_last_successful_run` and `etl_quality_score` keep the names
-//! existing alert rules use (the product contract, §4).
+//! existing alert rules use (the product contract, §4). `scout_gate_status` is the latest
+//! quality gates run's, read from `metadata.quality_gate_results`.
 
 use std::sync::atomic::Ordering;
 
@@ -81,6 +82,25 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 0.0,
             );
         }
+    }
+    match crate::gates::latest(&state.store).await {
+        Ok(latest) if !latest.is_empty() => {
+            let samples: Vec<(Vec<(&str, &str)>, f64)> = latest
+                .iter()
+                .map(|(gate, status)| (vec![("gate", gate.as_str())], status.metric() as f64))
+                .collect();
+            let samples: Vec<(&[(&str, &str)], f64)> =
+                samples.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
+            m.family(
+                Kind::Gauge,
+                "scout_gate_status",
+                "Each quality gate's status in the latest gates run: 0 pass, 1 warn, 2 fail, \
+                 -1 no data.",
+                &samples,
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "metrics: gate results unreadable"),
     }
     if let Some(etl) = &state.etl {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;

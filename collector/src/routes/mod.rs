@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 pub mod fleet;
+mod gates;
 mod health;
 pub mod heartbeat;
 pub mod ingest;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/heartbeat", post(heartbeat::heartbeat))
         .route("/v1/devices", get(fleet::devices))
+        .route("/v1/gates", get(gates::gates))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
         .with_state(state)
 }

@@ -24,7 +24,8 @@
 //!   sum centavos, so gold revenue equals the silver sum exactly.
 //! - Brand: the matcher's detection from the item's brand field, then its product name (the
 //!   device's `detectedBrands` are evidence, never the answer). Not found: `Unbranded` for an
-//!   item marked unbranded, else `Unknown`; the device's text is kept in `device_brand`.
+//!   item marked unbranded, else NULL (so `brand_name IS NOT NULL` means branded; gold labels
+//!   it [`UNKNOWN`]); the device's text is kept in `device_brand`.
 //!   Category: the detected brand's, else the item's own category when it names one of the
 //!   dictionary's categories, else `Unknown`.
 //! - Quarantined: a transaction without items (`no_items`); an item without an amount
@@ -70,7 +71,8 @@ pub const DATA_SOURCE_EDGE: &str = "edge";
 pub const DATA_SOURCE_DRIVE: &str = "drive";
 /// The bronze `endpoint` of transactions landed from files.
 pub const FILE_ENDPOINT: &str = "file";
-/// Brand or category that could not be resolved.
+/// Category that could not be resolved, and gold's label for a brand that could not be (NULL in
+/// silver).
 pub const UNKNOWN: &str = "Unknown";
 /// Brand of an item sold without one.
 pub const UNBRANDED: &str = "Unbranded";
@@ -252,7 +254,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         let detection = brands.items.get(index).and_then(Option::as_ref);
         let resolved = ItemBrand::resolve(item, detection);
         let mut facts = ItemFacts::from_item(item);
-        facts.brand = Some(resolved.brand);
+        facts.brand = resolved.brand;
         facts.category = Some(resolved.category);
         if let Some(d) = detection {
             facts.brand_confidence = Some(d.score);
@@ -280,7 +282,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
 
     let basket_units: f64 = sold.iter().map(|(i, ..)| t.items[*i].quantity).sum();
     let transaction_date = business_day(at);
-    let mut groups: Vec<(&str, &str)> = Vec::with_capacity(sold.len());
+    let mut groups: Vec<(Option<&str>, &str)> = Vec::with_capacity(sold.len());
     for (position, (index, amount_centavos, resolved, score)) in sold.into_iter().enumerate() {
         let group = (resolved.brand, resolved.category);
         let first_in_group = !groups.contains(&group);
@@ -296,7 +298,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             amount_centavos,
             payment_method: payment_method.clone(),
             product_category: resolved.category.to_owned(),
-            brand_name: resolved.brand.to_owned(),
+            brand_name: resolved.brand.map(str::to_owned),
             sku: item.sku.clone(),
             customer_id: customer.id.clone(),
             store_id: store_id.clone(),
@@ -373,7 +375,8 @@ struct BronzeMetadata<'a, 'm> {
 /// The brand and category an item is filed under.
 #[derive(Debug, Clone, Copy)]
 struct ItemBrand<'a> {
-    brand: &'a str,
+    /// `None`: unresolved.
+    brand: Option<&'a str>,
     category: &'a str,
     method: &'static str,
     source: Option<&'static str>,
@@ -384,18 +387,14 @@ impl<'a> ItemBrand<'a> {
     fn resolve(item: &Item, detection: Option<&Detection<'a>>) -> Self {
         match detection {
             Some(d) => Self {
-                brand: &d.brand.name,
+                brand: Some(&d.brand.name),
                 category: d.brand.category.as_str(),
                 method: d.method.as_str(),
                 source: Some(d.source.as_str()),
                 score: Some(d.score),
             },
             None => Self {
-                brand: if item.is_unbranded == Some(true) {
-                    UNBRANDED
-                } else {
-                    UNKNOWN
-                },
+                brand: (item.is_unbranded == Some(true)).then_some(UNBRANDED),
                 category: item
                     .category
                     .as_deref()

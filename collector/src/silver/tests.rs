@@ -75,14 +75,14 @@ fn groups_and_baskets_are_flagged_once() {
     let flags: Vec<_> = out
         .rows
         .iter()
-        .map(|r| (r.brand_name.as_str(), r.first_in_group, r.first_in_basket))
+        .map(|r| (r.brand_name.as_deref(), r.first_in_group, r.first_in_basket))
         .collect();
     assert_eq!(
         flags,
         [
-            ("Coca-Cola", true, true),
-            ("Lucky Me!", true, false),
-            ("Coca-Cola", false, false)
+            (Some("Coca-Cola"), true, true),
+            (Some("Lucky Me!"), true, false),
+            (Some("Coca-Cola"), false, false)
         ]
     );
     assert!(

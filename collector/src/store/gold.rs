@@ -73,6 +73,7 @@ pub(super) struct Aggregate {
     pub select: &'static str,
 }
 
+/// Silver's unresolved brand (NULL) is labelled `Unknown` here, so gold's grain stays NOT NULL.
 /// Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table, no
 /// regrouping per transaction, integer centavos rather than pesos. `known` counts distinct
 /// customer ids at gold's grain from the few rows that carry one; anonymous baskets count one
@@ -83,13 +84,15 @@ pub(super) const GOLD: Aggregate = Aggregate {
               transaction_count, unique_customers, avg_basket_size, revenue_centavos, \
               units_sold, item_rows, avg_quality_score",
     ctes: ", known AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+           SELECT t.transaction_date, t.store_id, \
+             coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
              count(DISTINCT t.customer_id) AS n \
            FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
              AND t.store_id = k.s \
            WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
          a AS ( \
-           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+           SELECT t.transaction_date, t.store_id, \
+             coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
              sum(t.amount_centavos) AS centavos, \
              count(*) FILTER (WHERE t.first_in_group) AS transactions, \
              count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
@@ -105,7 +108,7 @@ pub(super) const GOLD: Aggregate = Aggregate {
            round(a.basket::numeric, 4)::float8 AS avg_basket_size, \
            a.centavos AS revenue_centavos, \
            round(a.units::numeric, 4)::float8 AS units_sold, a.item_rows, \
-           round(a.quality::numeric, 4)::float8 AS avg_quality_score \
+           round(a.quality::numeric, 4) AS avg_quality_score \
          FROM a LEFT JOIN known n \
            USING (transaction_date, store_id, brand_name, product_category)",
 };

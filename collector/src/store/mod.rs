@@ -30,6 +30,7 @@
 //!   `metadata.gold_failures` ([`Store::set_aside_gold`]); a later successful rebuild of it
 //!   clears that row.
 
+mod audit;
 mod backend;
 mod devices;
 mod error;
@@ -41,6 +42,7 @@ mod sqlite;
 mod staging;
 mod views;
 
+pub use audit::AuditEntry;
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
 };

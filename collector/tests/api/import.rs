@@ -123,6 +123,14 @@ async fn a_mapped_file_reaches_silver_and_gold_to_the_centavo(backend: Backend) 
     );
     let sample: serde_json::Value = serde_json::from_str(&row.text(7).unwrap()).unwrap();
     assert_eq!(sample.as_array().unwrap().len(), 12);
+    // The call is audited as the operations manual names it.
+    let audited = int(
+        &store,
+        "SELECT count(*) FROM metadata.function_audit WHERE function_name = \
+         'universal-processor' AND error IS NULL AND row_count = 8",
+    )
+    .await;
+    assert_eq!(audited, 1);
     db.cleanup().await;
 }
 
@@ -239,7 +247,16 @@ async fn a_broken_file_is_staged_as_failed_with_its_reason(backend: Backend) {
             )
             .await
             .unwrap();
-        assert_eq!(staged, [Some(error)], "{name}");
+        assert_eq!(staged, [Some(error.clone())], "{name}");
+        let audited = store
+            .query_texts(
+                "SELECT error FROM metadata.function_audit WHERE function_name = \
+                 'universal-processor' ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(audited, [Some(error)], "{name}");
     }
     assert_eq!(
         int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,

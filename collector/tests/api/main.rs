@@ -4,13 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+mod audit;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
+mod gates;
 mod hardening;
 mod helpers;
 mod import;
 mod ingest;
+mod manual_sql;
 mod medallion;
 mod process;
 mod scale_out;

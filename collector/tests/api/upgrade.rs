@@ -1,5 +1,7 @@
 //! Upgrading a database that already holds data: the migration that moved silver's progress
-//! off the bronze rows (`20261204000001_silver_queue`) keeps every row's state.
+//! off the bronze rows (`20261204000001_silver_queue`) keeps every row's state, and the one that
+//! made unresolved brands NULL and scores numeric (`20261205000010`) converts exactly those
+//! brands and keeps every score.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,14 +14,25 @@ use sqlx::migrate::Migrator;
 use crate::helpers::{Backend, TestDb, clean_line};
 use crate::medallion::bronze_scores;
 
-crate::both_backends!(an_upgrade_keeps_pending_and_scored_rows);
+crate::both_backends!(
+    an_upgrade_keeps_pending_and_scored_rows,
+    an_upgrade_makes_unresolved_brands_null,
+);
 
 /// The first migration of the new shape.
 const SILVER_QUEUE: i64 = 20261204000001;
 
+/// The first migration with NULL brands and numeric scores.
+const NULL_BRANDS: i64 = 20261205000010;
+
 /// Applies the migrations before [`SILVER_QUEUE`] only: the schema as the previous release
 /// left it.
 async fn migrate_to_previous_release(backend: Backend, url: &str) {
+    migrate_before(backend, url, SILVER_QUEUE, 4).await;
+}
+
+/// Applies the migrations before `version` only (there are `count` of them).
+async fn migrate_before(backend: Backend, url: &str, version: i64, count: usize) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(match backend {
@@ -30,10 +43,10 @@ async fn migrate_to_previous_release(backend: Backend, url: &str) {
     let before: Vec<_> = previous
         .migrations
         .iter()
-        .filter(|m| m.version < SILVER_QUEUE)
+        .filter(|m| m.version < version)
         .cloned()
         .collect();
-    assert_eq!(before.len(), 4, "the previous release had four migrations");
+    assert_eq!(before.len(), count, "migrations before {version}");
     previous.migrations = before.into();
     match backend {
         Backend::Sqlite => {
@@ -120,6 +133,79 @@ async fn an_upgrade_keeps_pending_and_scored_rows(backend: Backend) {
         "{after:?}"
     );
     assert_eq!(store.backlog().await.unwrap().bronze_pending, 0);
+    store.close().await;
+    db.cleanup().await;
+}
+
+async fn an_upgrade_makes_unresolved_brands_null(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    migrate_before(backend, &db.url, NULL_BRANDS, 7).await;
+    let at = chrono::Utc::now();
+    let day = at.date_naive();
+    for (i, brand, score) in [
+        (0, "Tide", 0.8125),
+        (1, "Unknown", 0.6),
+        (2, "Unbranded", 0.9999),
+    ] {
+        store
+            .execute(
+                "INSERT INTO silver.transactions_cleaned (id, transaction_id, \"timestamp\", \
+                 transaction_date, amount, payment_method, product_category, brand_name, \
+                 store_id, device_id, data_source, quality_score, loaded_at, bronze_id, \
+                 item_index, amount_centavos, quantity, brand_method, quality_issues, daypart, \
+                 day_type, basket_units, basket_band, first_in_group, first_in_basket) \
+                 VALUES ($1, 't', $2, $3, 1.00, 'cash', 'Laundry', $4, '104', 'SCOUTPI-0004', \
+                 'edge', $5, $2, 1, $6, 100, 1, 'none', '[]', 'morning', 'weekday', 3, '2-3', \
+                 true, $7)",
+                &[
+                    format!("SCOUTPI-0004:t:{i}").as_str().into(),
+                    at.into(),
+                    day.into(),
+                    brand.into(),
+                    score.into(),
+                    i64::from(i).into(),
+                    (i == 0).into(),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+
+    store.migrate().await.unwrap();
+    let rows = store
+        .query(
+            "SELECT brand_name, quality_score::float8 FROM silver.transactions_cleaned \
+             ORDER BY item_index",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(Option<String>, f64)> = rows
+        .iter()
+        .map(|r| (r.opt_text(0).unwrap(), r.float(1).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("Tide".to_owned()), 0.8125),
+            (None, 0.6),
+            (Some("Unbranded".to_owned()), 0.9999),
+        ]
+    );
+    // The column takes NULL from now on, and the rebuilt table keeps silver's key.
+    let duplicate = store
+        .execute(
+            "INSERT INTO silver.transactions_cleaned SELECT * FROM silver.transactions_cleaned \
+             WHERE item_index = 1",
+            &[],
+        )
+        .await;
+    assert!(duplicate.is_err(), "(bronze_id, item_index) stays unique");
     store.close().await;
     db.cleanup().await;
 }

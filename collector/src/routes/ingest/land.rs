@@ -1,9 +1,11 @@
 //! Landing a body in bronze: frame it into numbered lines, parse each, and commit the rows in
 //! batches of bounded rows and bytes, parsing the next batch while the previous one commits.
 //! Every line is counted once (inserted, duplicate, or rejected with its number and reason), and
-//! the answer is built only after the last commit.
+//! the answer is built only after the last commit. Each landing writes one `ingest-stream` row to
+//! the operations audit (device, rows landed, duration, error), which never fails the request.
 
 use std::pin::Pin;
+use std::time::Instant;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -19,7 +21,7 @@ use crate::bronze::{BronzeRow, Landing};
 use crate::error::ApiError;
 use crate::routes::AppState;
 use crate::routes::body::body_error;
-use crate::store::DeviceRecord;
+use crate::store::{AuditEntry, DeviceRecord};
 
 /// Per-request tally, and the rows waiting for the next batch commit.
 struct Tally {
@@ -32,13 +34,55 @@ struct Tally {
     pending_bytes: usize,
 }
 
-/// Reads, parses and lands every line of `reader`; answers once all batches have committed.
+/// Reads, parses and lands every line of `reader`; answers once all batches have committed, and
+/// after the audit row is written.
 pub(super) async fn land(
     state: &AppState,
     device: &DeviceRecord,
     endpoint: &str,
-    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    reader: Pin<Box<dyn AsyncRead + Send>>,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = land_lines(state, device, endpoint, reader).await;
+    let (error, inserted, details) = match &result {
+        Ok((_, r)) => (
+            None,
+            Some(i64::try_from(r.inserted).unwrap_or(i64::MAX)),
+            serde_json::json!({
+                "endpoint": endpoint, "lines_seen": r.lines_seen, "duplicates": r.duplicates,
+                "rejected": r.rejected_total(),
+            }),
+        ),
+        // Batches committed before the failure stay landed; how many is not known here.
+        Err(e) => (
+            Some(e.to_string()),
+            None,
+            serde_json::json!({ "endpoint": endpoint }),
+        ),
+    };
+    let details = details.to_string();
+    state
+        .store
+        .audit_logged(&AuditEntry {
+            function_name: "ingest-stream",
+            duration: started.elapsed(),
+            error: error.as_deref(),
+            device_id: Some(&device.device_id),
+            row_count: inserted,
+            details: Some(&details),
+            created_at: chrono::Utc::now(),
+        })
+        .await;
+    result.map(|(status, r)| (status, Json(r)).into_response())
+}
+
+/// [`land`] without the audit: the answer's status and body.
+async fn land_lines(
+    state: &AppState,
+    device: &DeviceRecord,
+    endpoint: &str,
+    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+) -> Result<(StatusCode, IngestResponse), ApiError> {
     let limits = &state.limits;
     let mut framer = LineFramer::new(limits.max_line_bytes);
     let mut tally = Tally {
@@ -99,7 +143,7 @@ pub(super) async fn land(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(tally.response)).into_response())
+    Ok((status, tally.response))
 }
 
 /// Accounts for one framed line: a pending row, or a rejection with its line number.

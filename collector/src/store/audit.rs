@@ -1,0 +1,134 @@
+//! The operations audit (`metadata.function_audit`): one row per call of an operation the
+//! operations manual names (`ingest-stream`, `universal-processor`, `nl2sql`, `quality-gates`,
+//! …), with its duration, its error if any, and what helps to read it (device, rows, details).
+//! Written once for both databases through [`Record`]; a failed audit write is logged and never
+//! fails the operation it describes ([`Store::audit_logged`]). Other operational records (the
+//! quality gates' results) are written with [`Store::insert_rows`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use super::error::StoreError;
+use super::sql::{Arg, Record};
+
+/// One audited call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry<'a> {
+    /// The operation, as the operations manual names it (`ingest-stream`, …).
+    pub function_name: &'a str,
+    pub duration: Duration,
+    /// `None` when the call succeeded.
+    pub error: Option<&'a str>,
+    pub device_id: Option<&'a str>,
+    /// Rows the call wrote (landed, imported, checked), when it knows.
+    pub row_count: Option<i64>,
+    /// JSON text: whatever else explains the call.
+    pub details: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Record for AuditEntry<'_> {
+    const TABLE: &'static str = "metadata.function_audit";
+    const COLUMNS: &'static [&'static str] = &[
+        "function_name",
+        "duration_ms",
+        "error",
+        "created_at",
+        "device_id",
+        "row_count",
+        "details",
+    ];
+
+    fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
+        // The column is an `integer`: a call longer than ~24 days reads as that.
+        let ms = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
+        out.extend([
+            Arg::from(self.function_name),
+            Arg::from(ms.min(i64::from(i32::MAX))),
+            Arg::from(self.error),
+            Arg::from(self.created_at),
+            Arg::from(self.device_id),
+            Arg::from(self.row_count.map(|n| n.clamp(0, i64::from(i32::MAX)))),
+            Arg::Json(self.details),
+        ]);
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES ($1, …)` for one row of `R` with these `values`; a JSON
+/// value is cast to `jsonb` (it binds as text; SQLite drops the cast).
+fn insert_one<R: Record>(values: &[Arg<'_>]) -> String {
+    let placeholders: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Arg::Json(_) => format!("${}::jsonb", i + 1),
+            _ => format!("${}", i + 1),
+        })
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        R::TABLE,
+        R::COLUMNS.join(", "),
+        placeholders.join(", ")
+    )
+}
+
+impl Store {
+    /// Writes one audit row.
+    pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+        let mut values = Vec::with_capacity(AuditEntry::COLUMNS.len());
+        entry.values(&mut values);
+        self.db
+            .execute(&insert_one::<AuditEntry>(&values), &values)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes `rows` in one transaction (the bulk path of each backend).
+    pub async fn insert_rows<R: Record>(&self, rows: &[&R]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let written = tx.write(rows).await;
+        tx.finish(written).await
+    }
+
+    /// Writes one audit row; a failure is logged, not returned: the audit never fails the call
+    /// it describes.
+    pub async fn audit_logged(&self, entry: &AuditEntry<'_>) {
+        if let Err(e) = self.audit(entry).await {
+            tracing::warn!(
+                function = entry.function_name,
+                error = %e,
+                "Failed to write the audit row"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_placeholder_per_column() {
+        let entry = AuditEntry {
+            function_name: "ingest-stream",
+            duration: Duration::from_millis(12),
+            error: None,
+            device_id: None,
+            row_count: Some(3),
+            details: None,
+            created_at: Utc::now(),
+        };
+        let mut values = Vec::new();
+        entry.values(&mut values);
+        assert_eq!(values.len(), AuditEntry::COLUMNS.len());
+        assert_eq!(values[1], Arg::Int(Some(12)));
+        assert_eq!(
+            insert_one::<AuditEntry>(&values),
+            "INSERT INTO metadata.function_audit (function_name, duration_ms, error, created_at, \
+             device_id, row_count, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        );
+    }
+}
