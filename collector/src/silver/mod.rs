@@ -28,6 +28,8 @@
 //!   it [`UNKNOWN`]); the device's text is kept in `device_brand`.
 //!   Category: the detected brand's, else the item's own category when it names one of the
 //!   dictionary's categories, else `Unknown`.
+//! - `data_source` is `drive` for a transaction landed from a file (bronze's endpoint
+//!   [`FILE_ENDPOINT`]), else `edge`.
 //! - Quarantined: a transaction without items (`no_items`); an item without an amount
 //!   (`missing_amount`), with a negative amount (`negative_amount`: returns and voids are not
 //!   sales) or a quantity of 0 or less (`non_positive_quantity`).
