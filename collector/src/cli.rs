@@ -9,8 +9,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use std::sync::Arc;
-
 use crate::brands::BrandMatcher;
 use crate::config::{ServeConfig, default_serve_config};
 use crate::devices;
@@ -40,6 +38,9 @@ pub enum Command {
     Device(DeviceCommand),
     /// Print the brand detected in a product name or transcript, as JSON (no database needed).
     Brand(BrandArgs),
+    /// The brand loop: names silver could not resolve (`unresolved`), and teaching the matcher
+    /// (`alias`, `add`) with a targeted re-process of the rows that change.
+    Brands(crate::curation::BrandsArgs),
     /// Run the medallion stages (bronze → silver → gold) until nothing is pending, and print
     /// what each stage did. `serve` does this continuously; this is for batch runs and rebuilds.
     Process(ProcessArgs),
@@ -220,6 +221,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         }
         Command::Device(command) => device(&store, command).await,
         Command::Brand(args) => brand(&args),
+        Command::Brands(args) => crate::curation::brands_command(&store, args).await,
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
         Command::Import(args) => import(store, &args).await,
@@ -230,8 +232,13 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
 }
 
 async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let matcher = BrandMatcher::load(args.brands_file.as_deref())
-        .context("Failed to load the brand dictionary")?;
+    let pipeline = Pipeline::with_dictionary(
+        store.clone(),
+        args.brands_file.clone(),
+        PipelineOptions::default(),
+    )
+    .await
+    .context("Failed to load the brand dictionary")?;
     let paths = crate::import::expand(&args.paths).context("Failed to list the files")?;
     let options = crate::import::ImportOptions {
         files: crate::files::Options {
@@ -252,7 +259,6 @@ async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         reports.push(crate::import::import_file(&store, path, &options).await?);
     }
     if reports.iter().any(|r| r.inserted > 0) {
-        let pipeline = Pipeline::new(store.clone(), Arc::new(matcher), PipelineOptions::default());
         let report = pipeline.catch_up().await?;
         if !args.json {
             eprintln!(
@@ -283,8 +289,13 @@ async fn open_store(url: &str) -> anyhow::Result<Store> {
 }
 
 async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
-    let matcher = BrandMatcher::load(args.brands_file.as_deref())
-        .context("Failed to load the brand dictionary")?;
+    let pipeline = Pipeline::with_dictionary(
+        store.clone(),
+        args.brands_file.clone(),
+        PipelineOptions::default(),
+    )
+    .await
+    .context("Failed to load the brand dictionary")?;
     if args.rebuild {
         let marked = store.reset_medallion().await?;
         println!("rebuild: {marked} bronze rows marked for processing");
@@ -293,7 +304,6 @@ async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
         let queued = store.queue_gold_rebuild().await?;
         println!("rebuild: {queued} day × store partitions queued for gold");
     }
-    let pipeline = Pipeline::new(store.clone(), Arc::new(matcher), PipelineOptions::default());
     let report = pipeline.catch_up().await?;
     let s = &report.silver;
     println!(

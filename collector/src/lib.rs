@@ -9,6 +9,7 @@ pub mod brands;
 pub mod bronze;
 pub mod cli;
 pub mod config;
+pub mod curation;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
@@ -31,7 +32,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use brands::BrandMatcher;
 pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
@@ -64,9 +64,13 @@ pub async fn run(
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;
     if config.pipeline.enabled {
-        let matcher = BrandMatcher::load(config.pipeline.brands_file.as_deref())
-            .context("Failed to load the brand dictionary")?;
-        let pipeline = Pipeline::new(store, Arc::new(matcher), config.pipeline.options());
+        let pipeline = Pipeline::with_dictionary(
+            store,
+            config.pipeline.brands_file.clone(),
+            config.pipeline.options(),
+        )
+        .await
+        .context("Failed to load the brand dictionary")?;
         state.etl = Some(pipeline.metrics());
         let wake = Arc::clone(&state.pipeline_wake);
         let mut stop = stop.clone();

@@ -142,6 +142,31 @@ impl FuzzyIndex {
     }
 }
 
+impl FuzzyIndex {
+    /// Every key at least `floor` similar to `compact` (whatever its own threshold), for
+    /// suggestions: the same bucket as [`best`](Self::best), with looser length bounds.
+    pub(crate) fn near(
+        &self,
+        compact: &str,
+        floor: f64,
+        scratch: &mut String,
+    ) -> Vec<(&FuzzyKey, f64)> {
+        scratch.clear();
+        fold(compact, scratch);
+        let q = scratch.as_str();
+        let Some(&first) = q.as_bytes().first() else {
+            return Vec::new();
+        };
+        let qlen = q.len();
+        self.buckets[first as usize]
+            .iter()
+            .filter(|key| key.folded.len().abs_diff(qlen) <= key.folded.len().max(qlen) / 3 + 1)
+            .map(|key| (key, strsim::jaro_winkler(q, &key.folded)))
+            .filter(|(_, sim)| *sim >= floor)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ enum At<'m> {
 }
 
 impl BrandMatcher {
-    fn normalize(&self, text: &str) -> Normalized {
+    pub(super) fn normalize(&self, text: &str) -> Normalized {
         normalize(text, |w| self.index.numbers.contains(w))
     }
 

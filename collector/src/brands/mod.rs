@@ -43,6 +43,8 @@ mod load;
 mod matcher;
 mod merge;
 mod normalize;
+mod suggest;
+mod taught;
 mod transaction;
 
 use std::path::Path;
@@ -52,6 +54,8 @@ use serde::ser::SerializeStruct;
 
 pub use category::Category;
 pub use dictionary::{Dictionary, DictionaryError, SHIPPED, SHIPPED_ORIGIN};
+pub use suggest::{SUGGESTION_FLOOR, Suggestion};
+pub use taught::{TAUGHT_ORIGIN, TaughtEntry, to_toml};
 pub use transaction::TransactionBrands;
 
 /// Environment variable naming an operator's dictionary file, merged over the shipped one.
@@ -201,6 +205,15 @@ impl BrandMatcher {
     /// The shipped dictionary merged with the operator file at `extension`, if any.
     pub fn load(extension: Option<&Path>) -> Result<Self, DictionaryError> {
         Ok(Self::new(&Dictionary::load(extension)?))
+    }
+
+    /// The shipped dictionary, the operator file at `extension` if any, then the entries
+    /// operators taught through the database.
+    pub fn load_with(
+        extension: Option<&Path>,
+        taught: &[TaughtEntry],
+    ) -> Result<Self, DictionaryError> {
+        Ok(Self::new(&Dictionary::with_taught(extension, taught)?))
     }
 
     /// Like [`load`](Self::load), with the operator file from `SCOUT_BRANDS_FILE` when set.

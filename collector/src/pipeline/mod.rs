@@ -33,8 +33,10 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 use tokio::sync::Notify;
 
+mod dictionary;
 mod halving;
 
+use dictionary::LiveMatcher;
 use halving::Halving;
 
 use crate::brands::BrandMatcher;
@@ -132,16 +134,33 @@ pub struct PassReport {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     store: Store,
-    matcher: Arc<BrandMatcher>,
+    matcher: Arc<LiveMatcher>,
     options: PipelineOptions,
     metrics: Arc<EtlMetrics>,
 }
 
 impl Pipeline {
+    /// A pipeline that builds silver with `matcher`, as it is.
     pub fn new(store: Store, matcher: Arc<BrandMatcher>, options: PipelineOptions) -> Self {
+        Self::with_matcher(store, LiveMatcher::fixed(matcher), options)
+    }
+
+    /// A pipeline over the shipped dictionary, the operator file `brands_file` and the entries
+    /// operators taught through the database, reloaded as they change (see `dictionary.rs`):
+    /// what `serve`, `import` and `process` run.
+    pub async fn with_dictionary(
+        store: Store,
+        brands_file: Option<std::path::PathBuf>,
+        options: PipelineOptions,
+    ) -> anyhow::Result<Self> {
+        let matcher = LiveMatcher::load(&store, brands_file).await?;
+        Ok(Self::with_matcher(store, matcher, options))
+    }
+
+    fn with_matcher(store: Store, matcher: LiveMatcher, options: PipelineOptions) -> Self {
         Self {
             store,
-            matcher,
+            matcher: Arc::new(matcher),
             options,
             metrics: Arc::new(EtlMetrics {
                 recent_quality_bits: AtomicU64::new(f64::NAN.to_bits()),
@@ -212,7 +231,7 @@ impl Pipeline {
 
     /// [`silver::build_all`] on a blocking thread.
     async fn build(&self, records: Vec<BronzeRecord>) -> Result<Vec<SilverOutcome>, StoreError> {
-        let matcher = Arc::clone(&self.matcher);
+        let matcher = self.matcher.get(&self.store).await?;
         let now = Utc::now();
         tokio::task::spawn_blocking(move || silver::build_all(&records, &matcher, now))
             .await

@@ -32,6 +32,7 @@
 
 mod audit;
 mod backend;
+mod brands;
 mod devices;
 mod error;
 mod gold;
@@ -43,6 +44,7 @@ mod staging;
 mod views;
 
 pub use audit::AuditEntry;
+pub use brands::{UnresolvedName, WeakName};
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
 };

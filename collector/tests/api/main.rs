@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
 mod audit;
+mod brand_queue;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
