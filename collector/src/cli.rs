@@ -232,13 +232,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
 }
 
 async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = Pipeline::with_dictionary(
-        store.clone(),
-        args.brands_file.clone(),
-        PipelineOptions::default(),
-    )
-    .await
-    .context("Failed to load the brand dictionary")?;
+    let pipeline = pipeline(&store, args.brands_file.clone()).await?;
     let paths = crate::import::expand(&args.paths).context("Failed to list the files")?;
     let options = crate::import::ImportOptions {
         files: crate::files::Options {
@@ -279,6 +273,13 @@ async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The pipeline a batch command runs: the dictionary with the operator file and taught entries.
+async fn pipeline(store: &Store, brands_file: Option<PathBuf>) -> anyhow::Result<Pipeline> {
+    Pipeline::with_dictionary(store.clone(), brands_file, PipelineOptions::default())
+        .await
+        .context("Failed to load the brand dictionary")
+}
+
 /// Connects to the database and applies the pending migrations.
 async fn open_store(url: &str) -> anyhow::Result<Store> {
     let store = Store::connect(url, &StoreOptions::default())
@@ -289,13 +290,7 @@ async fn open_store(url: &str) -> anyhow::Result<Store> {
 }
 
 async fn process(store: Store, args: &ProcessArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = Pipeline::with_dictionary(
-        store.clone(),
-        args.brands_file.clone(),
-        PipelineOptions::default(),
-    )
-    .await
-    .context("Failed to load the brand dictionary")?;
+    let pipeline = pipeline(&store, args.brands_file.clone()).await?;
     if args.rebuild {
         let marked = store.reset_medallion().await?;
         println!("rebuild: {marked} bronze rows marked for processing");

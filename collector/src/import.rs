@@ -157,16 +157,13 @@ pub async fn import_file(
     .to_string();
     store
         .audit_logged(&AuditEntry {
-            function_name: AUDIT_NAME,
-            duration: started.elapsed(),
             error: error.as_deref(),
-            device_id: None,
             row_count: result
                 .as_ref()
                 .ok()
                 .map(|r| i64::try_from(r.inserted).unwrap_or(i64::MAX)),
             details: Some(&details),
-            created_at: Utc::now(),
+            ..AuditEntry::ended(AUDIT_NAME, started)
         })
         .await;
     result

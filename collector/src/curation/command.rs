@@ -194,7 +194,7 @@ pub fn unresolved_table(report: &UnresolvedReport) -> String {
         "name", "items", "revenue", "stores", "last seen"
     );
     for n in &report.names {
-        let name: String = n.name.chars().take(40).collect();
+        let name: String = n.name.name.chars().take(40).collect();
         let suggestions: Vec<String> = n
             .suggestions
             .iter()
@@ -203,10 +203,11 @@ pub fn unresolved_table(report: &UnresolvedReport) -> String {
         let _ = writeln!(
             out,
             "{name:<40} {:>7} {:>14} {:>6}  {:<10}  {}",
-            n.items,
-            format_centavos(n.revenue_centavos),
-            n.stores,
-            n.last_seen
+            n.name.items,
+            format_centavos(n.name.revenue_centavos),
+            n.name.stores,
+            n.name
+                .last_seen
                 .map(|t| t.format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
             suggestions.join(", ")

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::brands::{BrandKind, BrandMatcher, Category, Suggestion, TaughtEntry};
 use crate::pipeline::{Pipeline, PipelineOptions};
-use crate::store::{AuditEntry, Store, WeakName};
+use crate::store::{AuditEntry, Store, UnresolvedName, WeakName};
 
 pub use command::{BrandsArgs, BrandsCommand, run as brands_command, unresolved_table};
 
@@ -43,13 +43,8 @@ const SUGGESTIONS: usize = 3;
 /// One unresolved name in the queue.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnresolvedEntry {
-    pub name: String,
-    pub device_brand: Option<String>,
-    pub items: i64,
-    pub revenue_centavos: i64,
-    pub stores: i64,
-    pub first_seen: Option<DateTime<Utc>>,
-    pub last_seen: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub name: UnresolvedName,
     pub suggestions: Vec<Suggestion>,
 }
 
@@ -86,13 +81,7 @@ pub async fn unresolved(
             };
             UnresolvedEntry {
                 suggestions: matcher.suggest(&text, SUGGESTIONS),
-                name: n.name,
-                device_brand: n.device_brand,
-                items: n.items,
-                revenue_centavos: n.revenue_centavos,
-                stores: n.stores,
-                first_seen: n.first_seen,
-                last_seen: n.last_seen,
+                name: n,
             }
         })
         .collect();
@@ -149,16 +138,13 @@ pub async fn teach(
         .and_then(|r| serde_json::to_string(r).ok());
     store
         .audit_logged(&AuditEntry {
-            function_name: AUDIT_FUNCTION,
-            duration: started.elapsed(),
             error: error.as_deref(),
-            device_id: None,
             row_count: result
                 .as_ref()
                 .ok()
                 .map(|r| i64::try_from(r.silver_rows).unwrap_or(i64::MAX)),
             details: details.as_deref(),
-            created_at: Utc::now(),
+            ..AuditEntry::ended(AUDIT_FUNCTION, started)
         })
         .await;
     result

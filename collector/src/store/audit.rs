@@ -29,6 +29,22 @@ pub struct AuditEntry<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+impl<'a> AuditEntry<'a> {
+    /// A successful call to `function_name` that began at `started` and ends now; set the
+    /// other fields with struct update syntax.
+    pub fn ended(function_name: &'a str, started: std::time::Instant) -> Self {
+        Self {
+            function_name,
+            duration: started.elapsed(),
+            error: None,
+            device_id: None,
+            row_count: None,
+            details: None,
+            created_at: Utc::now(),
+        }
+    }
+}
+
 impl Record for AuditEntry<'_> {
     const TABLE: &'static str = "metadata.function_audit";
     const COLUMNS: &'static [&'static str] = &[

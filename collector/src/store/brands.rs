@@ -18,7 +18,7 @@ fn form(name: &str) -> String {
 }
 
 /// A name silver could not give a brand, with what it weighs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UnresolvedName {
     /// The product name as the items carry it (the device's brand text or SKU when the item has
     /// no product name).
