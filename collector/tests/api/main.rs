@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
 mod audit;
+mod dashboard;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
@@ -16,6 +17,7 @@ mod ingest;
 mod manual_sql;
 mod medallion;
 mod process;
+mod report;
 mod scale_out;
 mod tls;
 mod upgrade;
