@@ -33,7 +33,7 @@ main{max-width:1200px;margin:0 auto;padding:16px}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px;
 margin:0 0 16px}
 section h2{font-size:15px;margin:0 0 10px;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px}
 .two{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:16px}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px}
@@ -44,7 +44,8 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:500;font-size:12px;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.detail{color:var(--muted);font-size:12px;max-width:420px;overflow-wrap:anywhere}
+td.detail{color:var(--muted);font-size:12px;overflow-wrap:anywhere}
+tr.gate td{border-bottom:0;padding-bottom:2px}tr.details td{padding-top:0}
 .badge{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
 color:#fff;background:var(--none);white-space:nowrap}
 .badge.pass,.badge.ok{background:var(--ok)}.badge.warn,.badge.backlog{background:var(--warn)}
@@ -68,8 +69,10 @@ margin:10px 0}
 .login button{width:100%;padding:9px;border:0;border-radius:6px;background:var(--accent);
 color:#fff;font:inherit;font-weight:600;cursor:pointer}
 .error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:6px;padding:8px 10px}
+.summary{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:0 0 12px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
 @media (max-width:600px){main{padding:10px}section{padding:12px}.card .big{font-size:20px}
+.grid{grid-template-columns:repeat(2,minmax(0,1fr))}header.top .sub{display:none}
 header.top{padding:10px 12px}}
 "#;
 
@@ -157,9 +160,34 @@ pub fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// A gate's details, compact and bounded, for a table cell.
+/// A gate's details for people, compact and bounded: `rows: 6 · groups below: none`.
 pub fn details_text(details: &Value) -> String {
-    clipped(details.to_string(), 400)
+    fn describe(v: &Value, nested: bool) -> String {
+        match v {
+            Value::Object(m) if m.is_empty() => "–".to_owned(),
+            Value::Object(m) => {
+                let inner: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", k.replace('_', " "), describe(v, true)))
+                    .collect();
+                if nested {
+                    format!("({})", inner.join(", "))
+                } else {
+                    inner.join(" · ")
+                }
+            }
+            Value::Array(a) if a.is_empty() => "none".to_owned(),
+            Value::Array(a) => a
+                .iter()
+                .map(|v| describe(v, true))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Value::String(s) => s.clone(),
+            Value::Null => "–".to_owned(),
+            other => other.to_string(),
+        }
+    }
+    clipped(describe(details, false), 400)
 }
 
 /// `text` cut to at most `max` bytes (with an ellipsis when cut).
@@ -207,7 +235,11 @@ pub fn login(error: Option<&str>) -> Markup {
 pub fn room(d: &Dashboard) -> Markup {
     let now = d.generated_at;
     html! {
-        p.muted { "Figures as of " (now.format("%Y-%m-%d %H:%M:%S UTC")) }
+        div.summary {
+            span.muted { "Figures as of " (now.format("%Y-%m-%d %H:%M:%S UTC")) }
+            span { "Gates: " (tally(d.gates.gates.iter().map(|g| g.status.as_str()))) }
+            span { "Devices: " (tally(d.fleet.iter().map(|f| f.health.as_str()))) }
+        }
         section #pipeline {
             h2 { "Pipeline" }
             div.grid {
@@ -228,6 +260,23 @@ pub fn room(d: &Dashboard) -> Markup {
     }
 }
 
+/// Badges counting each status: `3 pass 1 fail`.
+fn tally<'a>(statuses: impl Iterator<Item = &'a str>) -> Markup {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in statuses {
+        match counts.iter_mut().find(|(name, _)| *name == s) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s, 1)),
+        }
+    }
+    html! {
+        @if counts.is_empty() { span.muted { "none" } }
+        @for (status, n) in counts {
+            span class={ "badge " (status) } { (n) " " (status.replace('_', " ")) } " "
+        }
+    }
+}
+
 fn gates_section(d: &Dashboard) -> Markup {
     html! {
         section #gates {
@@ -239,16 +288,16 @@ fn gates_section(d: &Dashboard) -> Markup {
                     (GatesConfig::default().window.as_secs() / 3600) " h." }
                 div.scroll { table {
                     thead { tr { th { "Gate" } th { "Status" } th.num { "Value" }
-                        th.num { "Threshold" } th { "Details" } } }
+                        th.num { "Threshold" } } }
                     tbody {
                         @for g in &d.gates.gates {
-                            tr data-gate=(g.name) {
+                            tr.gate data-gate=(g.name) {
                                 td { (g.name.replace('_', " ")) }
                                 td { (badge(&g.status)) }
                                 td.num { (g.value.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}"))) }
                                 td.num { (g.threshold) }
-                                td.detail { (details_text(&g.details)) }
                             }
+                            tr.details { td.detail colspan="4" { (details_text(&g.details)) } }
                         }
                     }
                 } }
@@ -367,6 +416,17 @@ fn trends_section(d: &Dashboard) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_details_read_as_text() {
+        let details = serde_json::json!({"rows": 6, "groups_below": [],
+            "by_function": [{"function": "ingest-stream", "calls": 2}], "newest": null});
+        assert_eq!(
+            details_text(&details),
+            "by function: (calls: 2, function: ingest-stream) · groups below: none · newest: – \
+             · rows: 6"
+        );
+    }
 
     #[test]
     fn numbers_for_people() {

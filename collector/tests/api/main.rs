@@ -6,6 +6,7 @@
 
 mod audit;
 mod dashboard;
+mod dashboard_browser;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
