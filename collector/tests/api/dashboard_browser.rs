@@ -170,6 +170,10 @@ async fn dashboard_in_a_real_browser() {
     let outcome = async {
         // The login form, then the page.
         client.goto(&app.url("/")).await.unwrap();
+        assert!(
+            client.find(Locator::Id("pipeline")).await.is_err(),
+            "data before a login"
+        );
         let token = client
             .find(Locator::Css(r#"input[name="token"]"#))
             .await
