@@ -349,3 +349,56 @@ async fn dashboard_escapes_hostile_text(backend: Backend) {
     }
     app.finish().await;
 }
+
+/// Over TLS the session cookie is `Secure` (not a database matter: SQLite only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_cookie_is_secure_over_tls() {
+    crate::helpers::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::tls::pki(dir.path());
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = scout_collector::ServeConfig {
+        listen: listener.local_addr().unwrap(),
+        tls_cert: Some(pki.cert.clone()),
+        tls_key: Some(pki.key.clone()),
+        drain_secs: 5,
+        admin_token: Some(scout_collector::AdminToken::new(ADMIN)),
+        limits: scout_collector::IngestLimits::default(),
+        timeouts: Default::default(),
+        pipeline: Default::default(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(scout_collector::run(
+        listener,
+        store.clone(),
+        config,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ok = client
+        .post(format!("https://localhost:{port}/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let set = ok.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    store.close().await;
+    db.cleanup().await;
+}
