@@ -53,6 +53,9 @@ pub enum Command {
     /// Run the quality gates; exit 0 when all pass (or have no data), 1 on a warning, 2 on a
     /// failure.
     Gates(GatesArgs),
+    /// Write the weekly report (KPIs per store and brand against the week before, quality,
+    /// gates, fleet, charts) as one self-contained HTML file, and print its path.
+    Report(ReportArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -130,6 +133,20 @@ pub struct GatesArgs {
     /// How far back the gates look, in hours.
     #[arg(long, env = "SCOUT_GATES_WINDOW_HOURS", default_value_t = 24.0)]
     pub window_hours: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The last complete Monday–Sunday week (Asia/Manila) before --as-of (the only period
+    /// there is; the flag says so on the command line).
+    #[arg(long, required = true)]
+    pub week: bool,
+    /// Where to write the HTML file (default: scout-weekly-report-MONDAY.html here).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+    /// The day the report is made on, YYYY-MM-DD (default: today in Asia/Manila).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -226,6 +243,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Kpis(args) => kpis(&store, &args).await,
         Command::Import(args) => import(store, &args).await,
         Command::Gates(args) => gates(&store, &args).await,
+        Command::Report(args) => report(&store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
@@ -348,6 +366,28 @@ async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::gates::table(&results));
     }
     Ok(ExitCode::from(crate::gates::exit_code(&results)))
+}
+
+async fn report(store: &Store, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| crate::dashboard::manila_date(now));
+    let report = crate::dashboard::weekly_report(store, as_of, now)
+        .await
+        .context("Failed to read the weekly figures")?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("scout-weekly-report-{}.html", report.week.start))
+    });
+    std::fs::write(&path, crate::dashboard::report::render(&report))
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    println!(
+        "weekly report {} to {}: {}",
+        report.week.start,
+        report.week.end,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {

@@ -10,6 +10,7 @@ pub mod bronze;
 pub mod cli;
 pub mod config;
 pub mod curation;
+pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
@@ -54,12 +55,14 @@ pub async fn run(
     config.check()?;
     if config.admin_token.is_none() {
         tracing::info!(
-            "no admin token configured: GET /v1/devices is open to anyone who can reach the collector"
+            "no admin token configured: the control room (GET /), GET /v1/dashboard, \
+             GET /v1/devices and GET /v1/gates are open to anyone who can reach the collector"
         );
     }
     let store_backend = store.backend();
     let mut state =
         AppState::new(store.clone(), config.limits).with_admin_token(config.admin_token.as_ref());
+    state.secure_cookies = tls.is_some();
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, auth};
 use crate::error::ApiError;
-use crate::store::FleetRow;
+use crate::store::{FleetRow, Store, StoreError};
 
 /// Default silence after which a device is `stale`: 15 minutes.
 pub const DEFAULT_STALE_AFTER_SECS: u64 = 15 * 60;
@@ -32,6 +32,15 @@ pub struct Thresholds {
     pub stale_after_secs: u64,
     #[serde(default = "default_backlog")]
     pub backlog_after_secs: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: DEFAULT_STALE_AFTER_SECS,
+            backlog_after_secs: DEFAULT_BACKLOG_AFTER_SECS,
+        }
+    }
 }
 
 fn default_stale() -> u64 {
@@ -53,6 +62,19 @@ pub enum Health {
     NeverSeen,
 }
 
+impl Health {
+    /// The name the JSON answer uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Stale => "stale",
+            Self::Backlog => "backlog",
+            Self::Revoked => "revoked",
+            Self::NeverSeen => "never_seen",
+        }
+    }
+}
+
 /// The answer of `GET /v1/devices`.
 #[derive(Debug, Serialize)]
 pub struct FleetView {
@@ -66,7 +88,7 @@ pub struct FleetView {
 }
 
 /// One device in the fleet view. Heartbeat figures are `null` until the first heartbeat.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeviceView {
     pub device_id: String,
     pub store_id: String,
@@ -101,25 +123,35 @@ pub async fn devices(
 ) -> Result<Json<FleetView>, ApiError> {
     auth::admin(&state, &headers)?;
     let Query(thresholds) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let now = Utc::now();
+    Ok(Json(
+        fleet_view(&state.store, Utc::now(), thresholds).await?,
+    ))
+}
+
+/// The fleet view at `now` (one query); the control room and the weekly report read it too.
+pub async fn fleet_view(
+    store: &Store,
+    now: DateTime<Utc>,
+    thresholds: Thresholds,
+) -> Result<FleetView, StoreError> {
     let (today, from, until) = manila_day(now);
-    let rows = state.store.fleet(from, until).await?;
+    let rows = store.fleet(from, until).await?;
     let devices = rows
         .into_iter()
         .map(|row| view(row, now, thresholds))
         .collect();
-    Ok(Json(FleetView {
+    Ok(FleetView {
         success: true,
         generated_at: now,
         today,
         stale_after_secs: thresholds.stale_after_secs,
         backlog_after_secs: thresholds.backlog_after_secs,
         devices,
-    }))
+    })
 }
 
 /// The Asia/Manila date at `now`, and that day's bounds in UTC (`[from, until)`).
-fn manila_day(now: DateTime<Utc>) -> (NaiveDate, DateTime<Utc>, DateTime<Utc>) {
+pub fn manila_day(now: DateTime<Utc>) -> (NaiveDate, DateTime<Utc>, DateTime<Utc>) {
     let offset = TimeDelta::seconds(i64::from(MANILA_OFFSET_SECS));
     let day = (now + offset).date_naive();
     let from = day.and_time(NaiveTime::MIN).and_utc() - offset;

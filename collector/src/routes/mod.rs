@@ -3,12 +3,14 @@
 
 mod auth;
 mod body;
+mod control;
 pub mod fleet;
 mod gates;
 mod health;
 pub mod heartbeat;
 pub mod ingest;
 mod metrics;
+mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,10 @@ pub struct AppState {
     pub pipeline_wake: Arc<Notify>,
     /// The pipeline's counters, when this process runs it.
     pub etl: Option<Arc<EtlMetrics>>,
+    /// Control-room sessions (logins with the admin token).
+    pub sessions: Arc<session::Sessions>,
+    /// Whether session cookies carry `Secure` (the collector serves TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -49,6 +55,8 @@ impl AppState {
             admin: None,
             pipeline_wake: Arc::default(),
             etl: None,
+            sessions: Arc::default(),
+            secure_cookies: false,
             store,
         }
     }
@@ -64,6 +72,10 @@ impl AppState {
 /// The collector's HTTP surface (the product contract, §2 and §4).
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(control::index))
+        .route("/login", post(control::login))
+        .route("/logout", post(control::logout))
+        .route("/v1/dashboard", get(control::figures))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/ingest", post(ingest::ingest))

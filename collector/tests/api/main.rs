@@ -6,6 +6,8 @@
 
 mod audit;
 mod brand_queue;
+mod dashboard;
+mod dashboard_browser;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod fleet;
@@ -17,6 +19,7 @@ mod ingest;
 mod manual_sql;
 mod medallion;
 mod process;
+mod report;
 mod scale_out;
 mod tls;
 mod upgrade;

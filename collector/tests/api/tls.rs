@@ -10,10 +10,10 @@ use tokio::sync::oneshot;
 use crate::helpers::{TestDb, clean_line, install_crypto, ndjson};
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1.
-struct Pki {
-    ca_pem: String,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 fn ca() -> CertifiedIssuer<'static, KeyPair> {
@@ -22,7 +22,7 @@ fn ca() -> CertifiedIssuer<'static, KeyPair> {
     CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
 }
 
-fn pki(dir: &Path) -> Pki {
+pub(crate) fn pki(dir: &Path) -> Pki {
     let ca = ca();
     let server_key = KeyPair::generate().unwrap();
     let params =
