@@ -10,14 +10,16 @@ use serde_json::Value;
 
 use crate::gates::{self, GatesConfig};
 use crate::routes::fleet::{self, DeviceView, Thresholds};
-use crate::store::{Arg, Store, StoreError};
+use crate::store::{Arg, Store, StoreError, UnresolvedName};
 
 /// A gates run older than this is run again when the control room is read.
 pub const GATES_MAX_AGE: Duration = Duration::from_secs(5 * 60);
 /// Days the trend charts cover.
 pub const TREND_DAYS: i64 = 30;
-/// Recent failures and rejected files listed, at most.
+/// Recent failures, rejected files and unresolved names listed, at most.
 pub const LISTED: i64 = 10;
+/// Days the unresolved-brand queue covers.
+pub const QUEUE_DAYS: i64 = 7;
 
 /// The layers and the timestamp each one's freshness is read from.
 const LAYERS: [(&str, &str, &str); 4] = [
@@ -36,6 +38,17 @@ pub struct Dashboard {
     pub errors: Errors,
     pub fleet: Vec<DeviceView>,
     pub trends: Vec<DayTrend>,
+    pub brand_queue: BrandQueue,
+}
+
+/// Names without a brand in the last [`QUEUE_DAYS`] days (`scout-collector brands unresolved`
+/// lists them with suggestions).
+#[derive(Debug, Clone, Serialize)]
+pub struct BrandQueue {
+    pub since: DateTime<Utc>,
+    pub revenue_centavos: i64,
+    pub unresolved_revenue_centavos: i64,
+    pub names: Vec<UnresolvedName>,
 }
 
 /// One layer's live numbers.
@@ -130,6 +143,18 @@ pub async fn dashboard(store: &Store, now: DateTime<Utc>) -> Result<Dashboard, S
             .await?
             .devices,
         trends: trends(store, since, today + TimeDelta::days(1)).await?,
+        brand_queue: brand_queue(store, now).await?,
+    })
+}
+
+async fn brand_queue(store: &Store, now: DateTime<Utc>) -> Result<BrandQueue, StoreError> {
+    let since = now - TimeDelta::days(QUEUE_DAYS);
+    let (revenue, unresolved) = store.unresolved_revenue(since).await?;
+    Ok(BrandQueue {
+        since,
+        revenue_centavos: revenue,
+        unresolved_revenue_centavos: unresolved,
+        names: store.unresolved_names(since, LISTED).await?,
     })
 }
 

@@ -256,7 +256,36 @@ pub fn room(d: &Dashboard) -> Markup {
         (gates_section(d))
         (errors_section(d))
         (fleet_section(&d.fleet, now))
+        (brands_section(d))
         (trends_section(d))
+    }
+}
+
+fn brands_section(d: &Dashboard) -> Markup {
+    let q = &d.brand_queue;
+    let share = (q.revenue_centavos > 0)
+        .then(|| q.unresolved_revenue_centavos as f64 / q.revenue_centavos as f64);
+    html! {
+        section #brands {
+            h2 { "Unresolved brands, last " (figures::QUEUE_DAYS) " days" }
+            p.muted { (peso(q.unresolved_revenue_centavos)) " of " (peso(q.revenue_centavos))
+                " sold without a brand (" (percent(share)) "). "
+                "Teach the matcher with " code { "scout-collector brands alias NAME --brand BRAND" }
+                "; " code { "brands unresolved" } " lists suggestions." }
+            @if !q.names.is_empty() {
+                div.scroll { table {
+                    thead { tr { th { "Product name" } th.num { "Items" } th.num { "Revenue" }
+                        th.num { "Stores" } th { "Last seen" } } }
+                    tbody { @for n in &q.names { tr.unresolved {
+                        td { (clipped(n.name.clone(), 80)) }
+                        td.num { (count(n.items)) }
+                        td.num { (peso(n.revenue_centavos)) }
+                        td.num { (count(n.stores)) }
+                        td { (ago(n.last_seen, d.generated_at)) }
+                    } } }
+                } }
+            }
+        }
     }
 }
 

@@ -292,9 +292,28 @@ async fn dashboard_figures_match_the_seeded_data(backend: Backend) {
     assert_eq!(today["revenue_centavos"], 4900);
     assert_eq!(today["items"], 3);
     assert!((today["branded_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    // The unresolved-brand queue: the ₱7 "Qwzx" line of ₱49.
+    let queue = &d["brand_queue"];
+    assert_eq!(
+        (
+            queue["revenue_centavos"].as_i64(),
+            queue["unresolved_revenue_centavos"].as_i64()
+        ),
+        (Some(4900), Some(700))
+    );
+    let names = queue["names"].as_array().unwrap();
+    assert_eq!(names.len(), 1, "{queue}");
+    assert_eq!(
+        (names[0]["name"].as_str(), names[0]["items"].as_i64()),
+        (Some("Qwzx"), Some(1))
+    );
     // The fragment carries the same figures.
     let html = d["html"].as_str().unwrap();
     assert!(html.contains("SCOUTPI-0004") && html.contains("completeness"));
+    assert!(
+        html.contains("Unresolved brands") && html.contains("14.3%"),
+        "{html}"
+    );
     let runs = app
         .store
         .query_int(
