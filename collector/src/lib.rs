@@ -18,6 +18,7 @@ pub mod gates;
 pub mod gold;
 pub mod import;
 pub mod pipeline;
+pub mod platinum;
 pub mod quality;
 pub mod routes;
 pub mod server;

@@ -56,6 +56,49 @@ impl Record for AuditEntry<'_> {
     }
 }
 
+/// One question or plan answered, refused or failed (`metadata.ai_sql_audit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlAuditEntry<'a> {
+    pub question: Option<&'a str>,
+    /// JSON text of the plan, when there was one.
+    pub plan: Option<&'a str>,
+    pub sql_text: Option<&'a str>,
+    pub duration: Duration,
+    pub row_count: Option<i64>,
+    pub cache_hit: bool,
+    /// The refusal or failure; `None` when answered.
+    pub error: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Record for SqlAuditEntry<'_> {
+    const TABLE: &'static str = "metadata.ai_sql_audit";
+    const COLUMNS: &'static [&'static str] = &[
+        "created_at",
+        "question",
+        "plan",
+        "sql_text",
+        "duration_ms",
+        "row_count",
+        "cache_hit",
+        "error",
+    ];
+
+    fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
+        let ms = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
+        out.extend([
+            Arg::from(self.created_at),
+            Arg::from(self.question),
+            Arg::Json(self.plan),
+            Arg::from(self.sql_text),
+            Arg::from(ms.min(i64::from(i32::MAX))),
+            Arg::from(self.row_count.map(|n| n.clamp(0, i64::from(i32::MAX)))),
+            Arg::from(self.cache_hit),
+            Arg::from(self.error),
+        ]);
+    }
+}
+
 /// `INSERT INTO table (columns) VALUES ($1, …)` for one row of `R` with these `values`; a JSON
 /// value is cast to `jsonb` (it binds as text; SQLite drops the cast).
 fn insert_one<R: Record>(values: &[Arg<'_>]) -> String {
@@ -84,6 +127,19 @@ impl Store {
             .execute(&insert_one::<AuditEntry>(&values), &values)
             .await?;
         Ok(())
+    }
+
+    /// Writes one `ai_sql_audit` row; a failure is logged, not returned.
+    pub async fn audit_sql_logged(&self, entry: &SqlAuditEntry<'_>) {
+        let mut values = Vec::with_capacity(SqlAuditEntry::COLUMNS.len());
+        entry.values(&mut values);
+        let written = self
+            .db
+            .execute(&insert_one::<SqlAuditEntry>(&values), &values)
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Failed to write the ai_sql_audit row");
+        }
     }
 
     /// Writes `rows` in one transaction (the bulk path of each backend).

@@ -15,6 +15,7 @@ mod import;
 mod ingest;
 mod manual_sql;
 mod medallion;
+mod nl2sql;
 mod process;
 mod scale_out;
 mod tls;
