@@ -11,12 +11,14 @@
 //! - Every call is audited in `metadata.ai_sql_audit`; answers are cached for five minutes,
 //!   keyed by the plan and the data's version.
 
+pub mod ask;
 pub mod catalogue;
 pub mod dates;
 pub mod execute;
 pub mod generate;
 pub mod plan;
 
+pub use ask::{Reading, read};
 pub use catalogue::Source;
 pub use dates::{Period, manila_today};
 pub use execute::{Answer, AnswerError, Engine};
