@@ -14,6 +14,7 @@ use super::catalogue::Source;
 use super::dates::manila_today;
 use super::generate::{Output, Query, generate};
 use super::plan::{MAX_LIMIT, Measure, Plan, PlanError};
+use crate::brands::BrandMatcher;
 use crate::store::{ReadLimits, Row, SqlAuditEntry, Store, StoreError};
 
 /// How long an answer stays cached.
@@ -50,6 +51,7 @@ pub enum AnswerError {
 #[derive(Debug, Clone)]
 pub struct Engine {
     store: Store,
+    brands: Option<Arc<BrandMatcher>>,
     cache: Arc<Mutex<HashMap<String, (Instant, Answer)>>>,
 }
 
@@ -57,8 +59,19 @@ impl Engine {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            brands: None,
             cache: Arc::default(),
         }
+    }
+
+    /// Brand names in questions are read with `matcher`.
+    pub fn with_brands(mut self, matcher: Arc<BrandMatcher>) -> Self {
+        self.brands = Some(matcher);
+        self
+    }
+
+    pub fn brands(&self) -> Option<&BrandMatcher> {
+        self.brands.as_deref()
     }
 
     pub fn store(&self) -> &Store {

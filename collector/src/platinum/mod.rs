@@ -17,9 +17,11 @@ pub mod dates;
 pub mod execute;
 pub mod generate;
 pub mod plan;
+pub mod question;
 
 pub use ask::{Reading, read};
 pub use catalogue::Source;
 pub use dates::{Period, manila_today};
 pub use execute::{Answer, AnswerError, Engine};
 pub use plan::{Dimension, Filters, Intent, Measure, Plan, PlanError, Sort, SortKey};
+pub use question::Outcome;

@@ -70,11 +70,8 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
             }
             let matched = tokens(&d.matched);
             let before = words.len();
-            for m in &matched {
-                if let Some(i) = words.iter().position(|w| w == m) {
-                    words.remove(i);
-                }
-            }
+            // Every word of the name, whether the question hyphenated it ("coca-cola") or not.
+            words.retain(|w| !w.split('-').all(|part| matched.iter().any(|m| m == part)));
             if words.len() == before {
                 continue;
             }
@@ -141,6 +138,13 @@ fn recognise(
             items.push(Item::Word(Word::Number(n)));
         } else if let Some(n) = number_word(word) {
             items.push(Item::Word(Word::Number(n)));
+        } else if let Some(w) = word
+            .strip_suffix("ng")
+            .filter(|w| w.len() >= 4)
+            .and_then(lookup)
+        {
+            // A Filipino linker: "pinakamabentang", "lingguhang".
+            items.push(Item::Word(w));
         } else if STOPWORDS.contains(&word) {
         } else {
             let (near, distance) = nearest(word);
@@ -172,6 +176,8 @@ struct Parts {
     avg_basket: bool,
     dims: Vec<Dimension>,
     which: bool,
+    /// The last grouping was named in the singular ("brand", not "brands").
+    singular: bool,
     top: Option<bool>,
     limit: Option<u32>,
     compare: bool,
@@ -231,6 +237,7 @@ fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<S
                         .iter()
                         .any(|x| matches!(x, Some(Item::Word(Word::Payment(_)))));
                 if !value_noun {
+                    p.singular = !plural;
                     push(&mut p.dims, d);
                 }
             }
@@ -265,6 +272,8 @@ fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<S
                     dates.push(date);
                     i += 1;
                 }
+                // "noong Oktubre": in October.
+                (Some(Item::Word(Word::Month(_))), _) => {}
                 (Some(Item::Word(Word::Linggo)), _) => {
                     return clarify(
                         "\"linggo\" can be a week or Sunday: say \"ngayong linggo\", \"nakaraang linggo\" or \"Sunday\".",
@@ -461,7 +470,10 @@ fn shape(
             by: SortKey::Measure(p.measures[0]),
             descending: best_first,
         });
-        plan.limit = Some(p.limit.unwrap_or(if p.which { 1 } else { 10 }));
+        plan.limit = Some(
+            p.limit
+                .unwrap_or(if p.which || p.singular { 1 } else { 10 }),
+        );
     } else if let Some(n) = p.limit {
         plan.limit = Some(n);
     }

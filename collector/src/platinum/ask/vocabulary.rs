@@ -454,6 +454,8 @@ pub const STOPWORDS: &[&str] = &[
     "pakita",
     "bigay",
     "stats",
+    "tuwing",
+    "lahat",
     "data",
     "report",
     "will",
