@@ -64,10 +64,14 @@ pub async fn run(
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;
+    // Brand names: the pipeline's and the questions' (`/v1/nl2sql`).
+    let matcher = Arc::new(
+        BrandMatcher::load(config.pipeline.brands_file.as_deref())
+            .context("Failed to load the brand dictionary")?,
+    );
+    state.platinum = state.platinum.with_brands(Arc::clone(&matcher));
     if config.pipeline.enabled {
-        let matcher = BrandMatcher::load(config.pipeline.brands_file.as_deref())
-            .context("Failed to load the brand dictionary")?;
-        let pipeline = Pipeline::new(store, Arc::new(matcher), config.pipeline.options());
+        let pipeline = Pipeline::new(store, matcher, config.pipeline.options());
         state.etl = Some(pipeline.metrics());
         let wake = Arc::clone(&state.pipeline_wake);
         let mut stop = stop.clone();

@@ -13,14 +13,17 @@
 
 pub mod ask;
 pub mod catalogue;
+pub mod crosstab;
 pub mod dates;
 pub mod execute;
 pub mod generate;
 pub mod plan;
+pub mod print;
 pub mod question;
 
 pub use ask::{Reading, read};
 pub use catalogue::Source;
+pub use crosstab::Crosstab;
 pub use dates::{Period, manila_today};
 pub use execute::{Answer, AnswerError, Engine};
 pub use plan::{Dimension, Filters, Intent, Measure, Plan, PlanError, Sort, SortKey};

@@ -9,6 +9,7 @@ mod health;
 pub mod heartbeat;
 pub mod ingest;
 mod metrics;
+mod platinum;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ pub use auth::AdminDigest;
 
 use crate::config::{AdminToken, IngestLimits};
 use crate::pipeline::EtlMetrics;
+use crate::platinum::Engine;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -38,6 +40,8 @@ pub struct AppState {
     pub pipeline_wake: Arc<Notify>,
     /// The pipeline's counters, when this process runs it.
     pub etl: Option<Arc<EtlMetrics>>,
+    /// Answers questions and plans (`/v1/nl2sql`, `/v1/crosstab`).
+    pub platinum: Engine,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
             admin: None,
             pipeline_wake: Arc::default(),
             etl: None,
+            platinum: Engine::new(store.clone()),
             store,
         }
     }
@@ -71,5 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(fleet::devices))
         .route("/v1/gates", get(gates::gates))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
+        .route("/v1/nl2sql", post(platinum::nl2sql))
+        .route("/functions/v1/nl2sql", post(platinum::nl2sql))
+        .route("/v1/crosstab", get(platinum::crosstab))
         .with_state(state)
 }

@@ -16,6 +16,7 @@ mod ingest;
 mod manual_sql;
 mod medallion;
 mod nl2sql;
+mod nl2sql_http;
 mod nl2sql_questions;
 mod process;
 mod scale_out;
