@@ -187,4 +187,27 @@ mod tests {
              device_id, row_count, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
         );
     }
+
+    #[test]
+    fn a_question_row_binds_its_plan_as_jsonb() {
+        let entry = SqlAuditEntry {
+            question: Some("kita kahapon"),
+            plan: Some("{}"),
+            sql_text: None,
+            duration: Duration::from_millis(3),
+            row_count: Some(1),
+            cache_hit: true,
+            error: None,
+            created_at: Utc::now(),
+        };
+        let mut values = Vec::new();
+        entry.values(&mut values);
+        assert_eq!(values.len(), SqlAuditEntry::COLUMNS.len());
+        assert_eq!(
+            insert_one::<SqlAuditEntry>(&values),
+            "INSERT INTO metadata.ai_sql_audit (created_at, question, plan, sql_text, \
+             duration_ms, row_count, cache_hit, error) VALUES ($1, $2, $3::jsonb, $4, $5, $6, \
+             $7, $8)"
+        );
+    }
 }
