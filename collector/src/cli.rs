@@ -4,6 +4,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ pub enum Command {
     /// detect, infer, map, land in staging and, when mapped, bronze; then bring silver and
     /// gold up to date. Exits non-zero when a file failed.
     Import(ImportArgs),
+    /// Answer a question about sales in English, Filipino or Taglish ("top 5 brands last
+    /// week", "kita ng bawat tindahan ngayong linggo"). Exit 0 answered, 1 asked back, 2 refused.
+    Ask(AskArgs),
     /// Run the quality gates; exit 0 when all pass (or have no data), 1 on a warning, 2 on a
     /// failure.
     Gates(GatesArgs),
@@ -110,6 +114,23 @@ pub struct ImportArgs {
 
 fn parse_format(name: &str) -> Result<crate::files::FileFormat, String> {
     crate::files::FileFormat::from_name(name).ok_or_else(|| format!("unknown format {name:?}"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    pub question: String,
+    /// The day relative periods count from (default: today in Asia/Manila).
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Print one JSON object (`plan`, `sql`, `columns`, `rows`; or `refused`).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print the rows as CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// An operator's brand dictionary file, merged over the shipped one.
+    #[arg(long = "brands-file", env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
+    pub brands_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -244,6 +265,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Import(args) => import(store, &args).await,
         Command::Gates(args) => gates(&store, &args).await,
         Command::Report(args) => report(&store, &args).await,
+        Command::Ask(args) => ask(store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
@@ -348,6 +370,26 @@ async fn kpis(store: &Store, args: &KpisArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::gold::kpi_table(date, &rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ask(store: Store, args: &AskArgs) -> anyhow::Result<ExitCode> {
+    use crate::platinum::{Engine, Outcome, print};
+    let matcher = BrandMatcher::load(args.brands_file.as_deref())
+        .context("Failed to load the brand dictionary")?;
+    let engine = Engine::new(store).with_brands(Arc::new(matcher));
+    let outcome = engine.ask(&args.question, args.as_of).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else if let Some(csv) = args.csv.then(|| print::csv(&outcome)).flatten() {
+        print!("{}", csv.context("Failed to write CSV")?);
+    } else {
+        print!("{}", print::table(&outcome));
+    }
+    Ok(match outcome {
+        Outcome::Answered { .. } => ExitCode::SUCCESS,
+        Outcome::Clarify { .. } => ExitCode::from(1),
+        Outcome::Refused { .. } => ExitCode::from(2),
+    })
 }
 
 async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {

@@ -20,6 +20,7 @@ pub mod gates;
 pub mod gold;
 pub mod import;
 pub mod pipeline;
+pub mod platinum;
 pub mod quality;
 pub mod routes;
 pub mod server;
@@ -34,6 +35,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
+use brands::BrandMatcher;
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
 pub use store::Store;
@@ -66,6 +68,14 @@ pub async fn run(
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;
+    // Brand names in questions (`/v1/nl2sql`): the dictionary as taught at start-up (the
+    // pipeline's own matcher reloads taught entries as they change).
+    let taught = store.taught_entries().await?;
+    let matcher = Arc::new(
+        BrandMatcher::load_with(config.pipeline.brands_file.as_deref(), &taught)
+            .context("Failed to load the brand dictionary")?,
+    );
+    state.platinum = state.platinum.with_brands(Arc::clone(&matcher));
     if config.pipeline.enabled {
         let pipeline = Pipeline::with_dictionary(
             store,

@@ -10,6 +10,7 @@ mod health;
 pub mod heartbeat;
 pub mod ingest;
 mod metrics;
+mod platinum;
 mod session;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ pub use auth::AdminDigest;
 
 use crate::config::{AdminToken, IngestLimits};
 use crate::pipeline::EtlMetrics;
+use crate::platinum::Engine;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -44,6 +46,8 @@ pub struct AppState {
     pub sessions: Arc<session::Sessions>,
     /// Whether session cookies carry `Secure` (the collector serves TLS).
     pub secure_cookies: bool,
+    /// Answers questions and plans (`/v1/nl2sql`, `/v1/crosstab`).
+    pub platinum: Engine,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             etl: None,
             sessions: Arc::default(),
             secure_cookies: false,
+            platinum: Engine::new(store.clone()),
             store,
         }
     }
@@ -83,5 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(fleet::devices))
         .route("/v1/gates", get(gates::gates))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
+        .route("/v1/nl2sql", post(platinum::nl2sql))
+        .route("/functions/v1/nl2sql", post(platinum::nl2sql))
+        .route("/v1/crosstab", get(platinum::crosstab))
         .with_state(state)
 }

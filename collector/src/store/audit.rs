@@ -72,6 +72,49 @@ impl Record for AuditEntry<'_> {
     }
 }
 
+/// One question or plan answered, refused or failed (`metadata.ai_sql_audit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlAuditEntry<'a> {
+    pub question: Option<&'a str>,
+    /// JSON text of the plan, when there was one.
+    pub plan: Option<&'a str>,
+    pub sql_text: Option<&'a str>,
+    pub duration: Duration,
+    pub row_count: Option<i64>,
+    pub cache_hit: bool,
+    /// The refusal or failure; `None` when answered.
+    pub error: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Record for SqlAuditEntry<'_> {
+    const TABLE: &'static str = "metadata.ai_sql_audit";
+    const COLUMNS: &'static [&'static str] = &[
+        "created_at",
+        "question",
+        "plan",
+        "sql_text",
+        "duration_ms",
+        "row_count",
+        "cache_hit",
+        "error",
+    ];
+
+    fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
+        let ms = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
+        out.extend([
+            Arg::from(self.created_at),
+            Arg::from(self.question),
+            Arg::Json(self.plan),
+            Arg::from(self.sql_text),
+            Arg::from(ms.min(i64::from(i32::MAX))),
+            Arg::from(self.row_count.map(|n| n.clamp(0, i64::from(i32::MAX)))),
+            Arg::from(self.cache_hit),
+            Arg::from(self.error),
+        ]);
+    }
+}
+
 /// `INSERT INTO table (columns) VALUES ($1, …)` for one row of `R` with these `values`; a JSON
 /// value is cast to `jsonb` (it binds as text; SQLite drops the cast).
 fn insert_one<R: Record>(values: &[Arg<'_>]) -> String {
@@ -100,6 +143,19 @@ impl Store {
             .execute(&insert_one::<AuditEntry>(&values), &values)
             .await?;
         Ok(())
+    }
+
+    /// Writes one `ai_sql_audit` row; a failure is logged, not returned.
+    pub async fn audit_sql_logged(&self, entry: &SqlAuditEntry<'_>) {
+        let mut values = Vec::with_capacity(SqlAuditEntry::COLUMNS.len());
+        entry.values(&mut values);
+        let written = self
+            .db
+            .execute(&insert_one::<SqlAuditEntry>(&values), &values)
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Failed to write the ai_sql_audit row");
+        }
     }
 
     /// Writes `rows` in one transaction (the bulk path of each backend).
@@ -145,6 +201,29 @@ mod tests {
             insert_one::<AuditEntry>(&values),
             "INSERT INTO metadata.function_audit (function_name, duration_ms, error, created_at, \
              device_id, row_count, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        );
+    }
+
+    #[test]
+    fn a_question_row_binds_its_plan_as_jsonb() {
+        let entry = SqlAuditEntry {
+            question: Some("kita kahapon"),
+            plan: Some("{}"),
+            sql_text: None,
+            duration: Duration::from_millis(3),
+            row_count: Some(1),
+            cache_hit: true,
+            error: None,
+            created_at: Utc::now(),
+        };
+        let mut values = Vec::new();
+        entry.values(&mut values);
+        assert_eq!(values.len(), SqlAuditEntry::COLUMNS.len());
+        assert_eq!(
+            insert_one::<SqlAuditEntry>(&values),
+            "INSERT INTO metadata.ai_sql_audit (created_at, question, plan, sql_text, \
+             duration_ms, row_count, cache_hit, error) VALUES ($1, $2, $3::jsonb, $4, $5, $6, \
+             $7, $8)"
         );
     }
 }

@@ -37,19 +37,21 @@ mod devices;
 mod error;
 mod gold;
 mod postgres;
+mod readonly;
 mod silver;
 mod sql;
 mod sqlite;
 mod staging;
 mod views;
 
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, SqlAuditEntry};
 pub use brands::{UnresolvedName, WeakName};
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
 };
 pub use error::{Fault, StoreError, fault};
 pub use gold::{Backlog, GoldBatch, GoldRow};
+pub use readonly::ReadLimits;
 pub use silver::{BronzeRecord, SilverClaim, SilverWrite};
 pub use sql::{Arg, Claim, Partition, Record, Row, sqlite_text};
 pub use staging::{StagedFile, StagedStatus};
@@ -93,12 +95,16 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Where read-only queries run (`readonly.rs`): on SQLite a second pool of read-only
+    /// connections to the same file, on PostgreSQL the same pool (each transaction is set read
+    /// only).
+    reader: Db,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` creates the file; `postgres://...`).
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let db = if url.starts_with("sqlite:") {
+        let (db, reader) = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -113,12 +119,16 @@ impl Store {
                 .pragma("journal_size_limit", "67108864")
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let reader = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.clamp(1, 4))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(readonly::sqlite_options(&connect));
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.clamp(1, 8))
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            Db::Sqlite(pool)
+            (Db::Sqlite(pool), Db::Sqlite(reader))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)?.application_name("scout-collector");
             let pool = PgPoolOptions::new()
@@ -126,11 +136,11 @@ impl Store {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            Db::Postgres(pool)
+            (Db::Postgres(pool.clone()), Db::Postgres(pool))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Self { db })
+        Ok(Self { db, reader })
     }
 
     pub fn backend(&self) -> Backend {
@@ -156,6 +166,9 @@ impl Store {
 
     /// Closes the pool: waits for connections in use to come back, then closes them all.
     pub async fn close(&self) {
+        if let Db::Sqlite(reader) = &self.reader {
+            reader.close().await;
+        }
         match &self.db {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,

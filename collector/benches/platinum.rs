@@ -1,0 +1,196 @@
+//! Platinum benchmark: questions answered over about 1,000,000 silver items on each backend.
+//! Per question: the time to read it into a plan (grammar and brand matcher), the end-to-end
+//! time of a fresh answer (plan, generate, version probe, read-only run, shaping, audit row)
+//! as p50/p95, a cache hit, and, as the baseline measured in the same run, the bare generated
+//! SQL run on the writer pool without any of the engine's work. Targets: planning < 1 ms,
+//! p95 < 50 ms where gold answers and < 300 ms for silver scans (the manual says 200 ms),
+//! cache hits < 2 ms.
+//!
+//! `cargo bench -p scout-collector --bench platinum` (env: `SCOUT_BENCH_ITEMS`, default
+//! 1000000, 5000 with `SCOUT_BENCH_QUICK=1`; `SCOUT_BENCH_REPEATS`, default 20, 3 quick;
+//! `SCOUT_BENCH_PG_URL`; `SCOUT_BENCH_BACKENDS`, default `postgres,sqlite`). Prints figures;
+//! asserts only that every question is answered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Utc};
+use scout_collector::brands::BrandMatcher;
+use scout_collector::bronze::{BronzeRow, Landing};
+use scout_collector::pipeline::{Pipeline, PipelineOptions};
+use scout_collector::platinum::generate::generate;
+use scout_collector::platinum::{Engine, Reading, manila_today, read};
+use scout_collector::store::{Store, StoreOptions};
+use scout_common::Transaction;
+use serde_json::json;
+
+#[path = "support/database.rs"]
+mod database;
+#[path = "support/quick.rs"]
+mod quick;
+#[path = "support/workload.rs"]
+mod workload;
+use database::BenchDatabase;
+
+const STORES: usize = 50;
+const DAYS: i64 = 30;
+
+/// (class, question).
+const QUESTIONS: &[(&str, &str)] = &[
+    ("gold", "top 5 brands by revenue last 7 days"),
+    ("gold", "kita ng bawat tindahan ngayong linggo"),
+    ("gold", "units per category last month"),
+    ("customers", "GCash vs cash in the evenings"),
+    ("customers", "average basket per payment method this month"),
+    ("silver", "unique customers on weekends"),
+    ("silver", "transactions by age bracket and gender"),
+    ("silver", "revenue by brand and daypart crosstab"),
+];
+
+fn bronze(items: usize) -> Vec<BronzeRow> {
+    let mut rng = workload::Rng(0x9_1a71_0000);
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    let (mut count, mut n) = (0, 0);
+    while count < items {
+        let device = n % STORES;
+        let mut v = workload::transaction(&mut rng, device, n);
+        let back = Days::days((rng.next() % DAYS as u64) as i64)
+            + Days::minutes((rng.next() % 1440) as i64);
+        v["timestamp"] = json!((now - back).to_rfc3339());
+        count += v["items"].as_array().unwrap().len();
+        let t = Transaction::parse(v).unwrap();
+        let device_id = format!("SCOUTPI-{device:04}");
+        let store_id = format!("{}", 100 + device);
+        rows.push(BronzeRow::new(
+            t,
+            Landing {
+                device_id: &device_id,
+                store_id: &store_id,
+                endpoint: "bench",
+                received_at: now,
+            },
+        ));
+        n += 1;
+    }
+    rows
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn run(name: &str, store: &Store, items: usize, repeats: usize) {
+    let rows = bronze(items);
+    for chunk in rows.chunks(1000) {
+        store.insert_bronze(chunk).await.unwrap();
+    }
+    let matcher = Arc::new(BrandMatcher::shipped().unwrap());
+    let pipeline = Pipeline::new(
+        store.clone(),
+        Arc::clone(&matcher),
+        PipelineOptions::default(),
+    );
+    pipeline.catch_up().await.unwrap();
+    let silver = store
+        .query_int("SELECT count(*) FROM silver.transactions_cleaned", &[])
+        .await
+        .unwrap();
+    println!("{name}: {silver} silver items; {repeats} runs per question");
+    println!(
+        "  {:<58} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "question (table)", "plan µs", "p50 ms", "p95 ms", "bare ms", "hit ms", "×bare"
+    );
+    let as_of = manila_today();
+    for (class, question) in QUESTIONS {
+        // Planning alone.
+        let started = Instant::now();
+        let mut plan = None;
+        for _ in 0..repeats.max(10) {
+            if let Reading::Plan { plan: p, .. } = read(question, as_of, Some(&matcher)) {
+                plan = Some(p);
+            }
+        }
+        let planning = started.elapsed() / repeats.max(10) as u32;
+        let plan = plan.unwrap_or_else(|| panic!("{question} was not read into a plan"));
+        // End to end, fresh each time (a new engine has an empty cache).
+        let mut fresh = Vec::with_capacity(repeats);
+        let mut hit = Duration::MAX;
+        for _ in 0..repeats {
+            let engine = Engine::new(store.clone()).with_brands(Arc::clone(&matcher));
+            let started = Instant::now();
+            let answer = engine.ask(question, Some(as_of)).await.unwrap();
+            fresh.push(started.elapsed());
+            assert!(matches!(
+                answer,
+                scout_collector::platinum::Outcome::Answered { .. }
+            ));
+            let started = Instant::now();
+            engine.ask(question, Some(as_of)).await.unwrap();
+            hit = hit.min(started.elapsed());
+        }
+        fresh.sort();
+        // The bare generated SQL on the writer pool.
+        let query = generate(&plan, store.backend(), as_of);
+        let mut bare = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let started = Instant::now();
+            store.query(&query.sql, &query.args()).await.unwrap();
+            bare.push(started.elapsed());
+        }
+        bare.sort();
+        let p50 = percentile(&fresh, 0.5);
+        let bare50 = percentile(&bare, 0.5);
+        println!(
+            "  {:<58} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.2}",
+            format!("{question} ({class})"),
+            planning.as_secs_f64() * 1e6,
+            ms(p50),
+            ms(percentile(&fresh, 0.95)),
+            ms(bare50),
+            ms(hit),
+            ms(p50) / ms(bare50).max(1e-6)
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    quick::announce();
+    let items = quick::size("SCOUT_BENCH_ITEMS", 1_000_000, 5_000);
+    let repeats = quick::size("SCOUT_BENCH_REPEATS", 20, 3);
+    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
+    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
+        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let url = format!("sqlite://{}", dir.path().join("platinum.db").display());
+                let store = Store::connect(&url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("sqlite", &store, items, repeats).await;
+            }
+            "postgres" => {
+                let db = BenchDatabase::create(&pg_admin, "scout_bench_platinum").await;
+                let store = Store::connect(&db.url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("postgres", &store, items, repeats).await;
+                store.close().await;
+                db.drop_now().await;
+            }
+            other => panic!("unknown backend {other:?}"),
+        }
+    }
+}

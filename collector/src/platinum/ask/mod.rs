@@ -1,0 +1,15 @@
+//! Question → plan without a network: [`tokenizer`] splits, [`safety`] refuses what must not be
+//! read at all, [`vocabulary`] knows the words (English, Filipino, Taglish), the brand matcher
+//! knows brand names, and [`parser`] builds a [`Plan`](super::Plan) or asks back. A question is
+//! never guessed at: an unknown word, a missing measure or an ambiguous word ("linggo": week
+//! or Sunday?) gets a clarification, with "did you mean" suggestions where a known word is near.
+
+pub mod parser;
+pub mod safety;
+pub mod tokenizer;
+pub mod vocabulary;
+
+pub use parser::{Reading, read};
+
+#[cfg(test)]
+mod tests;

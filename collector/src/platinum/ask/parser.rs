@@ -1,0 +1,483 @@
+//! Reading a question into a [`Plan`]: phrases are looked up longest first, brand names come
+//! from the brand matcher, numbers from digits or words, and the pieces are put together by a
+//! few rules (a dimension groups after "per"/"bawat", is ranked after "which", or is plural;
+//! "top N" ranks; "vs" compares the values named). What cannot be read without guessing is
+//! asked about instead.
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+
+use super::safety::refusal;
+use super::tokenizer::tokens;
+use super::vocabulary::{STOPWORDS, Word, lookup, number_word, single_words};
+use crate::brands::{BrandMatcher, Method};
+use crate::platinum::dates::{Period, last_weekday, month_range};
+use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey};
+
+/// How a question was read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reading {
+    /// A plan, and notes on how words were taken (defaults, corrected spellings, brands).
+    Plan { plan: Plan, notes: Vec<String> },
+    /// A question back: the question was not read, to avoid a guess.
+    Clarify {
+        clarification: String,
+        suggestions: Vec<String>,
+    },
+    /// Refused outright, with the reason.
+    Refused { reason: String },
+}
+
+fn ask(text: impl Into<String>) -> Box<Reading> {
+    Box::new(clarify(text))
+}
+
+fn clarify(text: impl Into<String>) -> Reading {
+    Reading::Clarify {
+        clarification: text.into(),
+        suggestions: Vec::new(),
+    }
+}
+
+/// One recognised piece of the question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Item {
+    Word(Word),
+    Date(NaiveDate),
+}
+
+/// Reads `question` as of `as_of`, with brand names from `brands` when given.
+pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> Reading {
+    if let Some(reason) = refusal(question) {
+        return Reading::Refused { reason };
+    }
+    let mut notes = Vec::new();
+    let mut words = tokens(question);
+    if words.is_empty() {
+        return clarify("Ask about sales, units, transactions or customers.");
+    }
+    let mut brand_names: Vec<String> = Vec::new();
+    if let Some(matcher) = brands {
+        for d in matcher.detect_all(question) {
+            let sure = match d.method {
+                Method::Exact | Method::Alias => d.score >= 0.9,
+                Method::Fuzzy => d.score >= 0.75,
+                Method::Context | Method::Company => false,
+            };
+            if !sure || brand_names.contains(&d.brand.name) {
+                continue;
+            }
+            let matched = tokens(&d.matched);
+            let before = words.len();
+            // Every word of the name, whether the question hyphenated it ("coca-cola") or not.
+            words.retain(|w| !w.split('-').all(|part| matched.iter().any(|m| m == part)));
+            if words.len() == before {
+                continue;
+            }
+            if d.method == Method::Fuzzy {
+                notes.push(format!(
+                    "read {:?} as the brand {}",
+                    d.matched, d.brand.name
+                ));
+            }
+            brand_names.push(d.brand.name.clone());
+        }
+    }
+
+    let (items, unknown) = recognise(&words, &mut notes);
+    if !unknown.is_empty() {
+        let mut suggestions = Vec::new();
+        let mut parts = Vec::new();
+        for (word, near) in unknown {
+            match near {
+                Some(n) => {
+                    parts.push(format!("{word:?} (did you mean {n:?}?)"));
+                    suggestions.push(n.to_owned());
+                }
+                None => parts.push(format!("{word:?}")),
+            }
+        }
+        return Reading::Clarify {
+            clarification: format!("I do not know the word(s) {}.", parts.join(", ")),
+            suggestions,
+        };
+    }
+    build(&items, brand_names, as_of, notes)
+}
+
+/// Turns tokens into items, longest phrase first; returns the words it does not know, each
+/// with the nearest known word when one is close.
+fn recognise(
+    words: &[String],
+    notes: &mut Vec<String>,
+) -> (Vec<Item>, Vec<(String, Option<&'static str>)>) {
+    let mut items = Vec::new();
+    let mut unknown = Vec::new();
+    let mut i = 0;
+    'outer: while i < words.len() {
+        for len in (1..=4.min(words.len() - i)).rev() {
+            if let Some(w) = lookup(&words[i..i + len].join(" ")) {
+                items.push(Item::Word(w));
+                i += len;
+                continue 'outer;
+            }
+        }
+        let word = words[i].as_str();
+        i += 1;
+        if let Ok(date) = NaiveDate::parse_from_str(word, "%Y-%m-%d") {
+            items.push(Item::Date(date));
+        } else if let Ok(n) = word.parse::<u32>() {
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(n) = word
+            .strip_prefix("top")
+            .map(|r| r.trim_start_matches('-'))
+            .and_then(|r| r.parse::<u32>().ok())
+        {
+            items.push(Item::Word(Word::Top));
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(n) = number_word(word) {
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(w) = word
+            .strip_suffix("ng")
+            .filter(|w| w.len() >= 4)
+            .and_then(lookup)
+        {
+            // A Filipino linker: "pinakamabentang", "lingguhang".
+            items.push(Item::Word(w));
+        } else if STOPWORDS.contains(&word) {
+        } else {
+            let (near, distance) = nearest(word);
+            if distance == 1 && word.chars().count() >= 5 {
+                notes.push(format!("read {word:?} as {near:?}"));
+                if let Some(w) = lookup(near) {
+                    items.push(Item::Word(w));
+                }
+            } else {
+                unknown.push((word.to_owned(), (distance <= 2).then_some(near)));
+            }
+        }
+    }
+    (items, unknown)
+}
+
+/// The known single word nearest to `word`, and its edit distance.
+fn nearest(word: &str) -> (&'static str, usize) {
+    single_words()
+        .map(|w| (w, strsim::levenshtein(word, w)))
+        .min_by_key(|(_, d)| *d)
+        .unwrap_or(("sales", usize::MAX))
+}
+
+/// What the items say, before the plan is shaped.
+#[derive(Default)]
+struct Parts {
+    measures: Vec<Measure>,
+    avg_basket: bool,
+    dims: Vec<Dimension>,
+    which: bool,
+    /// The last grouping was named in the singular ("brand", not "brands").
+    singular: bool,
+    top: Option<bool>,
+    limit: Option<u32>,
+    compare: bool,
+    trend: bool,
+    crosstab: bool,
+    sell: bool,
+    periods: Vec<Period>,
+    stores: Vec<String>,
+    payments: Vec<String>,
+    dayparts: Vec<String>,
+    categories: Vec<String>,
+    weekend: Vec<bool>,
+}
+
+fn push<T: PartialEq>(list: &mut Vec<T>, v: T) {
+    if !list.contains(&v) {
+        list.push(v);
+    }
+}
+
+fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<String>) -> Reading {
+    let mut p = Parts::default();
+    let mut dates: Vec<NaiveDate> = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let prev = i.checked_sub(1).map(|j| items[j]);
+        let next = items.get(i + 1).copied();
+        let Item::Word(w) = items[i] else {
+            if let Item::Date(d) = items[i] {
+                dates.push(d);
+            }
+            i += 1;
+            continue;
+        };
+        i += 1;
+        match w {
+            Word::Measure(m) => push(&mut p.measures, m),
+            Word::AvgBasket => p.avg_basket = true,
+            Word::Dimension(Dimension::Store, _)
+                if matches!(next, Some(Item::Word(Word::Number(_)))) =>
+            {
+                while let Some(Item::Word(Word::Number(n))) = items.get(i) {
+                    push(&mut p.stores, n.to_string());
+                    i += 1;
+                }
+            }
+            Word::Dimension(d, plural) => {
+                let marked = matches!(prev, Some(Item::Word(Word::Group | Word::Which)));
+                if matches!(prev, Some(Item::Word(Word::Which))) {
+                    p.which = !plural;
+                }
+                // "GCash payment": the noun of a value just named, not a grouping.
+                let value_noun = !plural
+                    && !marked
+                    && d == Dimension::PaymentMethod
+                    && [prev, next]
+                        .iter()
+                        .any(|x| matches!(x, Some(Item::Word(Word::Payment(_)))));
+                if !value_noun {
+                    p.singular = !plural;
+                    push(&mut p.dims, d);
+                }
+            }
+            Word::Group | Word::Which | Word::To => {}
+            Word::Top => p.top = Some(true),
+            Word::Bottom => p.top = Some(false),
+            Word::Compare => p.compare = true,
+            Word::Trend => p.trend = true,
+            Word::Crosstab => p.crosstab = true,
+            Word::Sell => p.sell = true,
+            Word::Today => p.periods.push(Period::Today),
+            Word::Yesterday => p.periods.push(Period::Yesterday),
+            Word::ThisWeek => p.periods.push(Period::ThisWeek),
+            Word::LastWeek => p.periods.push(Period::LastWeek),
+            Word::ThisMonth => p.periods.push(Period::ThisMonth),
+            Word::LastMonth => p.periods.push(Period::LastMonth),
+            Word::Last | Word::Recent => match (next, items.get(i + 1).copied()) {
+                (Some(Item::Word(Word::Number(n))), Some(Item::Word(Word::Days))) => {
+                    p.periods.push(Period::LastDays { days: n });
+                    i += 2;
+                }
+                (Some(Item::Word(Word::Days)), _) => {
+                    p.periods.push(Period::Yesterday);
+                    i += 1;
+                }
+                (Some(Item::Word(Word::Weekday(day))), _) => {
+                    let date = if w == Word::Recent && as_of.weekday() == day {
+                        as_of
+                    } else {
+                        last_weekday(as_of, day)
+                    };
+                    dates.push(date);
+                    i += 1;
+                }
+                // "noong Oktubre": in October.
+                (Some(Item::Word(Word::Month(_))), _) => {}
+                (Some(Item::Word(Word::Linggo)), _) => {
+                    return clarify(
+                        "\"linggo\" can be a week or Sunday: say \"ngayong linggo\", \"nakaraang linggo\" or \"Sunday\".",
+                    );
+                }
+                _ => {
+                    return clarify(
+                        "Last what? Say \"last 7 days\", \"last week\", \"last month\" or a weekday.",
+                    );
+                }
+            },
+            Word::Days => return clarify("How many days? Say for example \"last 7 days\"."),
+            Word::Weekday(day) => {
+                dates.push(if as_of.weekday() == day {
+                    as_of
+                } else {
+                    last_weekday(as_of, day)
+                });
+            }
+            Word::Linggo => {
+                return clarify(
+                    "\"linggo\" can be a week or Sunday: say \"ngayong linggo\", \"nakaraang linggo\" or \"Sunday\".",
+                );
+            }
+            Word::Month(m) => {
+                let mut day = None;
+                let mut year = None;
+                while let Some(Item::Word(Word::Number(n))) = items.get(i) {
+                    match *n {
+                        1..=31 if day.is_none() && year.is_none() => day = Some(*n),
+                        2000..=2100 if year.is_none() => year = Some(*n as i32),
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                let year = year.unwrap_or(if m <= as_of.month() {
+                    as_of.year()
+                } else {
+                    as_of.year() - 1
+                });
+                match day {
+                    Some(d) => match NaiveDate::from_ymd_opt(year, m, d) {
+                        Some(date) => dates.push(date),
+                        None => return clarify(format!("There is no day {d} in that month.")),
+                    },
+                    None => match month_range(year, m) {
+                        Some((from, to)) => p.periods.push(Period::Between { from, to }),
+                        None => return clarify("That month is not a date I can read."),
+                    },
+                }
+            }
+            Word::Payment(v) => push(&mut p.payments, v.to_owned()),
+            Word::Daypart(v) => push(&mut p.dayparts, v.to_owned()),
+            Word::Weekend(v) => push(&mut p.weekend, v),
+            Word::Category(v) => push(&mut p.categories, v.to_owned()),
+            Word::Number(n) => {
+                if matches!(prev, Some(Item::Word(Word::Top | Word::Bottom))) {
+                    p.limit = Some(n);
+                } else if matches!(
+                    next,
+                    Some(Item::Word(Word::Top | Word::Bottom | Word::Dimension(..)))
+                ) {
+                    // "5 best brands", "sampung brand"
+                    p.limit = Some(n);
+                } else {
+                    return clarify(format!(
+                        "What does the number {n} refer to? Say \"store {n}\", \"top {n}\" or \"last {n} days\"."
+                    ));
+                }
+            }
+        }
+    }
+    match dates.as_slice() {
+        [] => {}
+        [d] => p.periods.push(Period::Between { from: *d, to: *d }),
+        [a, b] => p.periods.push(Period::Between {
+            from: (*a).min(*b),
+            to: (*a).max(*b),
+        }),
+        _ => return clarify("More than two dates: name one day or one range."),
+    }
+    shape(p, brands, as_of, &mut notes).map_or_else(|r| *r, |plan| Reading::Plan { plan, notes })
+}
+
+/// Puts the parts together into a valid plan, or says what is missing.
+fn shape(
+    mut p: Parts,
+    brands: Vec<String>,
+    as_of: NaiveDate,
+    notes: &mut Vec<String>,
+) -> Result<Plan, Box<Reading>> {
+    if p.periods.len() > 1 {
+        return Err(ask("The question names more than one period: which one?"));
+    }
+    if p.avg_basket {
+        if let Some(i) = p.measures.iter().position(|m| *m == Measure::Units) {
+            p.measures[i] = Measure::AvgBasketUnits;
+        } else {
+            p.measures.insert(0, Measure::AvgBasketPesos);
+        }
+    }
+    let weekend = match p.weekend.as_slice() {
+        [] => None,
+        [w] => Some(*w),
+        _ => {
+            push(&mut p.dims, Dimension::DayType);
+            p.compare = true;
+            None
+        }
+    };
+    if p.compare && p.dims.is_empty() {
+        let candidates = [
+            (p.payments.len(), Dimension::PaymentMethod),
+            (p.stores.len(), Dimension::Store),
+            (brands.len(), Dimension::Brand),
+            (p.categories.len(), Dimension::Category),
+            (p.dayparts.len(), Dimension::Daypart),
+        ];
+        match candidates.iter().find(|(n, _)| *n >= 2) {
+            Some((_, d)) => p.dims.push(*d),
+            None => {
+                return Err(ask(
+                    "Compare what? Name two or more stores, brands, payment methods or dayparts.",
+                ));
+            }
+        }
+    }
+    if p.measures.is_empty() {
+        if p.sell || p.top.is_some() || p.compare || p.crosstab || p.trend {
+            p.measures.push(Measure::Revenue);
+            notes.push("measured as sales (revenue in pesos): no measure was named".to_owned());
+        } else {
+            return Err(Box::new(Reading::Clarify {
+                clarification: "What should be measured?".to_owned(),
+                suggestions: [
+                    "sales",
+                    "units",
+                    "transactions",
+                    "average basket",
+                    "customers",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            }));
+        }
+    }
+    if p.dims.len() > 3 {
+        return Err(ask("At most three groupings at once: which ones matter?"));
+    }
+    let time_first = p.dims.iter().position(|d| d.is_time());
+    let intent = if p.crosstab {
+        Intent::Crosstab
+    } else if p.top.is_some() {
+        if p.dims.len() != 1 {
+            return Err(Box::new(Reading::Clarify {
+                clarification: "Top what? Name one: brands, stores, categories, payment methods…"
+                    .to_owned(),
+                suggestions: ["brands", "stores", "categories"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            }));
+        }
+        Intent::TopN
+    } else if p.compare && p.dims.len() == 1 {
+        Intent::Compare
+    } else if p.trend || time_first.is_some() {
+        match time_first {
+            Some(i) => {
+                let d = p.dims.remove(i);
+                p.dims.insert(0, d);
+            }
+            None => p.dims.insert(0, Dimension::Day),
+        }
+        Intent::Trend
+    } else {
+        Intent::Aggregate
+    };
+    if intent == Intent::Crosstab && (p.dims.len() != 2 || p.measures.len() != 1) {
+        return Err(ask(
+            "A cross-tab needs two groupings and one measure, e.g. \"brand by daypart revenue\".",
+        ));
+    }
+    let mut plan = Plan::new(intent, &p.dims, &p.measures);
+    plan.as_of = Some(as_of);
+    plan.filters.period = p.periods.pop();
+    plan.filters.brands = brands;
+    plan.filters.stores = p.stores;
+    plan.filters.payment_methods = p.payments;
+    plan.filters.dayparts = p.dayparts;
+    plan.filters.categories = p.categories;
+    plan.filters.weekend = weekend;
+    if let Some(best_first) = p.top {
+        plan.sort = Some(Sort {
+            by: SortKey::Measure(p.measures[0]),
+            descending: best_first,
+        });
+        plan.limit = Some(
+            p.limit
+                .unwrap_or(if p.which || p.singular { 1 } else { 10 }),
+        );
+    } else if let Some(n) = p.limit {
+        plan.limit = Some(n);
+    }
+    plan.validate()
+        .map_err(|e| ask(format!("That question does not make a valid query: {e}.")))?;
+    Ok(plan)
+}

@@ -1,0 +1,85 @@
+//! The grammar on the issue's own questions, without a database.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{Reading, read};
+use crate::brands::BrandMatcher;
+
+fn as_of() -> NaiveDate {
+    "2026-12-05".parse().unwrap()
+}
+
+fn plan(question: &str) -> serde_json::Value {
+    let matcher = BrandMatcher::shipped().unwrap();
+    match read(question, as_of(), Some(&matcher)) {
+        Reading::Plan { plan, .. } => serde_json::to_value(plan).unwrap(),
+        other => panic!("{question}: {other:?}"),
+    }
+}
+
+#[test]
+fn the_issue_questions_read_as_meant() {
+    let p = plan("which brand sold best in store 102 last Saturday?");
+    assert_eq!(p["intent"], "top_n");
+    assert_eq!(p["dimensions"], json!(["brand"]));
+    assert_eq!(p["measures"], json!(["revenue"]));
+    assert_eq!(p["limit"], 1);
+    assert_eq!(p["filters"]["stores"], json!(["102"]));
+    assert_eq!(
+        p["filters"]["period"],
+        json!({"kind": "between", "from": "2026-11-28", "to": "2026-11-28"})
+    );
+
+    let p = plan("ilang piraso ng Bear Brand ang nabenta nitong Sabado?");
+    assert_eq!(p["measures"], json!(["units"]));
+    assert_eq!(p["filters"]["brands"], json!(["Bear Brand"]));
+    assert_eq!(p["filters"]["period"]["from"], "2026-12-05");
+
+    let p = plan("gross sales per category in October");
+    assert_eq!(p["dimensions"], json!(["category"]));
+    assert_eq!(p["filters"]["period"]["to"], "2026-10-31");
+
+    let p = plan("GCash vs cash in the evenings");
+    assert_eq!(p["intent"], "compare");
+    assert_eq!(p["dimensions"], json!(["payment_method"]));
+    assert_eq!(p["filters"]["payment_methods"], json!(["gcash", "cash"]));
+    assert_eq!(p["filters"]["dayparts"], json!(["evening"]));
+
+    let p = plan("kita ng bawat tindahan ngayong linggo");
+    assert_eq!(p["dimensions"], json!(["store"]));
+    assert_eq!(p["filters"]["period"], json!({"kind": "this_week"}));
+
+    let p = plan("units of instant noodles by store and day");
+    assert_eq!(p["intent"], "trend");
+    assert_eq!(p["dimensions"], json!(["day", "store"]));
+    assert_eq!(p["filters"]["categories"], json!(["Instant Noodles"]));
+
+    let p = plan("top lima na brand ngayong buwan");
+    assert_eq!(p["limit"], 5);
+    let p = plan("benta nakaraang pitong araw");
+    assert_eq!(
+        p["filters"]["period"],
+        json!({"kind": "last_days", "days": 7})
+    );
+}
+
+#[test]
+fn unknown_and_ambiguous_words_are_asked_about() {
+    let matcher = BrandMatcher::shipped().unwrap();
+    let r = read("profit per store", as_of(), Some(&matcher));
+    assert!(matches!(r, Reading::Clarify { .. }), "{r:?}");
+    let r = read("revnue per store", as_of(), Some(&matcher));
+    assert!(matches!(r, Reading::Plan { .. }), "{r:?}");
+    let r = read("salse per stor", as_of(), Some(&matcher));
+    let Reading::Clarify { suggestions, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(suggestions.contains(&"store".to_owned()), "{suggestions:?}");
+    let r = read("benta noong linggo", as_of(), Some(&matcher));
+    assert!(matches!(r, Reading::Clarify { .. }), "{r:?}");
+    let r = read("per store yesterday", as_of(), Some(&matcher));
+    assert!(matches!(r, Reading::Clarify { .. }), "{r:?}");
+    let r = read("drop table silver", as_of(), Some(&matcher));
+    assert!(matches!(r, Reading::Refused { .. }), "{r:?}");
+}
