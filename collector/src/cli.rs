@@ -29,6 +29,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (applies migrations first).
@@ -126,9 +128,8 @@ pub struct GatesArgs {
     /// Print a JSON array (name, status, value, threshold, details, action) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// How far back the gates look, in hours.
-    #[arg(long, env = "SCOUT_GATES_WINDOW_HOURS", default_value_t = 24.0)]
-    pub window_hours: f64,
+    #[command(flatten)]
+    pub gates: crate::config::GatesSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -328,12 +329,10 @@ async fn kpis(store: &Store, args: &KpisArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
-    let window = std::time::Duration::try_from_secs_f64(args.window_hours * 3600.0)
-        .context("Failed to read --window-hours: a positive number of hours")?;
-    let config = crate::gates::GatesConfig {
-        window,
-        ..crate::gates::GatesConfig::default()
-    };
+    let config = args
+        .gates
+        .config()
+        .context("Failed to read the gates' settings")?;
     let results = crate::gates::run_all(store, &config, chrono::Utc::now())
         .await
         .context("Failed to run the quality gates")?;

@@ -58,8 +58,13 @@ pub async fn run(
         );
     }
     let store_backend = store.backend();
-    let mut state =
-        AppState::new(store.clone(), config.limits).with_admin_token(config.admin_token.as_ref());
+    let gates = config
+        .gates
+        .config()
+        .context("Failed to read the gates' settings")?;
+    let mut state = AppState::new(store.clone(), config.limits)
+        .with_admin_token(config.admin_token.as_ref())
+        .with_gates(gates);
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;

@@ -4,13 +4,12 @@
 //! `no_data` (nothing in the window to judge), with the offending groups listed (at most
 //! [`MAX_LISTED`]) and the action an operator takes. Gates only read.
 //!
-//! Built so far: format detection, schema quality, mapping confidence (`files.rs`),
+//! The eight: format detection, schema quality, mapping confidence (`files.rs`),
 //! completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
 //! against silver per day × store; the manual compares one gold row per brand with a whole
 //! day's silver total, which differs whenever a store sells more than one brand, so the gate
-//! compares sums at the grain both share). Not yet: integration (bronze → silver → gold).
-
-use std::time::Duration;
+//! compares sums at the grain both share) and integration (bronze → silver → gold,
+//! `integration.rs`). Windows and thresholds: [`GatesConfig`] (`config.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,10 +17,14 @@ use serde_json::{Value, json};
 
 use crate::store::{Arg, AuditEntry, Record, Store, StoreError};
 
+mod config;
 mod files;
+mod integration;
 mod timing;
 
+pub use config::{GATE_NAMES, GatesConfig};
 pub use files::file_gates;
+pub use integration::integration;
 pub use timing::{freshness, performance};
 
 /// Offending groups listed per gate, at most.
@@ -134,51 +137,6 @@ impl Record for Kept<'_> {
     }
 }
 
-/// Windows and thresholds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GatesConfig {
-    /// How far back a gate looks.
-    pub window: Duration,
-    /// Warning margin, a fraction of each threshold.
-    pub margin: f64,
-    /// Least mean format detection confidence of imported files.
-    pub format_detection: f64,
-    /// Least mean schema quality score of imported files.
-    pub schema_quality: f64,
-    /// Least mean column mapping confidence of imported files.
-    pub mapping_confidence: f64,
-    /// Least share of branded silver rows (per store and day, and overall).
-    pub completeness: f64,
-    /// Largest relative difference between gold and silver revenue of a day × store.
-    pub revenue_tolerance: f64,
-    /// Oldest the newest row of any layer may be, in minutes.
-    pub freshness_minutes: f64,
-    /// Longest mean duration of an audited call, in seconds.
-    pub max_avg_seconds: f64,
-}
-
-impl Default for GatesConfig {
-    fn default() -> Self {
-        Self {
-            window: Duration::from_secs(24 * 3600),
-            margin: 0.05,
-            format_detection: 0.9,
-            schema_quality: 0.8,
-            mapping_confidence: 0.85,
-            completeness: 0.8,
-            revenue_tolerance: 0.05,
-            freshness_minutes: 240.0,
-            max_avg_seconds: 2.0,
-        }
-    }
-}
-
-impl GatesConfig {
-    fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::days(1))
-    }
-}
-
 /// Completeness: the share of silver rows loaded in the window with a resolved brand
 /// (`brand_name IS NOT NULL`); store × day groups below the threshold are listed.
 pub async fn completeness(
@@ -191,7 +149,7 @@ pub async fn completeness(
             "SELECT transaction_date::text, store_id, count(*), count(brand_name) \
              FROM silver.transactions_cleaned WHERE loaded_at > $1 \
              GROUP BY transaction_date, store_id ORDER BY transaction_date, store_id",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("completeness", now))],
         )
         .await?;
     let (mut total, mut branded, mut low) = (0_i64, 0_i64, Vec::new());
@@ -243,7 +201,7 @@ pub async fn revenue_consistency(
                    FROM scout.scout_gold_transactions GROUP BY transaction_date, store_id) g \
                ON g.transaction_date = s.transaction_date AND g.store_id = s.store_id \
              ORDER BY s.transaction_date, s.store_id",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("revenue_consistency", now))],
         )
         .await?;
     let (mut worst, mut off) = (None::<f64>, Vec::new());
@@ -275,7 +233,7 @@ pub async fn revenue_consistency(
     })
 }
 
-/// Runs every gate built so far, keeps their results in `metadata.quality_gate_results` (one
+/// Runs the eight gates, keeps their results in `metadata.quality_gate_results` (one
 /// run id), and writes one `quality-gates` audit row (a failed audit write is logged, not
 /// returned).
 pub async fn run_all(
@@ -291,6 +249,7 @@ pub async fn run_all(
             revenue_consistency(store, config, now).await?,
             performance(store, config, now).await?,
             freshness(store, config, now).await?,
+            integration(store, config, now).await?,
         ]);
         Ok::<_, StoreError>(all)
     }

@@ -72,7 +72,7 @@ pub async fn performance(
             "SELECT function_name, count(*), avg(duration_ms)::float8, max(duration_ms)::int8 \
              FROM metadata.function_audit WHERE created_at > $1 \
              GROUP BY function_name ORDER BY 3 DESC, 1",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("performance", now))],
         )
         .await?;
     let (mut calls, mut total_ms, mut listed) = (0_i64, 0.0_f64, Vec::new());

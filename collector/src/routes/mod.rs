@@ -20,6 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 pub use auth::AdminDigest;
 
 use crate::config::{AdminToken, IngestLimits};
+use crate::gates::GatesConfig;
 use crate::pipeline::EtlMetrics;
 use crate::store::Store;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub pipeline_wake: Arc<Notify>,
     /// The pipeline's counters, when this process runs it.
     pub etl: Option<Arc<EtlMetrics>>,
+    /// The quality gates' windows and thresholds (`GET /v1/gates`).
+    pub gates: Arc<GatesConfig>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             admin: None,
             pipeline_wake: Arc::default(),
             etl: None,
+            gates: Arc::default(),
             store,
         }
     }
@@ -57,6 +61,13 @@ impl AppState {
     #[must_use]
     pub fn with_admin_token(mut self, token: Option<&AdminToken>) -> Self {
         self.admin = token.map(AdminDigest::of);
+        self
+    }
+
+    /// Runs `GET /v1/gates` with these windows and thresholds.
+    #[must_use]
+    pub fn with_gates(mut self, gates: GatesConfig) -> Self {
+        self.gates = Arc::new(gates);
         self
     }
 }
