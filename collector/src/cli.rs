@@ -54,6 +54,10 @@ pub enum Command {
     /// Run the quality gates; exit 0 when all pass (or have no data), 1 on a warning, 2 on a
     /// failure.
     Gates(GatesArgs),
+    /// The morning check: database, layers, gates, performance, fleet, pending work; exit 0
+    /// healthy, 1 attention, 2 failing or database unreachable. With --incident, the runbook's
+    /// diagnostics for that incident.
+    Doctor(crate::cli_ops::DoctorArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -195,6 +199,9 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
     if let Some(Command::Demo(args)) = &cli.command {
         return crate::demo::run(args, shutdown).await; // brings its own database
     }
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return crate::cli_ops::doctor(&cli.database_url, args).await; // an answer when down
+    }
     let mut shutdown = pin!(shutdown);
     let store = tokio::select! {
         store = open_store(&cli.database_url) => store?,
@@ -225,6 +232,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Kpis(args) => kpis(&store, &args).await,
         Command::Import(args) => import(store, &args).await,
         Command::Gates(args) => gates(&store, &args).await,
+        Command::Doctor(args) => crate::cli_ops::doctor(&cli.database_url, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }

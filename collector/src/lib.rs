@@ -8,10 +8,12 @@
 pub mod brands;
 pub mod bronze;
 pub mod cli;
+pub mod cli_ops;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod gates;

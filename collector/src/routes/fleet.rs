@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, auth};
 use crate::error::ApiError;
-use crate::store::FleetRow;
+use crate::store::{FleetRow, Store, StoreError};
 
 /// Default silence after which a device is `stale`: 15 minutes.
 pub const DEFAULT_STALE_AFTER_SECS: u64 = 15 * 60;
@@ -101,21 +101,40 @@ pub async fn devices(
 ) -> Result<Json<FleetView>, ApiError> {
     auth::admin(&state, &headers)?;
     let Query(thresholds) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let now = Utc::now();
+    Ok(Json(
+        fleet_view(&state.store, Utc::now(), thresholds).await?,
+    ))
+}
+
+/// The fleet view at `now` (what `GET /v1/devices` answers; `doctor` reads it too).
+pub async fn fleet_view(
+    store: &Store,
+    now: DateTime<Utc>,
+    thresholds: Thresholds,
+) -> Result<FleetView, StoreError> {
     let (today, from, until) = manila_day(now);
-    let rows = state.store.fleet(from, until).await?;
+    let rows = store.fleet(from, until).await?;
     let devices = rows
         .into_iter()
         .map(|row| view(row, now, thresholds))
         .collect();
-    Ok(Json(FleetView {
+    Ok(FleetView {
         success: true,
         generated_at: now,
         today,
         stale_after_secs: thresholds.stale_after_secs,
         backlog_after_secs: thresholds.backlog_after_secs,
         devices,
-    }))
+    })
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: DEFAULT_STALE_AFTER_SECS,
+            backlog_after_secs: DEFAULT_BACKLOG_AFTER_SECS,
+        }
+    }
 }
 
 /// The Asia/Manila date at `now`, and that day's bounds in UTC (`[from, until)`).

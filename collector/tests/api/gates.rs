@@ -31,7 +31,7 @@ async fn app(backend: Backend) -> TestApp {
 }
 
 /// Lands and processes one sale of `branded` Coke lines and `unresolved` noise lines.
-async fn seed(app: &TestApp, id: &str, branded: usize, unresolved: usize) {
+pub async fn seed(app: &TestApp, id: &str, branded: usize, unresolved: usize) {
     let mut t = sale(
         id,
         "2026-12-04T02:00:00Z",
@@ -365,7 +365,7 @@ async fn gates_endpoint_needs_the_admin_token(backend: Backend) {
 
 /// Records an imported file's staging row as file ingestion writes it (no public API lands
 /// files yet).
-async fn staged(app: &TestApp, n: i64, detection: f64, schema: f64, mapping: f64) {
+pub async fn staged(app: &TestApp, n: i64, detection: f64, schema: f64, mapping: f64) {
     let schema = json!({"qualityScore": schema}).to_string();
     let mappings = json!({"mapping_confidence": mapping}).to_string();
     app.store
