@@ -58,6 +58,9 @@ pub enum Command {
     /// healthy, 1 attention, 2 failing or database unreachable. With --incident, the runbook's
     /// diagnostics for that incident.
     Doctor(crate::cli_ops::DoctorArgs),
+    /// The weekly maintenance: move staging, bronze and silver rows older than the cut to the
+    /// archive (gold stays), then refresh statistics and indexes.
+    Maintain(crate::cli_ops::MaintainArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -233,6 +236,7 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Import(args) => import(store, &args).await,
         Command::Gates(args) => gates(&store, &args).await,
         Command::Doctor(args) => crate::cli_ops::doctor(&cli.database_url, &args).await,
+        Command::Maintain(args) => crate::cli_ops::maintain(&store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }

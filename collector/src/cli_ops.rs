@@ -87,3 +87,73 @@ pub async fn doctor(database_url: &str, args: &DoctorArgs) -> anyhow::Result<Exi
     }
     Ok(ExitCode::from(report.verdict.exit_code()))
 }
+
+#[derive(Debug, clap::Args)]
+pub struct MaintainArgs {
+    /// Print what would move; move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows older than this many days move to the archive.
+    #[arg(long, env = "SCOUT_ARCHIVE_AFTER_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub older_than_days: u32,
+    /// Rows per batch (one transaction each).
+    #[arg(long, env = "SCOUT_MAINTAIN_BATCH_ROWS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub batch_rows: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `maintain`: the weekly maintenance window.
+pub async fn maintain(store: &Store, args: &MaintainArgs) -> anyhow::Result<ExitCode> {
+    let fail_after_batches = match std::env::var(crate::maintain::FAIL_AFTER_BATCHES_ENV) {
+        Ok(n) => Some(n.parse().with_context(|| {
+            format!(
+                "{} must be a number",
+                crate::maintain::FAIL_AFTER_BATCHES_ENV
+            )
+        })?),
+        Err(_) => None,
+    };
+    let options = crate::maintain::MaintainOptions {
+        older_than_days: args.older_than_days,
+        batch_rows: usize::try_from(args.batch_rows).unwrap_or(1000),
+        dry_run: args.dry_run,
+        fail_after_batches,
+    };
+    let report = crate::maintain::maintain(store, &options, chrono::Utc::now())
+        .await
+        .context("Failed to run the maintenance")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let m = &report.moved;
+        println!(
+            "{} rows older than {} (silver days before {}): {} staging files, {} bronze rows \
+             ({} scores), {} silver rows, {} quarantine records{}",
+            if report.dry_run {
+                "would move"
+            } else {
+                "moved"
+            },
+            report.cut.format("%Y-%m-%d %H:%M UTC"),
+            report.cut_day,
+            m.staging_files,
+            m.bronze_rows,
+            m.bronze_scores,
+            m.silver_rows,
+            m.quarantine_rows,
+            if report.dry_run {
+                String::new()
+            } else {
+                format!(" in {} batches, {:.2} s", report.batches, report.seconds)
+            }
+        );
+        for statement in &report.tidy {
+            println!("ran {statement}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

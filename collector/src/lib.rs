@@ -19,6 +19,7 @@ pub mod files;
 pub mod gates;
 pub mod gold;
 pub mod import;
+pub mod maintain;
 pub mod pipeline;
 pub mod quality;
 pub mod routes;

@@ -30,6 +30,7 @@
 //!   `metadata.gold_failures` ([`Store::set_aside_gold`]); a later successful rebuild of it
 //!   clears that row.
 
+mod archive;
 mod audit;
 mod backend;
 mod devices;
@@ -42,6 +43,7 @@ mod sqlite;
 mod staging;
 mod views;
 
+pub use archive::Moved;
 pub use audit::AuditEntry;
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,

@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod import;
 mod ingest;
+mod maintain;
 mod manual_sql;
 mod medallion;
 mod process;
