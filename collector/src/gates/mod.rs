@@ -25,7 +25,7 @@ mod timing;
 pub use config::{GATE_NAMES, GatesConfig};
 pub use files::file_gates;
 pub use integration::integration;
-pub use timing::{freshness, performance};
+pub use timing::{freshness, layer_newest, performance};
 
 /// Offending groups listed per gate, at most.
 pub const MAX_LISTED: usize = 20;

@@ -44,7 +44,7 @@ mod staging;
 mod views;
 
 pub use archive::Moved;
-pub use audit::AuditEntry;
+pub use audit::{AuditDurations, AuditEntry, DURATION_BUCKETS, DurationSeries};
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
 };
@@ -93,6 +93,8 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Durations of the calls this process audited (shared by the pool's clones).
+    durations: std::sync::Arc<AuditDurations>,
 }
 
 impl Store {
@@ -130,7 +132,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            durations: std::sync::Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -24,6 +24,7 @@ crate::both_backends!(
     file_gates_pass_and_fail,
     integration_passes_warns_and_fails,
     a_changed_threshold_changes_the_verdict,
+    metrics_show_layer_freshness_and_audit_durations,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -564,5 +565,72 @@ async fn a_changed_threshold_changes_the_verdict(backend: Backend) {
         stderr.contains("--min-completeness: a number from 0 to 1"),
         "{stderr}"
     );
+    app.finish().await;
+}
+
+async fn metrics_show_layer_freshness_and_audit_durations(backend: Backend) {
+    let app = app(backend).await;
+    seed(&app, "14141414-0000-4000-8000-000000000001", 1, 0).await;
+    let page = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("# TYPE scout_layer_newest_age_seconds gauge"),
+        "{page}"
+    );
+    for layer in ["bronze", "silver", "gold"] {
+        let prefix = format!("scout_layer_newest_age_seconds{{layer=\"{layer}\"}} ");
+        let age: f64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{prefix} in {page}"))
+            .parse()
+            .unwrap();
+        assert!((0.0..60.0).contains(&age), "{layer}: {age}");
+    }
+    // The one ingest request this collector audited, in the histogram.
+    assert!(
+        page.contains("# TYPE scout_audit_duration_seconds histogram"),
+        "{page}"
+    );
+    for line in [
+        "scout_audit_duration_seconds_bucket{function_name=\"ingest-stream\",le=\"+Inf\"} 1",
+        "scout_audit_duration_seconds_count{function_name=\"ingest-stream\"} 1",
+        "scout_audit_duration_seconds_bucket{function_name=\"ingest-stream\",le=\"30\"} 1",
+    ] {
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
+    // promtool, when there is one, finds the page clean.
+    let promtool = std::env::var("SCOUT_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    if let Ok(mut child) = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        // The contract's counter etl_processing_errors has no _total suffix (known, allowed).
+        let problems: Vec<&str> = said
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("etl_processing_errors"))
+            .collect();
+        assert!(problems.is_empty(), "promtool: {said}");
+    }
     app.finish().await;
 }
