@@ -193,10 +193,8 @@ pub async fn revenue_consistency(
             "SELECT s.transaction_date::text, s.store_id, s.centavos, \
                coalesce(g.centavos, 0) AS gold \
              FROM (SELECT transaction_date, store_id, sum(amount_centavos)::int8 AS centavos \
-                   FROM silver.transactions_cleaned \
-                   WHERE (transaction_date, store_id) IN (SELECT transaction_date, store_id \
-                     FROM silver.transactions_cleaned WHERE loaded_at > $1) \
-                   GROUP BY transaction_date, store_id) s \
+                   FROM silver.transactions_cleaned GROUP BY transaction_date, store_id \
+                   HAVING max(loaded_at) > $1) s \
              LEFT JOIN (SELECT transaction_date, store_id, sum(revenue_centavos)::int8 AS centavos \
                    FROM scout.scout_gold_transactions GROUP BY transaction_date, store_id) g \
                ON g.transaction_date = s.transaction_date AND g.store_id = s.store_id \
@@ -242,18 +240,19 @@ pub async fn run_all(
     now: DateTime<Utc>,
 ) -> Result<Vec<GateResult>, StoreError> {
     let started = std::time::Instant::now();
-    let results = async {
-        let mut all = file_gates(store, config, now).await?;
-        all.extend([
-            completeness(store, config, now).await?,
-            revenue_consistency(store, config, now).await?,
-            performance(store, config, now).await?,
-            freshness(store, config, now).await?,
-            integration(store, config, now).await?,
-        ]);
-        Ok::<_, StoreError>(all)
-    }
-    .await;
+    // The gates only read: they run at once, each on a connection of its own.
+    let results = tokio::try_join!(
+        file_gates(store, config, now),
+        completeness(store, config, now),
+        revenue_consistency(store, config, now),
+        performance(store, config, now),
+        freshness(store, config, now),
+        integration(store, config, now),
+    )
+    .map(|(mut all, c, r, p, f, i)| {
+        all.extend([c, r, p, f, i]);
+        all
+    });
     let mut results = results;
     if let Ok(r) = &results {
         let run_id = uuid::Uuid::new_v4().to_string();
