@@ -28,6 +28,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (applies migrations first).
@@ -60,6 +62,13 @@ pub enum Command {
     /// Write the weekly report (KPIs per store and brand against the week before, quality,
     /// gates, fleet, charts) as one self-contained HTML file, and print its path.
     Report(ReportArgs),
+    /// The morning check: database, layers, gates, performance, fleet, pending work; exit 0
+    /// healthy, 1 attention, 2 failing or database unreachable. With --incident, the runbook's
+    /// diagnostics for that incident.
+    Doctor(crate::cli_ops::DoctorArgs),
+    /// The weekly maintenance: move staging, bronze and silver rows older than the cut to the
+    /// archive (gold stays), then refresh statistics and indexes.
+    Maintain(crate::cli_ops::MaintainArgs),
     /// Start a collector on the embedded SQLite default and a small fleet of simulated ScoutPi
     /// agents, let them trade, then print the day's KPIs per store and brand. Built only with
     /// the `demo` cargo feature (it links the agent).
@@ -151,9 +160,8 @@ pub struct GatesArgs {
     /// Print a JSON array (name, status, value, threshold, details, action) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// How far back the gates look, in hours.
-    #[arg(long, env = "SCOUT_GATES_WINDOW_HOURS", default_value_t = 24.0)]
-    pub window_hours: f64,
+    #[command(flatten)]
+    pub gates: crate::config::GatesSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -233,6 +241,9 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
     if let Some(Command::Demo(args)) = &cli.command {
         return crate::demo::run(args, shutdown).await; // brings its own database
     }
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return crate::cli_ops::doctor(&cli.database_url, args).await; // an answer when down
+    }
     let mut shutdown = pin!(shutdown);
     let store = tokio::select! {
         store = open_store(&cli.database_url) => store?,
@@ -266,6 +277,8 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
         Command::Gates(args) => gates(&store, &args).await,
         Command::Report(args) => report(&store, &args).await,
         Command::Ask(args) => ask(store, &args).await,
+        Command::Doctor(args) => crate::cli_ops::doctor(&cli.database_url, &args).await,
+        Command::Maintain(args) => crate::cli_ops::maintain(&store, &args).await,
         #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&args, shutdown).await,
     }
@@ -393,12 +406,10 @@ async fn ask(store: Store, args: &AskArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
-    let window = std::time::Duration::try_from_secs_f64(args.window_hours * 3600.0)
-        .context("Failed to read --window-hours: a positive number of hours")?;
-    let config = crate::gates::GatesConfig {
-        window,
-        ..crate::gates::GatesConfig::default()
-    };
+    let config = args
+        .gates
+        .config()
+        .context("Failed to read the gates' settings")?;
     let results = crate::gates::run_all(store, &config, chrono::Utc::now())
         .await
         .context("Failed to run the quality gates")?;

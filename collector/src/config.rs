@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Parser};
 
 /// Limits on what one ingest request may cost.
@@ -137,6 +138,8 @@ pub struct ServeConfig {
     pub timeouts: ConnectionTimeouts,
     #[command(flatten)]
     pub pipeline: PipelineConfig,
+    #[command(flatten)]
+    pub gates: GatesSettings,
 }
 
 /// The medallion pipeline as `serve` runs it.
@@ -197,6 +200,9 @@ pub(crate) fn default_serve_config() -> ServeConfig {
 impl ServeConfig {
     /// Checks what clap cannot (without echoing secrets); `serve` calls it before binding.
     pub fn check(&self) -> anyhow::Result<()> {
+        self.gates
+            .config()
+            .context("Failed to read the gates' settings")?;
         if let Some(token) = &self.admin_token {
             anyhow::ensure!(
                 token.as_str().len() >= AdminToken::MIN_LEN,
@@ -240,5 +246,175 @@ impl FromStr for AdminToken {
 impl fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// The quality gates' windows and thresholds, as `gates`, `doctor` and `serve` (`GET /v1/gates`)
+/// take them; [`GatesSettings::config`] checks them into a [`crate::gates::GatesConfig`]. The
+/// defaults are the operations manual's.
+#[derive(Debug, Clone, Args)]
+pub struct GatesSettings {
+    /// How far back the gates look, in hours.
+    #[arg(long, env = "SCOUT_GATES_WINDOW_HOURS", default_value_t = 24.0)]
+    pub window_hours: f64,
+    /// Windows of single gates, in hours, over --window-hours: `gate=hours,…`, e.g.
+    /// `performance=1,integration=6`.
+    #[arg(long, env = "SCOUT_GATES_WINDOWS", default_value = "")]
+    pub gate_windows: String,
+    /// A passing value this close to its threshold (a fraction of it) is a warning.
+    #[arg(long, env = "SCOUT_GATES_WARN_MARGIN", default_value_t = 0.05)]
+    pub warn_margin: f64,
+    /// Least mean format detection confidence of imported files.
+    #[arg(long, env = "SCOUT_GATE_FORMAT_DETECTION", default_value_t = 0.9)]
+    pub min_format_detection: f64,
+    /// Least mean schema quality score of imported files.
+    #[arg(long, env = "SCOUT_GATE_SCHEMA_QUALITY", default_value_t = 0.8)]
+    pub min_schema_quality: f64,
+    /// Least mean column mapping confidence of imported files.
+    #[arg(long, env = "SCOUT_GATE_MAPPING_CONFIDENCE", default_value_t = 0.85)]
+    pub min_mapping_confidence: f64,
+    /// Least share of branded silver rows.
+    #[arg(long, env = "SCOUT_GATE_COMPLETENESS", default_value_t = 0.8)]
+    pub min_completeness: f64,
+    /// Largest relative gold/silver revenue difference of a day × store.
+    #[arg(long, env = "SCOUT_GATE_REVENUE_TOLERANCE", default_value_t = 0.05)]
+    pub revenue_tolerance: f64,
+    /// Longest mean audited call, in seconds.
+    #[arg(long, env = "SCOUT_GATE_MAX_AVG_SECONDS", default_value_t = 2.0)]
+    pub max_avg_seconds: f64,
+    /// Oldest the newest row of a layer may be, in minutes.
+    #[arg(long, env = "SCOUT_GATE_FRESHNESS_MINUTES", default_value_t = 240.0)]
+    pub freshness_minutes: f64,
+    /// Bronze rows and day × store partitions missing their next layer tolerated.
+    #[arg(long, env = "SCOUT_GATE_INTEGRATION_MAX_MISSING", default_value_t = 0)]
+    pub integration_max_missing: u64,
+    /// Minutes the pipeline has to reach new rows before the integration gate judges them.
+    #[arg(
+        long,
+        env = "SCOUT_GATE_INTEGRATION_GRACE_MINUTES",
+        default_value_t = 10.0
+    )]
+    pub integration_grace_minutes: f64,
+}
+
+impl Default for GatesSettings {
+    fn default() -> Self {
+        DefaultGates::parse_from(["scout-collector"]).gates
+    }
+}
+
+#[derive(Debug, Parser)]
+struct DefaultGates {
+    #[command(flatten)]
+    gates: GatesSettings,
+}
+
+impl GatesSettings {
+    /// The checked configuration: shares and confidences within 0..=1, positive windows and
+    /// limits, known gate names.
+    pub fn config(&self) -> anyhow::Result<crate::gates::GatesConfig> {
+        use crate::gates::GATE_NAMES;
+        let hours = |what: &str, h: f64| {
+            anyhow::ensure!(
+                h.is_finite() && h > 0.0,
+                "{what}: a positive number of hours"
+            );
+            Ok(Duration::from_secs_f64(h.min(24.0 * 366.0) * 3600.0))
+        };
+        let share = |what: &str, v: f64| {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "{what}: a number from 0 to 1, not {v}"
+            );
+            Ok(v)
+        };
+        let positive = |what: &str, v: f64| {
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "{what}: a positive number, not {v}"
+            );
+            Ok(v)
+        };
+        let mut windows = std::collections::BTreeMap::new();
+        for part in self
+            .gate_windows
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, h) = part
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--gate-windows: `gate=hours`, not {part:?}"))?;
+            let name = GATE_NAMES
+                .iter()
+                .find(|g| **g == name.trim())
+                .ok_or_else(|| anyhow::anyhow!("--gate-windows: no gate {:?}", name.trim()))?;
+            let h: f64 = h.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--gate-windows: {name}'s window is not a number of hours")
+            })?;
+            windows.insert(*name, hours("--gate-windows", h)?);
+        }
+        Ok(crate::gates::GatesConfig {
+            window: hours("--window-hours", self.window_hours)?,
+            windows,
+            margin: share("--warn-margin", self.warn_margin)?,
+            format_detection: share("--min-format-detection", self.min_format_detection)?,
+            schema_quality: share("--min-schema-quality", self.min_schema_quality)?,
+            mapping_confidence: share("--min-mapping-confidence", self.min_mapping_confidence)?,
+            completeness: share("--min-completeness", self.min_completeness)?,
+            revenue_tolerance: positive("--revenue-tolerance", self.revenue_tolerance)?,
+            freshness_minutes: positive("--freshness-minutes", self.freshness_minutes)?,
+            max_avg_seconds: positive("--max-avg-seconds", self.max_avg_seconds)?,
+            integration_max_missing: self.integration_max_missing as f64,
+            integration_grace: Duration::from_secs_f64(
+                positive(
+                    "--integration-grace-minutes",
+                    self.integration_grace_minutes,
+                )?
+                .min(24.0 * 60.0)
+                    * 60.0,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod gates_tests {
+    use super::*;
+
+    #[test]
+    fn gate_settings_default_to_the_manual_and_are_checked() {
+        let defaults = GatesSettings::default();
+        assert_eq!(
+            defaults.config().unwrap(),
+            crate::gates::GatesConfig::default()
+        );
+        let parse = |args: &[&str]| {
+            DefaultGates::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .unwrap()
+                .gates
+                .config()
+        };
+        let c = parse(&[
+            "--gate-windows",
+            "performance=1, integration=6",
+            "--min-completeness",
+            "0.9",
+        ])
+        .unwrap();
+        assert_eq!(c.window_of("performance"), Duration::from_secs(3600));
+        assert_eq!(c.window_of("integration"), Duration::from_secs(6 * 3600));
+        assert_eq!(c.window_of("completeness"), Duration::from_secs(24 * 3600));
+        assert_eq!(c.completeness, 0.9);
+        for bad in [
+            &["--min-completeness", "80"][..],
+            &["--window-hours", "0"],
+            &["--gate-windows", "nonesuch=1"],
+            &["--gate-windows", "performance"],
+            &["--revenue-tolerance=-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -8,17 +8,20 @@
 pub mod brands;
 pub mod bronze;
 pub mod cli;
+pub mod cli_ops;
 pub mod config;
 pub mod curation;
 pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod gates;
 pub mod gold;
 pub mod import;
+pub mod maintain;
 pub mod pipeline;
 pub mod platinum;
 pub mod quality;
@@ -34,8 +37,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
 use brands::BrandMatcher;
+pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
 pub use store::Store;
@@ -62,8 +65,13 @@ pub async fn run(
         );
     }
     let store_backend = store.backend();
-    let mut state =
-        AppState::new(store.clone(), config.limits).with_admin_token(config.admin_token.as_ref());
+    let gates = config
+        .gates
+        .config()
+        .context("Failed to read the gates' settings")?;
+    let mut state = AppState::new(store.clone(), config.limits)
+        .with_admin_token(config.admin_token.as_ref())
+        .with_gates(gates);
     state.secure_cookies = tls.is_some();
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);

@@ -15,6 +15,15 @@ pub enum Kind {
     Gauge,
 }
 
+/// One labelled series of a histogram: cumulative bucket counts by upper bound, sum, count.
+#[derive(Debug, Clone)]
+pub struct HistogramSeries<'a> {
+    pub labels: &'a [(&'a str, &'a str)],
+    pub buckets: &'a [(f64, u64)],
+    pub sum: f64,
+    pub count: u64,
+}
+
 /// Builds one exposition page.
 #[derive(Debug, Default)]
 pub struct MetricsText {
@@ -58,6 +67,53 @@ impl MetricsText {
                 self.out.push('}');
             }
             let _ = writeln!(self.out, " {}", format_value(*value));
+        }
+        self
+    }
+
+    /// A histogram family: per labelled series, cumulative counts per upper bound (`le`, in
+    /// ascending order, without `+Inf`), the sum and the count of observations.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        series: &[HistogramSeries<'_>],
+    ) -> &mut Self {
+        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.out, "# TYPE {name} histogram");
+        for s in series {
+            let labels = |extra: Option<&str>| {
+                let mut parts: Vec<String> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
+                if let Some(le) = extra {
+                    parts.push(format!("le=\"{le}\""));
+                }
+                if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{}}}", parts.join(","))
+                }
+            };
+            for (bound, count) in s.buckets {
+                let le = format_value(*bound);
+                let _ = writeln!(self.out, "{name}_bucket{} {count}", labels(Some(&le)));
+            }
+            let _ = writeln!(
+                self.out,
+                "{name}_bucket{} {}",
+                labels(Some("+Inf")),
+                s.count
+            );
+            let _ = writeln!(
+                self.out,
+                "{name}_sum{} {}",
+                labels(None),
+                format_value(s.sum)
+            );
+            let _ = writeln!(self.out, "{name}_count{} {}", labels(None), s.count);
         }
         self
     }

@@ -39,6 +39,9 @@ pub struct Dashboard {
     pub fleet: Vec<DeviceView>,
     pub trends: Vec<DayTrend>,
     pub brand_queue: BrandQueue,
+    /// The gates' window (hours) and the completeness threshold, as configured.
+    pub gates_window_hours: f64,
+    pub completeness_threshold: f64,
 }
 
 /// Names without a brand in the last [`QUEUE_DAYS`] days (`scout-collector brands unresolved`
@@ -125,11 +128,15 @@ pub struct DayTrend {
 
 /// Reads every figure of the control room at `now`; reruns the gates first when the latest
 /// run is older than [`GATES_MAX_AGE`] (or there is none).
-pub async fn dashboard(store: &Store, now: DateTime<Utc>) -> Result<Dashboard, StoreError> {
+pub async fn dashboard(
+    store: &Store,
+    config: &GatesConfig,
+    now: DateTime<Utc>,
+) -> Result<Dashboard, StoreError> {
     let mut gates = latest_gates(store).await?;
     let max_age = TimeDelta::from_std(GATES_MAX_AGE).unwrap_or(TimeDelta::MAX);
     if gates.run_at.is_none_or(|at| now - at > max_age) {
-        gates::run_all(store, &GatesConfig::default(), now).await?;
+        gates::run_all(store, config, now).await?;
         gates = latest_gates(store).await?;
     }
     let today = super::manila_date(now);
@@ -144,6 +151,8 @@ pub async fn dashboard(store: &Store, now: DateTime<Utc>) -> Result<Dashboard, S
             .devices,
         trends: trends(store, since, today + TimeDelta::days(1)).await?,
         brand_queue: brand_queue(store, now).await?,
+        gates_window_hours: config.window.as_secs_f64() / 3600.0,
+        completeness_threshold: config.completeness,
     })
 }
 

@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::figures::{self, Dashboard, TREND_DAYS};
 use super::manila_date;
 use super::svg::{self, PALETTE, Series};
-use crate::gates::GatesConfig;
 
 /// How often the control room re-reads its figures.
 pub const REFRESH_MS: u32 = 10_000;
@@ -314,7 +313,7 @@ fn gates_section(d: &Dashboard) -> Markup {
                 p.muted { "No gates run yet." }
             } @else {
                 p.muted { "Run " (ago(d.gates.run_at, d.generated_at)) " over the last "
-                    (GatesConfig::default().window.as_secs() / 3600) " h." }
+                    (d.gates_window_hours) " h." }
                 div.scroll { table {
                     thead { tr { th { "Gate" } th { "Status" } th.num { "Value" }
                         th.num { "Threshold" } } }
@@ -436,7 +435,7 @@ fn trends_section(d: &Dashboard) -> Markup {
             div.two {
                 (svg::bars("Revenue per day (silver)", &labels, &revenue, &svg::peso_short))
                 (svg::lines("Quality per day", &labels, &quality,
-                    Some(GatesConfig::default().completeness)))
+                    Some(d.completeness_threshold)))
             }
         }
     }

@@ -70,7 +70,7 @@ async fn file_gate(
                 "SELECT file_name, {figure} FROM staging.universal_file_ingestion \
                  WHERE created_at > $1 AND {figure} IS NOT NULL ORDER BY 2, id"
             ),
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since(gate.name, now))],
         )
         .await?;
     let threshold = (gate.threshold)(config);

@@ -4,13 +4,12 @@
 //! `no_data` (nothing in the window to judge), with the offending groups listed (at most
 //! [`MAX_LISTED`]) and the action an operator takes. Gates only read.
 //!
-//! Built so far: format detection, schema quality, mapping confidence (`files.rs`),
+//! The eight: format detection, schema quality, mapping confidence (`files.rs`),
 //! completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
 //! against silver per day × store; the manual compares one gold row per brand with a whole
 //! day's silver total, which differs whenever a store sells more than one brand, so the gate
-//! compares sums at the grain both share). Not yet: integration (bronze → silver → gold).
-
-use std::time::Duration;
+//! compares sums at the grain both share) and integration (bronze → silver → gold,
+//! `integration.rs`). Windows and thresholds: [`GatesConfig`] (`config.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,11 +17,15 @@ use serde_json::{Value, json};
 
 use crate::store::{Arg, AuditEntry, Record, Store, StoreError};
 
+mod config;
 mod files;
+mod integration;
 mod timing;
 
+pub use config::{GATE_NAMES, GatesConfig};
 pub use files::file_gates;
-pub use timing::{freshness, performance};
+pub use integration::integration;
+pub use timing::{freshness, layer_newest, performance};
 
 /// Offending groups listed per gate, at most.
 pub const MAX_LISTED: usize = 20;
@@ -134,51 +137,6 @@ impl Record for Kept<'_> {
     }
 }
 
-/// Windows and thresholds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GatesConfig {
-    /// How far back a gate looks.
-    pub window: Duration,
-    /// Warning margin, a fraction of each threshold.
-    pub margin: f64,
-    /// Least mean format detection confidence of imported files.
-    pub format_detection: f64,
-    /// Least mean schema quality score of imported files.
-    pub schema_quality: f64,
-    /// Least mean column mapping confidence of imported files.
-    pub mapping_confidence: f64,
-    /// Least share of branded silver rows (per store and day, and overall).
-    pub completeness: f64,
-    /// Largest relative difference between gold and silver revenue of a day × store.
-    pub revenue_tolerance: f64,
-    /// Oldest the newest row of any layer may be, in minutes.
-    pub freshness_minutes: f64,
-    /// Longest mean duration of an audited call, in seconds.
-    pub max_avg_seconds: f64,
-}
-
-impl Default for GatesConfig {
-    fn default() -> Self {
-        Self {
-            window: Duration::from_secs(24 * 3600),
-            margin: 0.05,
-            format_detection: 0.9,
-            schema_quality: 0.8,
-            mapping_confidence: 0.85,
-            completeness: 0.8,
-            revenue_tolerance: 0.05,
-            freshness_minutes: 240.0,
-            max_avg_seconds: 2.0,
-        }
-    }
-}
-
-impl GatesConfig {
-    fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::days(1))
-    }
-}
-
 /// Completeness: the share of silver rows loaded in the window with a resolved brand
 /// (`brand_name IS NOT NULL`); store × day groups below the threshold are listed.
 pub async fn completeness(
@@ -191,7 +149,7 @@ pub async fn completeness(
             "SELECT transaction_date::text, store_id, count(*), count(brand_name) \
              FROM silver.transactions_cleaned WHERE loaded_at > $1 \
              GROUP BY transaction_date, store_id ORDER BY transaction_date, store_id",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("completeness", now))],
         )
         .await?;
     let (mut total, mut branded, mut low) = (0_i64, 0_i64, Vec::new());
@@ -235,15 +193,13 @@ pub async fn revenue_consistency(
             "SELECT s.transaction_date::text, s.store_id, s.centavos, \
                coalesce(g.centavos, 0) AS gold \
              FROM (SELECT transaction_date, store_id, sum(amount_centavos)::int8 AS centavos \
-                   FROM silver.transactions_cleaned \
-                   WHERE (transaction_date, store_id) IN (SELECT transaction_date, store_id \
-                     FROM silver.transactions_cleaned WHERE loaded_at > $1) \
-                   GROUP BY transaction_date, store_id) s \
+                   FROM silver.transactions_cleaned GROUP BY transaction_date, store_id \
+                   HAVING max(loaded_at) > $1) s \
              LEFT JOIN (SELECT transaction_date, store_id, sum(revenue_centavos)::int8 AS centavos \
                    FROM scout.scout_gold_transactions GROUP BY transaction_date, store_id) g \
                ON g.transaction_date = s.transaction_date AND g.store_id = s.store_id \
              ORDER BY s.transaction_date, s.store_id",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("revenue_consistency", now))],
         )
         .await?;
     let (mut worst, mut off) = (None::<f64>, Vec::new());
@@ -275,7 +231,7 @@ pub async fn revenue_consistency(
     })
 }
 
-/// Runs every gate built so far, keeps their results in `metadata.quality_gate_results` (one
+/// Runs the eight gates, keeps their results in `metadata.quality_gate_results` (one
 /// run id), and writes one `quality-gates` audit row (a failed audit write is logged, not
 /// returned).
 pub async fn run_all(
@@ -284,17 +240,19 @@ pub async fn run_all(
     now: DateTime<Utc>,
 ) -> Result<Vec<GateResult>, StoreError> {
     let started = std::time::Instant::now();
-    let results = async {
-        let mut all = file_gates(store, config, now).await?;
-        all.extend([
-            completeness(store, config, now).await?,
-            revenue_consistency(store, config, now).await?,
-            performance(store, config, now).await?,
-            freshness(store, config, now).await?,
-        ]);
-        Ok::<_, StoreError>(all)
-    }
-    .await;
+    // The gates only read: they run at once, each on a connection of its own.
+    let results = tokio::try_join!(
+        file_gates(store, config, now),
+        completeness(store, config, now),
+        revenue_consistency(store, config, now),
+        performance(store, config, now),
+        freshness(store, config, now),
+        integration(store, config, now),
+    )
+    .map(|(mut all, c, r, p, f, i)| {
+        all.extend([c, r, p, f, i]);
+        all
+    });
     let mut results = results;
     if let Ok(r) = &results {
         let run_id = uuid::Uuid::new_v4().to_string();

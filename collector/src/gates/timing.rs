@@ -7,6 +7,32 @@ use serde_json::json;
 use super::{Bound, GateResult, GatesConfig, MAX_LISTED, round4};
 use crate::store::{Arg, Store, StoreError};
 
+/// Each layer's newest row: bronze `ingested_at`, silver `loaded_at`, gold `created_at`.
+pub async fn layer_newest(
+    store: &Store,
+) -> Result<Vec<(&'static str, Option<DateTime<Utc>>)>, StoreError> {
+    let mut out = Vec::with_capacity(LAYERS.len());
+    for (layer, sql) in LAYERS {
+        out.push((layer, store.query(sql, &[]).await?[0].opt_time(0)?));
+    }
+    Ok(out)
+}
+
+const LAYERS: [(&str, &str); 3] = [
+    (
+        "bronze",
+        "SELECT max(ingested_at) FROM bronze.raw_transactions",
+    ),
+    (
+        "silver",
+        "SELECT max(loaded_at) FROM silver.transactions_cleaned",
+    ),
+    (
+        "gold",
+        "SELECT max(created_at) FROM scout.scout_gold_transactions",
+    ),
+];
+
 /// Freshness: minutes since the newest row of the stalest layer (bronze `ingested_at`, silver
 /// `loaded_at`, gold `created_at`); no data while bronze is empty.
 pub async fn freshness(
@@ -14,25 +40,10 @@ pub async fn freshness(
     config: &GatesConfig,
     now: DateTime<Utc>,
 ) -> Result<GateResult, StoreError> {
-    let layers = [
-        (
-            "bronze",
-            "SELECT max(ingested_at) FROM bronze.raw_transactions",
-        ),
-        (
-            "silver",
-            "SELECT max(loaded_at) FROM silver.transactions_cleaned",
-        ),
-        (
-            "gold",
-            "SELECT max(created_at) FROM scout.scout_gold_transactions",
-        ),
-    ];
     let mut details = serde_json::Map::new();
     let mut stalest = None::<f64>;
     let mut bronze_seen = false;
-    for (layer, sql) in layers {
-        let newest = store.query(sql, &[]).await?[0].opt_time(0)?;
+    for (layer, newest) in layer_newest(store).await? {
         let age = newest.map(|t| round4((now - t).num_milliseconds() as f64 / 60_000.0));
         bronze_seen |= layer == "bronze" && newest.is_some();
         // A layer with no rows while bronze has some is as stale as can be.
@@ -72,7 +83,7 @@ pub async fn performance(
             "SELECT function_name, count(*), avg(duration_ms)::float8, max(duration_ms)::int8 \
              FROM metadata.function_audit WHERE created_at > $1 \
              GROUP BY function_name ORDER BY 3 DESC, 1",
-            &[Arg::from(config.since(now))],
+            &[Arg::from(config.since("performance", now))],
         )
         .await?;
     let (mut calls, mut total_ms, mut listed) = (0_i64, 0.0_f64, Vec::new());

@@ -49,7 +49,7 @@ pub async fn index(
     if !admitted(&state, &headers) {
         return Ok(html(StatusCode::OK, page::login(None)));
     }
-    let figures = dashboard::dashboard(&state.store, Utc::now()).await?;
+    let figures = dashboard::dashboard(&state.store, &state.gates, Utc::now()).await?;
     Ok(html(
         StatusCode::OK,
         page::control_room(&figures, state.admin.is_some()),
@@ -119,7 +119,7 @@ pub async fn figures(
     if !admitted(&state, &headers) {
         return Err(ApiError::AdminTokenRequired);
     }
-    let figures = dashboard::dashboard(&state.store, Utc::now()).await?;
+    let figures = dashboard::dashboard(&state.store, &state.gates, Utc::now()).await?;
     let html = page::room(&figures).into_string();
     let mut response = Json(DashboardAnswer { figures, html }).into_response();
     response

@@ -128,7 +128,8 @@ pub async fn devices(
     ))
 }
 
-/// The fleet view at `now` (one query); the control room and the weekly report read it too.
+/// The fleet view at `now` (one query; what `GET /v1/devices` answers); the control room, the
+/// weekly report and `doctor` read it too.
 pub async fn fleet_view(
     store: &Store,
     now: DateTime<Utc>,

@@ -9,13 +9,13 @@ use chrono::Utc;
 
 use super::{AppState, auth};
 use crate::error::ApiError;
-use crate::gates::{self, GateResult, GatesConfig};
+use crate::gates::{self, GateResult};
 
 pub async fn gates(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<GateResult>>, ApiError> {
     auth::admin(&state, &headers)?;
-    let results = gates::run_all(&state.store, &GatesConfig::default(), Utc::now()).await?;
+    let results = gates::run_all(&state.store, &state.gates, Utc::now()).await?;
     Ok(Json(results))
 }

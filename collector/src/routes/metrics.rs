@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use scout_common::metrics::{CONTENT_TYPE, Kind, MetricsText};
+use scout_common::metrics::{CONTENT_TYPE, HistogramSeries, Kind, MetricsText};
 
 use super::AppState;
 
@@ -102,6 +102,53 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "metrics: gate results unreadable"),
     }
+    match crate::gates::layer_newest(&state.store).await {
+        Ok(layers) => {
+            let now = Utc::now();
+            let samples: Vec<(Vec<(&str, &str)>, f64)> = layers
+                .iter()
+                .filter_map(|(layer, newest)| {
+                    newest.map(|t| {
+                        let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
+                        (vec![("layer", *layer)], age)
+                    })
+                })
+                .collect();
+            let samples: Vec<(&[(&str, &str)], f64)> =
+                samples.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
+            m.family(
+                Kind::Gauge,
+                "scout_layer_newest_age_seconds",
+                "Seconds since the newest row of each layer (bronze ingested_at, silver \
+                 loaded_at, gold created_at); a layer with no rows has no sample.",
+                &samples,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: layer freshness unreadable"),
+    }
+    let durations = state.store.audit_durations().snapshot();
+    if !durations.is_empty() {
+        let buckets: Vec<(Labels<'_>, Vec<(f64, u64)>)> = durations
+            .iter()
+            .map(|(name, s)| (vec![("function_name", name.as_str())], s.cumulative()))
+            .collect();
+        let series: Vec<HistogramSeries<'_>> = durations
+            .iter()
+            .zip(&buckets)
+            .map(|((_, s), (labels, cumulative))| HistogramSeries {
+                labels,
+                buckets: cumulative,
+                sum: s.sum_seconds,
+                count: s.count,
+            })
+            .collect();
+        m.histogram(
+            "scout_audit_duration_seconds",
+            "Durations of the operations this process audited (metadata.function_audit), per \
+             function_name.",
+            &series,
+        );
+    }
     if let Some(etl) = &state.etl {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
         m.single(
@@ -185,6 +232,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// One series' labels.
+type Labels<'a> = Vec<(&'a str, &'a str)>;
 
 fn backend_name(state: &AppState) -> &'static str {
     match state.store.backend() {

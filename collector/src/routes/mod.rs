@@ -23,6 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 pub use auth::AdminDigest;
 
 use crate::config::{AdminToken, IngestLimits};
+use crate::gates::GatesConfig;
 use crate::pipeline::EtlMetrics;
 use crate::platinum::Engine;
 use crate::store::Store;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Answers questions and plans (`/v1/nl2sql`, `/v1/crosstab`).
     pub platinum: Engine,
+    /// The quality gates' windows and thresholds (`GET /v1/gates`).
+    pub gates: Arc<GatesConfig>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             sessions: Arc::default(),
             secure_cookies: false,
             platinum: Engine::new(store.clone()),
+            gates: Arc::default(),
             store,
         }
     }
@@ -70,6 +74,13 @@ impl AppState {
     #[must_use]
     pub fn with_admin_token(mut self, token: Option<&AdminToken>) -> Self {
         self.admin = token.map(AdminDigest::of);
+        self
+    }
+
+    /// Runs `GET /v1/gates` with these windows and thresholds.
+    #[must_use]
+    pub fn with_gates(mut self, gates: GatesConfig) -> Self {
+        self.gates = Arc::new(gates);
         self
     }
 }

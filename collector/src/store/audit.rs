@@ -5,6 +5,8 @@
 //! fails the operation it describes ([`Store::audit_logged`]). Other operational records (the
 //! quality gates' results) are written with [`Store::insert_rows`].
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -134,9 +136,72 @@ fn insert_one<R: Record>(values: &[Arg<'_>]) -> String {
     )
 }
 
+/// Upper bounds, in seconds, of the audit duration histogram's buckets.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+];
+
+/// One operation's durations: counts per bucket (not cumulative), sum and count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DurationSeries {
+    pub buckets: [u64; DURATION_BUCKETS.len()],
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl DurationSeries {
+    /// Cumulative counts per upper bound, as Prometheus wants them.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        DURATION_BUCKETS
+            .iter()
+            .zip(self.buckets)
+            .map(|(bound, n)| {
+                total += n;
+                (*bound, total)
+            })
+            .collect()
+    }
+}
+
+/// The durations of the calls this process audited, per `function_name` (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct AuditDurations(Mutex<BTreeMap<String, DurationSeries>>);
+
+impl AuditDurations {
+    fn observe(&self, function_name: &str, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let series = all.entry(function_name.to_owned()).or_default();
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
+            series.buckets[i] += 1;
+        }
+        series.sum_seconds += seconds;
+        series.count += 1;
+    }
+
+    /// Every operation's series so far.
+    pub fn snapshot(&self) -> Vec<(String, DurationSeries)> {
+        let all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
 impl Store {
-    /// Writes one audit row.
+    /// The durations of the calls this process audited.
+    pub fn audit_durations(&self) -> &AuditDurations {
+        &self.durations
+    }
+
+    /// Writes one audit row (and counts its duration for `/metrics`).
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+        self.durations.observe(entry.function_name, entry.duration);
         let mut values = Vec::with_capacity(AuditEntry::COLUMNS.len());
         entry.values(&mut values);
         self.db

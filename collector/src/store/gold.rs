@@ -1,5 +1,8 @@
 //! Gold's flow, written once: claim queued (day, store) partitions, rebuild their gold, product
-//! and customer rows from silver, commit; plus the queue's upkeep and the reads of gold.
+//! and customer rows from silver, commit; plus the queue's upkeep and the reads of gold. A
+//! partition is rebuilt from silver and its rows the weekly maintenance archived
+//! (`archive.transactions_cleaned`), so a late transaction for an archived day keeps the day
+//! whole.
 //!
 //! The rebuild's SQL is shared too (the `SELECT`s below); each backend only says how the
 //! claimed partitions become a row source `k(d, s)` and how a `SELECT`'s rows are inserted.
@@ -87,7 +90,8 @@ pub(super) const GOLD: Aggregate = Aggregate {
            SELECT t.transaction_date, t.store_id, \
              coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
              count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
+             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
              AND t.store_id = k.s \
            WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
          a AS ( \
@@ -98,7 +102,8 @@ pub(super) const GOLD: Aggregate = Aggregate {
              count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
              avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
              sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
-           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
+             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
              AND t.store_id = k.s \
            GROUP BY 1, 2, 3, 4)",
     select: "SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
@@ -124,7 +129,8 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
     ctes: ", known AS ( \
            SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
              t.basket_band, count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
+             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
              AND t.store_id = k.s \
            WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
          a AS ( \
@@ -133,7 +139,8 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
              count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
              count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
              avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
-           FROM k JOIN silver.transactions_cleaned t ON t.transaction_date = k.d \
+           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
+             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
              AND t.store_id = k.s \
            GROUP BY 1, 2, 3, 4, 5, 6)",
     select: "SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \

@@ -30,6 +30,7 @@
 //!   `metadata.gold_failures` ([`Store::set_aside_gold`]); a later successful rebuild of it
 //!   clears that row.
 
+mod archive;
 mod audit;
 mod backend;
 mod brands;
@@ -44,7 +45,8 @@ mod sqlite;
 mod staging;
 mod views;
 
-pub use audit::{AuditEntry, SqlAuditEntry};
+pub use archive::Moved;
+pub use audit::{AuditDurations, AuditEntry, DURATION_BUCKETS, DurationSeries, SqlAuditEntry};
 pub use brands::{UnresolvedName, WeakName};
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
@@ -99,6 +101,8 @@ pub struct Store {
     /// connections to the same file, on PostgreSQL the same pool (each transaction is set read
     /// only).
     reader: Db,
+    /// Durations of the calls this process audited (shared by the pool's clones).
+    durations: std::sync::Arc<AuditDurations>,
 }
 
 impl Store {
@@ -140,7 +144,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Self { db, reader })
+        Ok(Self {
+            db,
+            reader,
+            durations: std::sync::Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

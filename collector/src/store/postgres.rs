@@ -164,6 +164,8 @@ pub(super) async fn insert_bronze(pool: &PgPool, rows: &[BronzeRow]) -> Result<u
          $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int8[], $11::text[]) \
          AS t(transaction_id, store_id, device_id, ts, items, brands, meta, payload, \
          captured_at, seq, version) \
+         WHERE NOT EXISTS (SELECT 1 FROM archive.raw_transactions a \
+           WHERE a.device_id = t.device_id AND a.transaction_id = t.transaction_id) \
          ON CONFLICT (device_id, transaction_id) DO NOTHING",
     )
     .bind(column!(|r| r.transaction_id.as_str()))

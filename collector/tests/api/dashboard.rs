@@ -388,6 +388,7 @@ async fn dashboard_cookie_is_secure_over_tls() {
         limits: scout_collector::IngestLimits::default(),
         timeouts: Default::default(),
         pipeline: Default::default(),
+        gates: Default::default(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(scout_collector::run(

@@ -1,6 +1,5 @@
-//! The quality gates built so far (the three file gates, completeness, revenue consistency,
-//! freshness, performance), each with a passing and a
-//! failing scenario, and no data on an empty database, on both backends. Data goes in through
+//! The eight quality gates (the three file gates, completeness, revenue consistency,
+//! freshness, performance, integration), each with a passing and a failing scenario, and no data on an empty database, on both backends. Data goes in through
 //! ingest and the pipeline; a failing revenue scenario alters gold behind the pipeline's back.
 
 use std::process::Command;
@@ -23,6 +22,9 @@ crate::both_backends!(
     gates_command_exits_by_the_worst_gate,
     gates_endpoint_needs_the_admin_token,
     file_gates_pass_and_fail,
+    integration_passes_warns_and_fails,
+    a_changed_threshold_changes_the_verdict,
+    metrics_show_layer_freshness_and_audit_durations,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -30,7 +32,7 @@ async fn app(backend: Backend) -> TestApp {
 }
 
 /// Lands and processes one sale of `branded` Coke lines and `unresolved` noise lines.
-async fn seed(app: &TestApp, id: &str, branded: usize, unresolved: usize) {
+pub async fn seed(app: &TestApp, id: &str, branded: usize, unresolved: usize) {
     let mut t = sale(
         id,
         "2026-12-04T02:00:00Z",
@@ -189,9 +191,15 @@ async fn performance_passes_and_fails(backend: Backend) {
 
 /// Runs `scout-collector gates --json` on the app's database: exit code and the gates' statuses.
 fn gates_command(app: &TestApp) -> (i32, Vec<(String, String)>) {
+    gates_command_with(app, &[])
+}
+
+/// `gates_command` with these environment variables set.
+fn gates_command_with(app: &TestApp, env: &[(&str, &str)]) -> (i32, Vec<(String, String)>) {
     let out = Command::new(env!("CARGO_BIN_EXE_scout-collector"))
         .args(["--database-url", &app.db.url, "gates", "--json"])
         .env_remove("SCOUT_GATES_WINDOW_HOURS")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -257,7 +265,7 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(runs, 4);
-    // And kept for trends: four runs of seven gates, the last one's completeness failed.
+    // And kept for trends: four runs of eight gates, the last one's completeness failed.
     let kept = app
         .store
         .query(
@@ -267,7 +275,7 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!((kept[0].int(0).unwrap(), kept[0].int(1).unwrap()), (28, 4));
+    assert_eq!((kept[0].int(0).unwrap(), kept[0].int(1).unwrap()), (32, 4));
     let latest = app
         .store
         .query_texts(
@@ -333,13 +341,32 @@ async fn gates_endpoint_needs_the_admin_token(backend: Backend) {
         ("format_detection", "no_data"),
         "no files imported"
     );
-    assert_eq!(statuses.len(), 7);
+    assert_eq!(statuses.len(), 8);
+    assert_eq!(statuses[7].0, "integration");
+    // The endpoint's runs are kept and audited like the command's.
+    let kept = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM metadata.quality_gate_results WHERE gate = 'integration'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let audited = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM metadata.function_audit WHERE function_name = 'quality-gates'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((kept, audited), (1, 1));
     app.finish().await;
 }
 
 /// Records an imported file's staging row as file ingestion writes it (no public API lands
 /// files yet).
-async fn staged(app: &TestApp, n: i64, detection: f64, schema: f64, mapping: f64) {
+pub async fn staged(app: &TestApp, n: i64, detection: f64, schema: f64, mapping: f64) {
     let schema = json!({"qualityScore": schema}).to_string();
     let mappings = json!({"mapping_confidence": mapping}).to_string();
     app.store
@@ -399,6 +426,211 @@ async fn file_gates_pass_and_fail(backend: Backend) {
             "{gate:?}"
         );
         assert_eq!(gate.details["files"], 3);
+    }
+    app.finish().await;
+}
+
+async fn integration_passes_warns_and_fails(backend: Backend) {
+    let app = app(backend).await;
+    let config = GatesConfig::default();
+    // Judged once the grace period (10 minutes) is over.
+    let later = || Utc::now() + chrono::Duration::minutes(11);
+    let g = gates::integration(&app.store, &config, later())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::NoData, None), "{g:?}");
+    seed(&app, "12121212-0000-4000-8000-000000000001", 2, 1).await;
+    let g = gates::integration(&app.store, &config, later())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Pass, Some(0.0)), "{g:?}");
+    assert_eq!(
+        (
+            g.details["bronze_rows"].as_i64(),
+            g.details["partitions"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    // Landed, not processed yet: within the grace period nothing is judged against it, after
+    // it the queued row is a warning.
+    let line = sale(
+        "12121212-0000-4000-8000-000000000002",
+        "2026-12-04T03:00:00Z",
+        &[("Coca-Cola", "Coke Mismo", 1.0, 15.0)],
+        "cash",
+    );
+    app.ingest_ok(&app.token, ndjson(&[line.to_string()])).await;
+    let g = gates::integration(&app.store, &config, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::NoData, "{g:?}");
+    let g = gates::integration(&app.store, &config, later())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Warn, Some(0.0)), "{g:?}");
+    assert_eq!(g.details["bronze_queued_for_silver"], 1);
+    process(&app.store).await;
+    // Silver and the score of the first sale lost behind the pipeline's back, and gold of its
+    // day and store: a bronze row without silver and a partition without gold, both listed.
+    let bronze_id = app
+        .store
+        .query_int(
+            "SELECT id FROM bronze.raw_transactions WHERE transaction_id = $1",
+            &["12121212-0000-4000-8000-000000000001".into()],
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM silver.transactions_cleaned WHERE bronze_id = $1",
+        "DELETE FROM bronze.transaction_quality WHERE bronze_id = $1",
+    ] {
+        app.store.execute(sql, &[bronze_id.into()]).await.unwrap();
+    }
+    app.store
+        .execute("DELETE FROM scout.scout_gold_transactions", &[])
+        .await
+        .unwrap();
+    let g = gates::integration(&app.store, &config, later())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Fail, Some(2.0)), "{g:?}");
+    assert_eq!(
+        g.details["rows_missing"],
+        json!([{"bronze_id": bronze_id, "transaction_id": "12121212-0000-4000-8000-000000000001",
+                "store_id": "104", "device_id": "SCOUTPI-0004",
+                "problem": "neither scored nor in silver or quarantine"}])
+    );
+    assert_eq!(
+        g.details["partitions_missing"],
+        json!([{"date": "2026-12-04", "store_id": "104", "gold_failure": null}])
+    );
+    assert!(g.action.contains("--rebuild"));
+    // Tolerating two missing turns the failure into a warning.
+    let tolerant = GatesConfig {
+        integration_max_missing: 2.0,
+        ..GatesConfig::default()
+    };
+    let g = gates::integration(&app.store, &tolerant, later())
+        .await
+        .unwrap();
+    assert_eq!(g.status, Status::Warn, "{g:?}");
+    // A rebuild brings every layer back: the gate passes again.
+    app.store.reset_medallion().await.unwrap();
+    process(&app.store).await;
+    let g = gates::integration(&app.store, &config, later())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.value), (Status::Pass, Some(0.0)), "{g:?}");
+    app.finish().await;
+}
+
+async fn a_changed_threshold_changes_the_verdict(backend: Backend) {
+    let app = app(backend).await;
+    // 9 of 12 branded (0.75): fails the manual's 0.8, passes an operator's 0.6.
+    seed(&app, "13131313-0000-4000-8000-000000000001", 9, 3).await;
+    let status_of = |all: &[(String, String)]| {
+        all.iter()
+            .find(|(n, _)| n == "completeness")
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (code, all) = gates_command(&app);
+    assert_eq!((code, status_of(&all)), (2, "fail".into()), "{all:?}");
+    let (code, all) = gates_command_with(&app, &[("SCOUT_GATE_COMPLETENESS", "0.6")]);
+    assert_eq!((code, status_of(&all)), (0, "pass".into()), "{all:?}");
+    // A window of its own that the sale is outside of: no data.
+    std::thread::sleep(Duration::from_millis(400));
+    let out = Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+        .args(["--database-url", &app.db.url, "gates", "--json"])
+        .args(["--gate-windows", "completeness=0.0001"])
+        .output()
+        .unwrap();
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let completeness = parsed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "completeness");
+    assert_eq!(completeness.unwrap()["status"], "no_data", "{parsed}");
+    // A bad setting: a clear error, exit 1, nothing printed on stdout.
+    let out = Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+        .args(["--database-url", &app.db.url, "gates"])
+        .env("SCOUT_GATE_COMPLETENESS", "80")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--min-completeness: a number from 0 to 1"),
+        "{stderr}"
+    );
+    app.finish().await;
+}
+
+async fn metrics_show_layer_freshness_and_audit_durations(backend: Backend) {
+    let app = app(backend).await;
+    seed(&app, "14141414-0000-4000-8000-000000000001", 1, 0).await;
+    let page = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("# TYPE scout_layer_newest_age_seconds gauge"),
+        "{page}"
+    );
+    for layer in ["bronze", "silver", "gold"] {
+        let prefix = format!("scout_layer_newest_age_seconds{{layer=\"{layer}\"}} ");
+        let age: f64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{prefix} in {page}"))
+            .parse()
+            .unwrap();
+        assert!((0.0..60.0).contains(&age), "{layer}: {age}");
+    }
+    // The one ingest request this collector audited, in the histogram.
+    assert!(
+        page.contains("# TYPE scout_audit_duration_seconds histogram"),
+        "{page}"
+    );
+    for line in [
+        "scout_audit_duration_seconds_bucket{function_name=\"ingest-stream\",le=\"+Inf\"} 1",
+        "scout_audit_duration_seconds_count{function_name=\"ingest-stream\"} 1",
+        "scout_audit_duration_seconds_bucket{function_name=\"ingest-stream\",le=\"30\"} 1",
+    ] {
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
+    // promtool, when there is one, finds the page clean.
+    let promtool = std::env::var("SCOUT_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    if let Ok(mut child) = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        // The contract's counter etl_processing_errors has no _total suffix (known, allowed).
+        let problems: Vec<&str> = said
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("etl_processing_errors"))
+            .collect();
+        assert!(problems.is_empty(), "promtool: {said}");
     }
     app.finish().await;
 }

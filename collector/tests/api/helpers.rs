@@ -168,6 +168,7 @@ impl TestApp {
             limits,
             timeouts: Default::default(),
             pipeline,
+            gates: Default::default(),
         };
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(scout_collector::run(

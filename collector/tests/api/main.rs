@@ -10,12 +10,14 @@ mod dashboard;
 mod dashboard_browser;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
+mod doctor;
 mod fleet;
 mod gates;
 mod hardening;
 mod helpers;
 mod import;
 mod ingest;
+mod maintain;
 mod manual_sql;
 mod medallion;
 mod nl2sql;

@@ -1,0 +1,7 @@
+-- The gates, doctor and the freshness gauges look at silver and gold by load time.
+CREATE INDEX IF NOT EXISTS transactions_cleaned_loaded_at
+    ON silver.transactions_cleaned (loaded_at);
+CREATE INDEX IF NOT EXISTS scout_gold_transactions_created_at
+    ON scout.scout_gold_transactions (created_at);
+CREATE INDEX IF NOT EXISTS transactions_quarantine_quarantined_at
+    ON silver.transactions_quarantine (quarantined_at);
