@@ -146,17 +146,22 @@ pub async fn completeness(
 ) -> Result<GateResult, StoreError> {
     let rows = store
         .query(
-            "SELECT transaction_date::text, store_id, count(*), count(brand_name) \
+            "SELECT transaction_date::text, store_id, count(*), count(brand_name), \
+             sum(amount_centavos)::int8, \
+             sum(CASE WHEN brand_name IS NULL THEN amount_centavos ELSE 0 END)::int8 \
              FROM silver.transactions_cleaned WHERE loaded_at > $1 \
              GROUP BY transaction_date, store_id ORDER BY transaction_date, store_id",
             &[Arg::from(config.since("completeness", now))],
         )
         .await?;
     let (mut total, mut branded, mut low) = (0_i64, 0_i64, Vec::new());
+    let (mut revenue, mut unbranded_revenue) = (0_i64, 0_i64);
     for r in &rows {
         let (n, b) = (r.int(2)?, r.int(3)?);
         total += n;
         branded += b;
+        revenue += r.opt_int(4)?.unwrap_or(0);
+        unbranded_revenue += r.opt_int(5)?.unwrap_or(0);
         let share = b as f64 / n as f64;
         if share < config.completeness && low.len() < MAX_LISTED {
             low.push(
@@ -172,11 +177,14 @@ pub async fn completeness(
         status: bound.judge(value, config.margin),
         value,
         threshold: bound.threshold(),
-        details: json!({"rows": total, "branded": branded, "groups_below": low}),
-        action: "Look at the unbranded items of the listed stores and days (silver rows with \
-                 brand_name NULL, their product_name and device_brand); add the missing brands \
-                 or aliases to the brand dictionary, then rebuild (scout-collector process \
-                 --rebuild).",
+        details: json!({"rows": total, "branded": branded, "groups_below": low,
+            "revenue_centavos": revenue, "unbranded_revenue_centavos": unbranded_revenue,
+            "unbranded_revenue_share": (revenue > 0)
+                .then(|| round4(unbranded_revenue as f64 / revenue as f64))}),
+        action: "Look at the unbranded items of the listed stores and days \
+                 (scout-collector brands unresolved lists them by revenue, with suggestions); \
+                 teach the missing brands or aliases (scout-collector brands add / brands \
+                 alias), which re-processes exactly the rows they change.",
     })
 }
 
@@ -312,6 +320,23 @@ pub async fn latest(store: &Store) -> Result<Vec<(String, Status)>, StoreError> 
         out.push((r.text(0)?, status));
     }
     Ok(out)
+}
+
+/// The share of silver revenue without a brand in the latest completeness gate run (kept in
+/// its details), for `/metrics`; `None` before any run or without revenue in its window.
+pub async fn latest_unbranded_share(store: &Store) -> Result<Option<f64>, StoreError> {
+    let rows = store
+        .query(
+            "SELECT details::text FROM metadata.quality_gate_results \
+             WHERE gate = 'completeness' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let details: serde_json::Value = serde_json::from_str(&row.text(0)?).unwrap_or_default();
+    Ok(details["unbranded_revenue_share"].as_f64())
 }
 
 /// The `gates` command's exit code: 0 when every gate passed or had no data, 1 when any warned,

@@ -102,6 +102,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "metrics: gate results unreadable"),
     }
+    match crate::gates::latest_unbranded_share(&state.store).await {
+        Ok(Some(share)) => {
+            m.single(
+                Kind::Gauge,
+                "scout_unbranded_revenue_share",
+                "Share of silver revenue with no brand (brand_name NULL) in the latest \
+                 completeness gate's window (`scout-collector brands unresolved` lists the names).",
+                share,
+            );
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "metrics: completeness details unreadable"),
+    }
     match crate::gates::layer_newest(&state.store).await {
         Ok(layers) => {
             let now = Utc::now();

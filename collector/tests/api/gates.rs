@@ -73,6 +73,9 @@ async fn completeness_passes_and_fails(backend: Backend) {
         .unwrap();
     assert_eq!((g.status, g.value), (Status::Pass, Some(0.9)), "{g:?}");
     assert_eq!(g.details["groups_below"], json!([]));
+    // ₱7 of ₱142 has no brand.
+    assert_eq!(g.details["unbranded_revenue_centavos"], 700);
+    assert_eq!(g.details["unbranded_revenue_share"], json!(0.0493));
 
     // Eight more unresolved lines: 9 branded of 18.
     seed(&app, "cccccccc-0000-4000-8000-000000000002", 0, 8).await;
@@ -80,6 +83,11 @@ async fn completeness_passes_and_fails(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((g.status, g.value), (Status::Fail, Some(0.5)), "{g:?}");
+    assert_eq!(
+        g.details["unbranded_revenue_share"],
+        json!(0.3182),
+        "₱63 of ₱198"
+    );
     assert_eq!(
         g.details["groups_below"],
         json!([{"date": "2026-12-04", "store_id": "104", "rows": 18, "branded": 9, "share": 0.5}])
@@ -305,6 +313,29 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         let line = format!("scout_gate_status{{gate=\"{gate}\"}} {value}");
         assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
     }
+    // The share of revenue without a brand, from the latest completeness run.
+    let kept: serde_json::Value = serde_json::from_str(
+        app.store
+            .query_texts(
+                "SELECT details::text FROM metadata.quality_gate_results \
+                 WHERE gate = 'completeness' ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap()[0]
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    let share = kept["unbranded_revenue_share"].as_f64().unwrap();
+    assert!(share > 0.0, "{kept}");
+    let shown: f64 = page
+        .lines()
+        .find_map(|l| l.strip_prefix("scout_unbranded_revenue_share "))
+        .unwrap_or_else(|| panic!("no scout_unbranded_revenue_share in\n{page}"))
+        .parse()
+        .unwrap();
+    assert_eq!(shown, share);
     app.finish().await;
 }
 
