@@ -243,6 +243,7 @@ async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         },
         store_id: args.store_id.clone(),
         file_id: None,
+        file_name: None,
     };
     let mut reports = Vec::with_capacity(paths.len());
     for path in &paths {

@@ -49,6 +49,8 @@ pub struct ImportOptions {
     pub store_id: Option<String>,
     /// The caller's id for the file (a Drive file id); default its content hash.
     pub file_id: Option<String>,
+    /// The file's name as its sender called it (an upload's); default the path's last part.
+    pub file_name: Option<String>,
 }
 
 /// What importing one file did.
@@ -75,6 +77,12 @@ pub struct ImportReport {
     pub revenue_centavos: i64,
     pub issues: usize,
     pub error: Option<String>,
+    /// The schema inference (types, quality score, issues), when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// The column mapping applied or proposed, when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<serde_json::Value>,
 }
 
 impl ImportReport {
@@ -97,6 +105,8 @@ impl ImportReport {
             revenue_centavos: 0,
             issues: 0,
             error: None,
+            schema: None,
+            mapping: None,
         }
     }
 
@@ -178,10 +188,15 @@ async fn import(
     options: &ImportOptions,
 ) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::new(path);
-    let file_name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    );
+    let file_name = options.file_name.clone().unwrap_or_else(|| {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        )
+    });
+    if options.file_name.is_some() {
+        report.file.clone_from(&file_name);
+    }
     let owned = path.to_path_buf();
     let hashed = tokio::task::spawn_blocking(move || hash_file(&owned)).await;
     let (sha256, size, head) = match hashed {
@@ -267,6 +282,7 @@ async fn import(
     let transactions = match confirmed {
         Some(mapping) => {
             staged.column_mappings = crate::bronze::to_json(&mapping);
+            report.mapping = serde_json::to_value(&mapping).ok();
             match processed.transactions_with(mapping) {
                 Ok(t) => t,
                 Err(e) => return fail(store, staged, report, e.to_string()).await,
@@ -437,6 +453,8 @@ fn describe(p: &Processed, staged: &mut StagedFile, report: &mut ImportReport) {
     report.quality_score = Some(p.schema.quality_score);
     report.mapping_confidence = Some(p.mapping.mapping_confidence);
     report.issues = p.schema.issues.len();
+    report.schema = serde_json::to_value(&p.schema).ok();
+    report.mapping = serde_json::to_value(&p.mapping).ok();
 }
 
 async fn fail(

@@ -32,7 +32,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use brands::BrandMatcher;
-pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
+pub use config::{AdminToken, FilesConfig, IngestLimits, PipelineConfig, ServeConfig};
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
 pub use store::Store;
@@ -58,8 +58,9 @@ pub async fn run(
         );
     }
     let store_backend = store.backend();
-    let mut state =
-        AppState::new(store.clone(), config.limits).with_admin_token(config.admin_token.as_ref());
+    let mut state = AppState::new(store.clone(), config.limits)
+        .with_admin_token(config.admin_token.as_ref())
+        .with_files(&config.files);
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;

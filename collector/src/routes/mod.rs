@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod files;
 pub mod fleet;
 mod gates;
 mod health;
@@ -14,12 +15,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::sync::{Notify, Semaphore};
 
 pub use auth::AdminDigest;
 
-use crate::config::{AdminToken, IngestLimits};
+use crate::config::{AdminToken, DEFAULT_MAX_FILE_BYTES, FilesConfig, IngestLimits};
 use crate::pipeline::EtlMetrics;
 use crate::store::Store;
 
@@ -38,6 +40,10 @@ pub struct AppState {
     pub pipeline_wake: Arc<Notify>,
     /// The pipeline's counters, when this process runs it.
     pub etl: Option<Arc<EtlMetrics>>,
+    /// Hash of the token that admits file uploads only (besides the admin token).
+    pub upload: Option<AdminDigest>,
+    /// Largest uploaded file, in bytes.
+    pub max_file_bytes: u64,
 }
 
 impl AppState {
@@ -49,6 +55,8 @@ impl AppState {
             admin: None,
             pipeline_wake: Arc::default(),
             etl: None,
+            upload: None,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             store,
         }
     }
@@ -57,6 +65,14 @@ impl AppState {
     #[must_use]
     pub fn with_admin_token(mut self, token: Option<&AdminToken>) -> Self {
         self.admin = token.map(AdminDigest::of);
+        self
+    }
+
+    /// Takes the upload settings (size cap, upload token) from `files`.
+    #[must_use]
+    pub fn with_files(mut self, files: &FilesConfig) -> Self {
+        self.upload = files.upload_token.as_ref().map(AdminDigest::of);
+        self.max_file_bytes = files.max_file_bytes;
         self
     }
 }
@@ -71,5 +87,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(fleet::devices))
         .route("/v1/gates", get(gates::gates))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
+        // Uploads stream to a temporary file under their own cap (`max_file_bytes`), so axum's
+        // in-memory body limit does not apply to them.
+        .route(
+            "/v1/files",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/functions/v1/drive-universal-processor",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
         .with_state(state)
 }

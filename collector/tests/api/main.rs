@@ -7,6 +7,7 @@
 mod audit;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
+mod files;
 mod fleet;
 mod gates;
 mod hardening;

@@ -72,6 +72,7 @@ async fn https_with_a_test_ca_and_a_wrong_ca_refused() {
         limits: IngestLimits::default(),
         timeouts: Default::default(),
         pipeline: Default::default(),
+        files: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(scout_collector::run(
