@@ -17,6 +17,7 @@ pub mod files;
 pub mod gates;
 pub mod gold;
 pub mod import;
+pub mod inbox;
 pub mod pipeline;
 pub mod quality;
 pub mod routes;
@@ -58,6 +59,7 @@ pub async fn run(
         );
     }
     let store_backend = store.backend();
+    let store_for_inbox = store.clone();
     let mut state = AppState::new(store.clone(), config.limits)
         .with_admin_token(config.admin_token.as_ref())
         .with_files(&config.files);
@@ -77,6 +79,22 @@ pub async fn run(
     } else {
         tracing::info!("medallion processing is off in this process (--process false)");
     }
+    if let Some(dir) = &config.files.inbox {
+        inbox::prepare(dir)
+            .with_context(|| format!("Failed to prepare the inbox {}", dir.display()))?;
+    }
+    let inbox_task = config.files.inbox.clone().map(|dir| {
+        let mut stop = stop.clone();
+        tokio::spawn(inbox::watch(
+            store_for_inbox.clone(),
+            dir,
+            config.files.inbox_poll(),
+            Arc::clone(&state.pipeline_wake),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
+    });
     drop(stop);
     let app = router(state);
     tracing::info!(
@@ -99,6 +117,14 @@ pub async fn run(
     )
     .await;
     let _ = stopping.send(true);
+    if let Some(task) = inbox_task {
+        // An import in flight finishes first; its file is moved or stays for the next start.
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "the inbox stopped"),
+            Err(e) => tracing::warn!(error = %e, "the inbox task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     if let Some(task) = pipeline_task {
         // A pass in flight is rolled back by the database if it cannot finish.
         let _ = task.await;

@@ -13,6 +13,7 @@ mod gates;
 mod hardening;
 mod helpers;
 mod import;
+mod inbox;
 mod ingest;
 mod manual_sql;
 mod medallion;
