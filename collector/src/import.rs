@@ -18,6 +18,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bronze::{BronzeRow, Landing};
 use crate::files::{self, FileError, MappingProposal, Options, Processed};
+use crate::progress::{Counting, Phase, Progress};
 use crate::silver::FILE_ENDPOINT;
 use crate::store::{AuditEntry, StagedFile, Store, StoreError};
 use scout_common::Transaction;
@@ -51,6 +53,8 @@ pub struct ImportOptions {
     pub file_id: Option<String>,
     /// The file's name as its sender called it (an upload's); default the path's last part.
     pub file_name: Option<String>,
+    /// Advanced as the file is read (for a progress bar).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// What importing one file did.
@@ -198,7 +202,8 @@ async fn import(
         report.file.clone_from(&file_name);
     }
     let owned = path.to_path_buf();
-    let hashed = tokio::task::spawn_blocking(move || hash_file(&owned)).await;
+    let progress = options.progress.clone();
+    let hashed = tokio::task::spawn_blocking(move || hash_file(&owned, progress.as_deref())).await;
     let (sha256, size, head) = match hashed {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
@@ -247,8 +252,13 @@ async fn import(
     let owned = path.to_path_buf();
     let file_options = options.files.clone();
     let hash = sha256.clone();
+    let progress = options.progress.clone();
+    if let Some(p) = &progress {
+        p.start(Phase::Importing, size);
+    }
     let processed = tokio::task::spawn_blocking(move || -> Result<Processed, FileError> {
-        let file = std::fs::File::open(&owned)?;
+        let inner = std::fs::File::open(&owned)?;
+        let file = Counting { inner, progress };
         files::process_reader(Box::new(std::io::BufReader::new(file)), hash, &file_options)
     })
     .await;
@@ -472,8 +482,11 @@ async fn fail(
 }
 
 /// The file's SHA-256 (hex), size and first bytes (for detection), read once.
-fn hash_file(path: &Path) -> std::io::Result<(String, u64, Vec<u8>)> {
+fn hash_file(path: &Path, progress: Option<&Progress>) -> std::io::Result<(String, u64, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
+    if let Some(p) = progress {
+        p.start(Phase::Hashing, file.metadata()?.len());
+    }
     let mut hasher = Sha256::new();
     let mut head = Vec::new();
     let mut size = 0_u64;
@@ -489,6 +502,9 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64, Vec<u8>)> {
         }
         hasher.update(&buf[..n]);
         size += n as u64;
+        if let Some(p) = progress {
+            p.advance(n as u64);
+        }
     }
     Ok((hex::encode(hasher.finalize()), size, head))
 }

@@ -19,6 +19,7 @@ pub mod gold;
 pub mod import;
 pub mod inbox;
 pub mod pipeline;
+pub mod progress;
 pub mod quality;
 pub mod routes;
 pub mod server;

@@ -72,6 +72,7 @@ impl UploadOptions {
             store_id: self.store_id,
             file_id: self.file_id,
             file_name,
+            progress: None,
         })
     }
 }
