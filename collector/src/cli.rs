@@ -297,12 +297,26 @@ async fn import(store: Store, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         },
         store_id: args.store_id.clone(),
         file_id: None,
+        file_name: None,
+        progress: None,
     };
     let mut reports = Vec::with_capacity(paths.len());
     for path in &paths {
-        if !args.json {
+        let mut options = options.clone();
+        // A bar on a terminal for a large file; `--json` prints nothing but its JSON.
+        let _bar = if args.json {
+            None
+        } else {
             eprintln!("importing {}", path.display());
-        }
+            let progress = Arc::new(crate::progress::Progress::default());
+            options.progress = Some(Arc::clone(&progress));
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            Some(crate::progress::Bar::start(name, size, &progress))
+        };
         reports.push(crate::import::import_file(&store, path, &options).await?);
     }
     if reports.iter().any(|r| r.inserted > 0) {

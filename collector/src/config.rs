@@ -140,6 +140,50 @@ pub struct ServeConfig {
     pub pipeline: PipelineConfig,
     #[command(flatten)]
     pub gates: GatesSettings,
+    #[command(flatten)]
+    pub files: FilesConfig,
+}
+
+/// The ways files come in while serving: uploads (`POST /v1/files`) and the watched inbox.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilesConfig {
+    /// Largest uploaded file (`POST /v1/files`), in bytes (413 above it). The upload is
+    /// written to a temporary file as it arrives, so this bounds disk, not memory.
+    #[arg(long, env = "SCOUT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_bytes: u64,
+    /// A folder to watch for sales files (a Drive folder synced by rclone, say): each file is
+    /// imported, then moved to `done/`, `review/` or `failed/` beside an error note.
+    #[arg(long, env = "SCOUT_INBOX", value_name = "DIR")]
+    pub inbox: Option<PathBuf>,
+    /// Seconds between looks at the inbox; a file is taken once its size and modification
+    /// time have stayed the same for one such period.
+    #[arg(long, env = "SCOUT_INBOX_POLL_SECS", default_value_t = 2.0)]
+    pub inbox_poll_secs: f64,
+    /// A second bearer token that admits file uploads only (for a back office's script), besides
+    /// the admin token.
+    #[arg(long, env = "SCOUT_UPLOAD_TOKEN", hide_env_values = true)]
+    pub upload_token: Option<AdminToken>,
+}
+
+/// Default largest upload: 512 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            inbox: None,
+            inbox_poll_secs: 2.0,
+            upload_token: None,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// How long the inbox waits between looks.
+    pub fn inbox_poll(&self) -> Duration {
+        Duration::from_secs_f64(self.inbox_poll_secs.clamp(0.05, 3600.0))
+    }
 }
 
 /// The medallion pipeline as `serve` runs it.
@@ -207,6 +251,14 @@ impl ServeConfig {
             anyhow::ensure!(
                 token.as_str().len() >= AdminToken::MIN_LEN,
                 "the admin token (--admin-token / SCOUT_ADMIN_TOKEN) must be at least {} characters",
+                AdminToken::MIN_LEN
+            );
+        }
+        if let Some(token) = &self.files.upload_token {
+            anyhow::ensure!(
+                token.as_str().len() >= AdminToken::MIN_LEN,
+                "the upload token (--upload-token / SCOUT_UPLOAD_TOKEN) must be at least {} \
+                 characters",
                 AdminToken::MIN_LEN
             );
         }

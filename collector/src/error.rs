@@ -17,6 +17,8 @@ pub enum ApiError {
     BadToken,
     #[error("this endpoint needs `Authorization: Bearer <admin token>`")]
     AdminTokenRequired,
+    #[error("this endpoint needs `Authorization: Bearer <admin or upload token>`")]
+    UploadTokenRequired,
     #[error("{0}")]
     Forbidden(String),
     #[error("request body is larger than {limit} bytes")]
@@ -42,9 +44,10 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::BadToken | Self::AdminTokenRequired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingToken
+            | Self::BadToken
+            | Self::AdminTokenRequired
+            | Self::UploadTokenRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_)

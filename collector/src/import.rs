@@ -18,6 +18,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bronze::{BronzeRow, Landing};
 use crate::files::{self, FileError, MappingProposal, Options, Processed};
+use crate::progress::{Counting, Phase, Progress};
 use crate::silver::FILE_ENDPOINT;
 use crate::store::{AuditEntry, StagedFile, Store, StoreError};
 use scout_common::Transaction;
@@ -49,6 +51,10 @@ pub struct ImportOptions {
     pub store_id: Option<String>,
     /// The caller's id for the file (a Drive file id); default its content hash.
     pub file_id: Option<String>,
+    /// The file's name as its sender called it (an upload's); default the path's last part.
+    pub file_name: Option<String>,
+    /// Advanced as the file is read (for a progress bar).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// What importing one file did.
@@ -75,6 +81,12 @@ pub struct ImportReport {
     pub revenue_centavos: i64,
     pub issues: usize,
     pub error: Option<String>,
+    /// The schema inference (types, quality score, issues), when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// The column mapping applied or proposed, when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<serde_json::Value>,
 }
 
 impl ImportReport {
@@ -97,6 +109,8 @@ impl ImportReport {
             revenue_centavos: 0,
             issues: 0,
             error: None,
+            schema: None,
+            mapping: None,
         }
     }
 
@@ -175,12 +189,18 @@ async fn import(
     options: &ImportOptions,
 ) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::new(path);
-    let file_name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    );
+    let file_name = options.file_name.clone().unwrap_or_else(|| {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        )
+    });
+    if options.file_name.is_some() {
+        report.file.clone_from(&file_name);
+    }
     let owned = path.to_path_buf();
-    let hashed = tokio::task::spawn_blocking(move || hash_file(&owned)).await;
+    let progress = options.progress.clone();
+    let hashed = tokio::task::spawn_blocking(move || hash_file(&owned, progress.as_deref())).await;
     let (sha256, size, head) = match hashed {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
@@ -229,8 +249,13 @@ async fn import(
     let owned = path.to_path_buf();
     let file_options = options.files.clone();
     let hash = sha256.clone();
+    let progress = options.progress.clone();
+    if let Some(p) = &progress {
+        p.start(Phase::Importing, size);
+    }
     let processed = tokio::task::spawn_blocking(move || -> Result<Processed, FileError> {
-        let file = std::fs::File::open(&owned)?;
+        let inner = std::fs::File::open(&owned)?;
+        let file = Counting { inner, progress };
         files::process_reader(Box::new(std::io::BufReader::new(file)), hash, &file_options)
     })
     .await;
@@ -264,6 +289,7 @@ async fn import(
     let transactions = match confirmed {
         Some(mapping) => {
             staged.column_mappings = crate::bronze::to_json(&mapping);
+            report.mapping = serde_json::to_value(&mapping).ok();
             match processed.transactions_with(mapping) {
                 Ok(t) => t,
                 Err(e) => return fail(store, staged, report, e.to_string()).await,
@@ -434,6 +460,8 @@ fn describe(p: &Processed, staged: &mut StagedFile, report: &mut ImportReport) {
     report.quality_score = Some(p.schema.quality_score);
     report.mapping_confidence = Some(p.mapping.mapping_confidence);
     report.issues = p.schema.issues.len();
+    report.schema = serde_json::to_value(&p.schema).ok();
+    report.mapping = serde_json::to_value(&p.mapping).ok();
 }
 
 async fn fail(
@@ -451,8 +479,11 @@ async fn fail(
 }
 
 /// The file's SHA-256 (hex), size and first bytes (for detection), read once.
-fn hash_file(path: &Path) -> std::io::Result<(String, u64, Vec<u8>)> {
+fn hash_file(path: &Path, progress: Option<&Progress>) -> std::io::Result<(String, u64, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
+    if let Some(p) = progress {
+        p.start(Phase::Hashing, file.metadata()?.len());
+    }
     let mut hasher = Sha256::new();
     let mut head = Vec::new();
     let mut size = 0_u64;
@@ -468,6 +499,9 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64, Vec<u8>)> {
         }
         hasher.update(&buf[..n]);
         size += n as u64;
+        if let Some(p) = progress {
+            p.advance(n as u64);
+        }
     }
     Ok((hex::encode(hasher.finalize()), size, head))
 }

@@ -21,9 +21,11 @@ pub mod files;
 pub mod gates;
 pub mod gold;
 pub mod import;
+pub mod inbox;
 pub mod maintain;
 pub mod pipeline;
 pub mod platinum;
+pub mod progress;
 pub mod quality;
 pub mod routes;
 pub mod server;
@@ -38,7 +40,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use brands::BrandMatcher;
-pub use config::{AdminToken, IngestLimits, PipelineConfig, ServeConfig};
+pub use config::{AdminToken, FilesConfig, IngestLimits, PipelineConfig, ServeConfig};
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
 pub use store::Store;
@@ -69,9 +71,11 @@ pub async fn run(
         .gates
         .config()
         .context("Failed to read the gates' settings")?;
+    let store_for_inbox = store.clone();
     let mut state = AppState::new(store.clone(), config.limits)
         .with_admin_token(config.admin_token.as_ref())
-        .with_gates(gates);
+        .with_gates(gates)
+        .with_files(&config.files);
     state.secure_cookies = tls.is_some();
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
@@ -101,6 +105,22 @@ pub async fn run(
     } else {
         tracing::info!("medallion processing is off in this process (--process false)");
     }
+    if let Some(dir) = &config.files.inbox {
+        inbox::prepare(dir)
+            .with_context(|| format!("Failed to prepare the inbox {}", dir.display()))?;
+    }
+    let inbox_task = config.files.inbox.clone().map(|dir| {
+        let mut stop = stop.clone();
+        tokio::spawn(inbox::watch(
+            store_for_inbox.clone(),
+            dir,
+            config.files.inbox_poll(),
+            Arc::clone(&state.pipeline_wake),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
+    });
     drop(stop);
     let app = router(state);
     tracing::info!(
@@ -123,6 +143,14 @@ pub async fn run(
     )
     .await;
     let _ = stopping.send(true);
+    if let Some(task) = inbox_task {
+        // An import in flight finishes first; its file is moved or stays for the next start.
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "the inbox stopped"),
+            Err(e) => tracing::warn!(error = %e, "the inbox task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     if let Some(task) = pipeline_task {
         // A pass in flight is rolled back by the database if it cannot finish.
         let _ = task.await;

@@ -397,6 +397,11 @@ pub fn process_reader(
         return process_with_hash(&head, content_hash, options);
     }
     let detection = detect::detect_with(&head, u64::MAX, options);
+    // Nothing a table can be read from starts this way: answer now rather than read (and hold)
+    // up to a document's cap of what follows.
+    if detection.format == FileFormat::Text {
+        return Err(FileError::NotATable(detection.evidence));
+    }
     let streams = matches!(detection.format, FileFormat::Csv | FileFormat::Tsv)
         || detection.sub_kind == Some("ndjson");
     if streams {

@@ -74,6 +74,26 @@ pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
     }
 }
 
+/// Admits a file upload: the admin token or the upload token, when either is configured; without
+/// both, everyone is admitted (as the fleet view is).
+pub(crate) fn uploader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.admin.is_none() && state.upload.is_none() {
+        return Ok(());
+    }
+    let presented = bearer_of(headers);
+    let admitted = presented.is_some_and(|token| {
+        [state.admin.as_ref(), state.upload.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|digest| digest.matches(token))
+    });
+    if admitted {
+        Ok(())
+    } else {
+        Err(ApiError::UploadTokenRequired)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

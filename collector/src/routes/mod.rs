@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod control;
+mod files;
 pub mod fleet;
 mod gates;
 mod health;
@@ -17,12 +18,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::sync::{Notify, Semaphore};
 
 pub use auth::AdminDigest;
 
-use crate::config::{AdminToken, IngestLimits};
+use crate::config::{AdminToken, DEFAULT_MAX_FILE_BYTES, FilesConfig, IngestLimits};
 use crate::gates::GatesConfig;
 use crate::pipeline::EtlMetrics;
 use crate::platinum::Engine;
@@ -51,6 +53,10 @@ pub struct AppState {
     pub platinum: Engine,
     /// The quality gates' windows and thresholds (`GET /v1/gates`).
     pub gates: Arc<GatesConfig>,
+    /// Hash of the token that admits file uploads only (besides the admin token).
+    pub upload: Option<AdminDigest>,
+    /// Largest uploaded file, in bytes.
+    pub max_file_bytes: u64,
 }
 
 impl AppState {
@@ -66,6 +72,8 @@ impl AppState {
             secure_cookies: false,
             platinum: Engine::new(store.clone()),
             gates: Arc::default(),
+            upload: None,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             store,
         }
     }
@@ -81,6 +89,14 @@ impl AppState {
     #[must_use]
     pub fn with_gates(mut self, gates: GatesConfig) -> Self {
         self.gates = Arc::new(gates);
+        self
+    }
+
+    /// Takes the upload settings (size cap, upload token) from `files`.
+    #[must_use]
+    pub fn with_files(mut self, files: &FilesConfig) -> Self {
+        self.upload = files.upload_token.as_ref().map(AdminDigest::of);
+        self.max_file_bytes = files.max_file_bytes;
         self
     }
 }
@@ -102,5 +118,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/nl2sql", post(platinum::nl2sql))
         .route("/functions/v1/nl2sql", post(platinum::nl2sql))
         .route("/v1/crosstab", get(platinum::crosstab))
+        // Uploads stream to a temporary file under their own cap (`max_file_bytes`), so axum's
+        // in-memory body limit does not apply to them.
+        .route(
+            "/v1/files",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/functions/v1/drive-universal-processor",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
         .with_state(state)
 }

@@ -389,6 +389,7 @@ async fn dashboard_cookie_is_secure_over_tls() {
         timeouts: Default::default(),
         pipeline: Default::default(),
         gates: Default::default(),
+        files: Default::default(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(scout_collector::run(

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 
 use chrono::{DateTime, Utc};
 use scout_collector::store::{Store, StoreOptions};
-use scout_collector::{AdminToken, IngestLimits, PipelineConfig, ServeConfig, devices};
+use scout_collector::{
+    AdminToken, FilesConfig, IngestLimits, PipelineConfig, ServeConfig, devices,
+};
 use scout_tests::pg::ScratchDb;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -155,6 +157,23 @@ impl TestApp {
         admin_token: Option<AdminToken>,
         pipeline: PipelineConfig,
     ) -> Self {
+        Self::spawn_full(db, limits, admin_token, pipeline, FilesConfig::default()).await
+    }
+
+    /// The app with the admin token and file settings given.
+    pub async fn spawn_with_files(db: TestDb, admin_token: &str, files: FilesConfig) -> Self {
+        let token = Some(AdminToken::new(admin_token));
+        let pipeline = PipelineConfig::default();
+        Self::spawn_full(db, IngestLimits::default(), token, pipeline, files).await
+    }
+
+    async fn spawn_full(
+        db: TestDb,
+        limits: IngestLimits,
+        admin_token: Option<AdminToken>,
+        pipeline: PipelineConfig,
+        files: FilesConfig,
+    ) -> Self {
         install_crypto();
         let store = db.store().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -169,6 +188,7 @@ impl TestApp {
             timeouts: Default::default(),
             pipeline,
             gates: Default::default(),
+            files,
         };
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(scout_collector::run(

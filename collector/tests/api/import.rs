@@ -231,8 +231,11 @@ async fn a_broken_file_is_staged_as_failed_with_its_reason(backend: Backend) {
     let store = db.store().await;
     for (name, reason) in [
         ("truncated.xlsx", "damaged"),
+        ("truncated.parquet", "damaged"),
         ("empty.csv", "empty"),
-        ("zip_bomb.xlsx", ""),
+        ("header_only.csv", "no data rows"),
+        ("binary_garbage.csv", "not a table"),
+        ("zip_bomb.xlsx", "xlsx"),
     ] {
         let report = import_file(&store, &corpus(name), &ImportOptions::default())
             .await
@@ -257,6 +260,14 @@ async fn a_broken_file_is_staged_as_failed_with_its_reason(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(audited, [Some(error)], "{name}");
+        let status = store
+            .query_texts(
+                "SELECT status FROM staging.universal_file_ingestion WHERE id = $1",
+                &[Arg::Int(report.staging_id)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, [Some("failed".to_owned())], "{name}");
     }
     assert_eq!(
         int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,
@@ -301,4 +312,83 @@ fn the_import_command_exits_non_zero_when_a_file_failed() {
         !kpis.as_array().unwrap().is_empty(),
         "gold holds the file's day"
     );
+}
+
+/// A 1 GB file, made on the fly in a temporary folder: `scout-collector import` answers it
+/// without holding it. A valid CSV imported with `--max-rows` is read as a stream (hashed whole,
+/// converted only as far as asked); a sparse gigabyte of zeros is refused as not a table. The
+/// process's peak memory (`VmHWM`, sampled while it runs) stays far below the file's size.
+#[test]
+fn a_1_gb_file_is_answered_in_bounded_memory() {
+    use std::io::Write as _;
+    const GB: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("scout.db").display());
+    let csv = dir.path().join("huge.csv");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+        out.write_all(b"Txn ID,Date,Product,Qty,Price,Payment\n")
+            .unwrap();
+        let mut chunk = String::new();
+        for n in 0..16_000_u64 {
+            chunk.push_str(&format!(
+                "T{n},2025-03-{:02} 10:{:02},Coke Mismo 290ml,{},20.50,GCash\n",
+                n % 28 + 1,
+                n % 60,
+                n % 3 + 1
+            ));
+        }
+        let mut written = 0_u64;
+        while written < GB {
+            out.write_all(chunk.as_bytes()).unwrap();
+            written += chunk.len() as u64;
+        }
+    }
+    let zeros = dir.path().join("zeros.csv");
+    std::fs::File::create(&zeros).unwrap().set_len(GB).unwrap();
+
+    let run = |file: &std::path::Path, extra: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scout-collector"))
+            .args(["--database-url", &url, "import", "--json"])
+            .args(extra)
+            .arg(file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+        let mut peak_kib = 0_u64;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let out = reader.join().unwrap();
+        let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (status.code(), reports[0].clone(), peak_kib)
+    };
+
+    let (code, report, peak_kib) = run(&csv, &["--max-rows", "2000"]);
+    eprintln!("1 GB CSV, --max-rows 2000: peak {} MiB", peak_kib / 1024);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["status"], "processed", "{report}");
+    assert_eq!(report["rows"], 2000, "{report}");
+    assert!(peak_kib < 150 * 1024, "peak {peak_kib} KiB for a 1 GB file");
+
+    let (code, report, peak_kib) = run(&zeros, &[]);
+    eprintln!("1 GB of zeros: peak {} MiB", peak_kib / 1024);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["status"], "failed", "{report}");
+    assert!(!report["error"].as_str().unwrap().is_empty(), "{report}");
+    assert!(peak_kib < 150 * 1024, "peak {peak_kib} KiB for a 1 GB file");
 }

@@ -11,11 +11,13 @@ mod dashboard_browser;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature
 mod demo;
 mod doctor;
+mod files;
 mod fleet;
 mod gates;
 mod hardening;
 mod helpers;
 mod import;
+mod inbox;
 mod ingest;
 mod maintain;
 mod manual_sql;

@@ -73,6 +73,7 @@ async fn https_with_a_test_ca_and_a_wrong_ca_refused() {
         timeouts: Default::default(),
         pipeline: Default::default(),
         gates: Default::default(),
+        files: Default::default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(scout_collector::run(
