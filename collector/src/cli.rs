@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 
 use crate::brands::BrandMatcher;
 use crate::config::{ServeConfig, default_serve_config};
-use crate::devices;
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
 
@@ -38,7 +37,7 @@ pub enum Command {
     Migrate,
     /// Issue, list and revoke device tokens.
     #[command(subcommand)]
-    Device(DeviceCommand),
+    Device(crate::cli_device::DeviceCommand),
     /// Print the brand detected in a product name or transcript, as JSON (no database needed).
     Brand(BrandArgs),
     /// The brand loop: names silver could not resolve (`unresolved`), and teaching the matcher
@@ -58,10 +57,10 @@ pub enum Command {
     Ask(AskArgs),
     /// Run the quality gates; exit 0 when all pass (or have no data), 1 on a warning, 2 on a
     /// failure.
-    Gates(GatesArgs),
+    Gates(crate::cli_ops::GatesArgs),
     /// Write the weekly report (KPIs per store and brand against the week before, quality,
     /// gates, fleet, charts) as one self-contained HTML file, and print its path.
-    Report(ReportArgs),
+    Report(crate::cli_ops::ReportArgs),
     /// The morning check: database, layers, gates, performance, fleet, pending work; exit 0
     /// healthy, 1 attention, 2 failing or database unreachable. With --incident, the runbook's
     /// diagnostics for that incident.
@@ -156,29 +155,6 @@ pub struct KpisArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct GatesArgs {
-    /// Print a JSON array (name, status, value, threshold, details, action) instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub gates: crate::config::GatesSettings,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// The last complete Monday–Sunday week (Asia/Manila) before --as-of (the only period
-    /// there is; the flag says so on the command line).
-    #[arg(long, required = true)]
-    pub week: bool,
-    /// Where to write the HTML file (default: scout-weekly-report-MONDAY.html here).
-    #[arg(long, value_name = "FILE.html")]
-    pub out: Option<PathBuf>,
-    /// The day the report is made on, YYYY-MM-DD (default: today in Asia/Manila).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub as_of: Option<chrono::NaiveDate>,
-}
-
-#[derive(Debug, clap::Args)]
 pub struct BrandArgs {
     /// A product name or transcript, e.g. "koka 1.5L" (several words are joined by spaces).
     #[arg(required = true, num_args = 1..)]
@@ -187,33 +163,6 @@ pub struct BrandArgs {
     /// the shipped one.
     #[arg(long, env = crate::brands::BRANDS_FILE_ENV, value_name = "PATH")]
     pub dictionary: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DeviceCommand {
-    /// Register a device and print its token (shown once, on the last line).
-    Add {
-        device_id: String,
-        /// The store the device belongs to.
-        #[arg(long)]
-        store: String,
-    },
-    /// List registered devices.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a device's token: its requests get 401 from then on.
-    Revoke { device_id: String },
-    /// Move a device to another store (its token stays valid). From then on it may write only
-    /// for the new store; rows it already sent stay with the store they were sold in.
-    Move {
-        device_id: String,
-        /// The store the device now belongs to.
-        #[arg(long)]
-        store: String,
-    },
 }
 
 impl Cli {
@@ -268,14 +217,14 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()>) -> anyhow::Result
             crate::run(listener, store, config, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Device(command) => device(&store, command).await,
+        Command::Device(command) => crate::cli_device::device(&store, command).await,
         Command::Brand(args) => brand(&args),
         Command::Brands(args) => crate::curation::brands_command(&store, args).await,
         Command::Process(args) => process(store, &args).await,
         Command::Kpis(args) => kpis(&store, &args).await,
         Command::Import(args) => import(store, &args).await,
-        Command::Gates(args) => gates(&store, &args).await,
-        Command::Report(args) => report(&store, &args).await,
+        Command::Gates(args) => crate::cli_ops::gates(&store, &args).await,
+        Command::Report(args) => crate::cli_ops::report(&store, &args).await,
         Command::Ask(args) => ask(store, &args).await,
         Command::Doctor(args) => crate::cli_ops::doctor(&cli.database_url, &args).await,
         Command::Maintain(args) => crate::cli_ops::maintain(&store, &args).await,
@@ -419,44 +368,6 @@ async fn ask(store: Store, args: &AskArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
-    let config = args
-        .gates
-        .config()
-        .context("Failed to read the gates' settings")?;
-    let results = crate::gates::run_all(store, &config, chrono::Utc::now())
-        .await
-        .context("Failed to run the quality gates")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
-    } else {
-        print!("{}", crate::gates::table(&results));
-    }
-    Ok(ExitCode::from(crate::gates::exit_code(&results)))
-}
-
-async fn report(store: &Store, args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let now = chrono::Utc::now();
-    let as_of = args
-        .as_of
-        .unwrap_or_else(|| crate::dashboard::manila_date(now));
-    let report = crate::dashboard::weekly_report(store, as_of, now)
-        .await
-        .context("Failed to read the weekly figures")?;
-    let path = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("scout-weekly-report-{}.html", report.week.start))
-    });
-    std::fs::write(&path, crate::dashboard::report::render(&report))
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    println!(
-        "weekly report {} to {}: {}",
-        report.week.start,
-        report.week.end,
-        path.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
 fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {
     let matcher = BrandMatcher::load(args.dictionary.as_deref())
         .context("Failed to load the brand dictionary")?;
@@ -464,106 +375,6 @@ fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {
     let report = matcher.report(&text);
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
-}
-
-async fn device(store: &Store, command: DeviceCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        DeviceCommand::Add {
-            device_id,
-            store: store_id,
-        } => {
-            let device_id = scout_common::DeviceId::parse(&device_id)
-                .with_context(|| format!("Invalid device id {device_id:?}"))?;
-            let store_id = store_id.trim();
-            anyhow::ensure!(!store_id.is_empty(), "--store must not be empty");
-            let token = devices::new_token()?;
-            let added = store
-                .add_device(device_id.as_str(), store_id, &devices::token_hash(&token))
-                .await?;
-            if !added {
-                eprintln!(
-                    "error: device {device_id} is already registered and active; \
-                     revoke it first to issue a new token"
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            println!("Registered device {device_id} for store {store_id}.");
-            println!("Its token is shown only now; put it in the agent's token_file:");
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
-        DeviceCommand::List { json } => {
-            let list = store.list_devices().await?;
-            if json {
-                let rows: Vec<_> = list
-                    .iter()
-                    .map(|d| {
-                        serde_json::json!({
-                            "device_id": d.device_id,
-                            "store_id": d.store_id,
-                            "created_at": d.created_at,
-                            "revoked_at": d.revoked_at,
-                            "last_seen_at": d.last_seen_at,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!(
-                    "{:<20} {:<10} {:<8} {:<20} LAST SEEN",
-                    "DEVICE", "STORE", "STATE", "REGISTERED"
-                );
-                for d in list {
-                    let state = if d.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
-                    println!(
-                        "{:<20} {:<10} {:<8} {:<20} {}",
-                        d.device_id,
-                        d.store_id,
-                        state,
-                        d.created_at.format("%Y-%m-%d %H:%M:%S"),
-                        d.last_seen_at.map_or("never".to_owned(), |t| t
-                            .format("%Y-%m-%d %H:%M:%S")
-                            .to_string())
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        DeviceCommand::Revoke { device_id } => {
-            let canonical = scout_common::DeviceId::parse(&device_id)
-                .with_context(|| format!("Invalid device id {device_id:?}"))?;
-            if store.revoke_device(canonical.as_str()).await? {
-                println!("Revoked device {canonical}.");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("error: no active device {canonical}");
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        DeviceCommand::Move {
-            device_id,
-            store: store_id,
-        } => {
-            let canonical = scout_common::DeviceId::parse(&device_id)
-                .with_context(|| format!("Invalid device id {device_id:?}"))?;
-            let store_id = store_id.trim();
-            anyhow::ensure!(!store_id.is_empty(), "--store must not be empty");
-            match store.move_device(canonical.as_str(), store_id).await? {
-                Some(previous) => {
-                    println!("Moved device {canonical} from store {previous} to store {store_id}.");
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => {
-                    eprintln!("error: no active device {canonical}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-    }
 }
 
 /// A database URL with any password replaced, for messages.

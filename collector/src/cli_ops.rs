@@ -1,6 +1,7 @@
-//! The operator's routine on the command line: `doctor` (the morning check and the incident
-//! runbook) and `maintain` (the weekly maintenance window).
+//! The operator's routine on the command line: `gates`, `doctor` (the morning check and the
+//! incident runbook), `maintain` (the weekly maintenance window) and `report --week`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -155,5 +156,66 @@ pub async fn maintain(store: &Store, args: &MaintainArgs) -> anyhow::Result<Exit
             println!("ran {statement}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GatesArgs {
+    /// Print a JSON array (name, status, value, threshold, details, action) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub gates: crate::config::GatesSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The last complete Monday–Sunday week (Asia/Manila) before --as-of (the only period
+    /// there is; the flag says so on the command line).
+    #[arg(long, required = true)]
+    pub week: bool,
+    /// Where to write the HTML file (default: scout-weekly-report-MONDAY.html here).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
+    /// The day the report is made on, YYYY-MM-DD (default: today in Asia/Manila).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+pub async fn gates(store: &Store, args: &GatesArgs) -> anyhow::Result<ExitCode> {
+    let config = args
+        .gates
+        .config()
+        .context("Failed to read the gates' settings")?;
+    let results = crate::gates::run_all(store, &config, chrono::Utc::now())
+        .await
+        .context("Failed to run the quality gates")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", crate::gates::table(&results));
+    }
+    Ok(ExitCode::from(crate::gates::exit_code(&results)))
+}
+
+pub async fn report(store: &Store, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| crate::dashboard::manila_date(now));
+    let report = crate::dashboard::weekly_report(store, as_of, now)
+        .await
+        .context("Failed to read the weekly figures")?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("scout-weekly-report-{}.html", report.week.start))
+    });
+    std::fs::write(&path, crate::dashboard::report::render(&report))
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    println!(
+        "weekly report {} to {}: {}",
+        report.week.start,
+        report.week.end,
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

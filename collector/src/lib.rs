@@ -8,6 +8,7 @@
 pub mod brands;
 pub mod bronze;
 pub mod cli;
+pub mod cli_device;
 pub mod cli_ops;
 pub mod config;
 pub mod curation;
