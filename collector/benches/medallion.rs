@@ -20,15 +20,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, Utc};
+use chrono::Utc;
 use scout_collector::brands::BrandMatcher;
-use scout_collector::bronze::{BronzeRow, Landing};
+use scout_collector::bronze::BronzeRow;
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::silver::{self, BronzeRecord};
 use scout_collector::store::{Store, StoreOptions};
-use scout_common::Transaction;
-use serde_json::json;
 
+#[path = "support/bronze.rs"]
+mod bronze;
 #[path = "support/database.rs"]
 mod database;
 #[path = "support/quick.rs"]
@@ -42,37 +42,14 @@ const DAYS: i64 = 30;
 
 /// Bronze rows holding about `items` items: 50 stores over the last 30 days.
 fn bronze(items: usize, first_seq: usize, today_only: bool) -> (Vec<BronzeRow>, usize) {
-    let mut rng = workload::Rng(0x5c0_7ba5e ^ first_seq as u64);
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    let mut count = 0;
-    let mut n = first_seq;
-    while count < items {
-        let device = n % STORES;
-        let mut v = workload::transaction(&mut rng, device, n);
-        let back = if today_only {
-            Days::minutes((rng.next() % 600) as i64)
-        } else {
-            Days::days((rng.next() % DAYS as u64) as i64)
-                + Days::minutes((rng.next() % 1440) as i64)
-        };
-        v["timestamp"] = json!((now - back).to_rfc3339());
-        count += v["items"].as_array().unwrap().len();
-        let t = Transaction::parse(v).unwrap();
-        let device_id = format!("SCOUTPI-{device:04}");
-        let store_id = format!("{}", 100 + device);
-        rows.push(BronzeRow::new(
-            t,
-            Landing {
-                device_id: &device_id,
-                store_id: &store_id,
-                endpoint: "bench",
-                received_at: now,
-            },
-        ));
-        n += 1;
-    }
-    (rows, count)
+    bronze::rows(
+        0x5c0_7ba5e ^ first_seq as u64,
+        items,
+        first_seq,
+        STORES,
+        DAYS,
+        today_only,
+    )
 }
 
 /// The silver stage's CPU work alone, on one core: every row through `silver::build`.

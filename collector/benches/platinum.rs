@@ -16,16 +16,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, Utc};
 use scout_collector::brands::BrandMatcher;
-use scout_collector::bronze::{BronzeRow, Landing};
+use scout_collector::bronze::BronzeRow;
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::platinum::generate::generate;
 use scout_collector::platinum::{Engine, Reading, manila_today, read};
 use scout_collector::store::{Store, StoreOptions};
-use scout_common::Transaction;
-use serde_json::json;
 
+#[path = "support/bronze.rs"]
+mod bronze;
 #[path = "support/database.rs"]
 mod database;
 #[path = "support/quick.rs"]
@@ -50,32 +49,7 @@ const QUESTIONS: &[(&str, &str)] = &[
 ];
 
 fn bronze(items: usize) -> Vec<BronzeRow> {
-    let mut rng = workload::Rng(0x9_1a71_0000);
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    let (mut count, mut n) = (0, 0);
-    while count < items {
-        let device = n % STORES;
-        let mut v = workload::transaction(&mut rng, device, n);
-        let back = Days::days((rng.next() % DAYS as u64) as i64)
-            + Days::minutes((rng.next() % 1440) as i64);
-        v["timestamp"] = json!((now - back).to_rfc3339());
-        count += v["items"].as_array().unwrap().len();
-        let t = Transaction::parse(v).unwrap();
-        let device_id = format!("SCOUTPI-{device:04}");
-        let store_id = format!("{}", 100 + device);
-        rows.push(BronzeRow::new(
-            t,
-            Landing {
-                device_id: &device_id,
-                store_id: &store_id,
-                endpoint: "bench",
-                received_at: now,
-            },
-        ));
-        n += 1;
-    }
-    rows
+    bronze::rows(0x9_1a71_0000, items, 0, STORES, DAYS, false).0
 }
 
 fn ms(d: Duration) -> f64 {

@@ -10,7 +10,7 @@ use scout_collector::gates::{self, GatesConfig, Status};
 use scout_collector::store::AuditEntry;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDb, ndjson};
+use crate::helpers::{Backend, TestApp, TestDb, metrics_page, ndjson};
 use crate::medallion::{process, sale};
 
 crate::both_backends!(
@@ -295,15 +295,7 @@ async fn gates_command_exits_by_the_worst_gate(backend: Backend) {
         .unwrap();
     assert_eq!(latest, [Some("fail".to_owned())]);
     // The latest run on /metrics: 2 for the failing gate, 0 for the passing ones.
-    let page = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&app).await;
     assert!(page.contains("# TYPE scout_gate_status gauge"), "{page}");
     for (gate, value) in [
         ("completeness", 2),
@@ -602,15 +594,7 @@ async fn a_changed_threshold_changes_the_verdict(backend: Backend) {
 async fn metrics_show_layer_freshness_and_audit_durations(backend: Backend) {
     let app = app(backend).await;
     seed(&app, "14141414-0000-4000-8000-000000000001", 1, 0).await;
-    let page = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&app).await;
     assert!(
         page.contains("# TYPE scout_layer_newest_age_seconds gauge"),
         "{page}"

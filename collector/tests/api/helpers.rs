@@ -331,3 +331,24 @@ pub fn ndjson<S: AsRef<str>>(lines: &[S]) -> String {
     }
     body
 }
+
+/// One metric's value from a `/metrics` page (`name` with its labels, if any).
+pub fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} missing from\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+/// The collector's `/metrics` page.
+pub async fn metrics_page(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

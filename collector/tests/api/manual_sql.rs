@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, TestDb, ndjson};
 use crate::medallion::{bronze_scores, process, sale};
 
-crate::both_backends!(monitoring_sql_answers_what_the_manual_means);
+crate::both_backends!(
+    monitoring_sql_answers_what_the_manual_means,
+    ai_sql_audit_monitoring_counts_the_questions,
+);
 
 const SILVER: &str = "SELECT COUNT(*) AS total, ROUND(AVG(quality_score), 3) AS avg_quality, \
      COUNT(*) FILTER (WHERE brand_name IS NOT NULL) AS branded \
@@ -20,6 +23,13 @@ const GOLD: &str = "SELECT COUNT(*) AS total, SUM(revenue_peso) AS revenue, \
      ROUND(AVG(avg_quality_score), 3) AS avg_quality, \
      COUNT(*) FILTER (WHERE brand_name = 'Unknown') AS unknown_brand \
      FROM scout.scout_gold_transactions WHERE created_at > NOW() - INTERVAL '24 hours'";
+
+const AI_SQL_AUDIT: &str = "SELECT COUNT(*) AS total_queries, \
+     ROUND(AVG(duration_ms), 0) AS avg_duration_ms, \
+     COUNT(*) FILTER (WHERE cache_hit) AS cache_hits, \
+     COUNT(*) FILTER (WHERE error IS NOT NULL) AS errors, \
+     SUM(row_count) AS rows_returned \
+     FROM metadata.ai_sql_audit WHERE created_at > NOW() - INTERVAL '24 hours'";
 
 /// The manual's query as this backend runs it: verbatim on PostgreSQL; on SQLite without the
 /// time window.
@@ -151,5 +161,100 @@ async fn monitoring_sql_answers_what_the_manual_means(backend: Backend) {
         let silver = answer(&app, backend, SILVER, &["total", "branded"]).await;
         assert_eq!(silver, [4.0, 4.0], "{SILVER}");
     }
+    app.finish().await;
+}
+
+/// The manual's `ai_sql_audit` monitoring query after four questions: one answered, the same one
+/// again (a cache hit), one refused and one asked back; its figures against the audit rows.
+async fn ai_sql_audit_monitoring_counts_the_questions(backend: Backend) {
+    use scout_collector::platinum::{Engine, Outcome};
+    let app = TestApp::spawn_ingest_only(TestDb::for_backend(backend).await.unwrap()).await;
+    let sales = [
+        sale(
+            "cccccccc-0000-4000-8000-000000000001",
+            "2026-12-04T02:00:00Z",
+            &[("Coca-Cola", "Coke Mismo", 2.0, 15.0)],
+            "cash",
+        ),
+        sale(
+            "cccccccc-0000-4000-8000-000000000002",
+            "2026-12-04T05:00:00Z",
+            &[("Tide", "Tide Bar", 1.0, 12.0)],
+            "gcash",
+        ),
+    ];
+    let lines: Vec<String> = sales.iter().map(ToString::to_string).collect();
+    app.ingest_ok(&app.token, ndjson(&lines)).await;
+    process(&app.store).await;
+    let matcher = std::sync::Arc::new(scout_collector::brands::BrandMatcher::shipped().unwrap());
+    let engine = Engine::new(app.store.clone()).with_brands(matcher);
+    let as_of = Some("2026-12-04".parse().unwrap());
+    let mut outcomes = Vec::new();
+    for q in [
+        "revenue by payment method today",
+        "revenue by payment method today",
+        "drop table bronze.raw_transactions; select * from metadata.devices",
+        "benta noong linggo",
+    ] {
+        outcomes.push(engine.ask(q, as_of).await.unwrap());
+    }
+    assert!(
+        matches!(&outcomes[0], Outcome::Answered { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[1], Outcome::Answered { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[2], Outcome::Refused { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[3], Outcome::Clarify { .. }),
+        "{outcomes:?}"
+    );
+
+    // The audit rows one by one.
+    let rows = app
+        .store
+        .query(
+            "SELECT CAST(duration_ms AS BIGINT), cache_hit, error IS NOT NULL, \
+             CAST(row_count AS BIGINT) \
+             FROM metadata.ai_sql_audit ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    let durations: Vec<i64> = rows.iter().map(|r| r.int(0).unwrap()).collect();
+    let hits: Vec<bool> = rows.iter().map(|r| r.bool(1).unwrap()).collect();
+    let errors: Vec<bool> = rows.iter().map(|r| r.bool(2).unwrap()).collect();
+    let returned: i64 = rows.iter().filter_map(|r| r.opt_int(3).unwrap()).sum();
+    assert_eq!(hits, [false, true, false, false]);
+    assert_eq!(
+        errors,
+        [false, false, true, true],
+        "refused and asked back carry an error"
+    );
+    assert_eq!(returned, 4, "two payment methods, answered twice");
+    let mean = durations.iter().sum::<i64>() as f64 / 4.0;
+
+    let got = answer(
+        &app,
+        backend,
+        AI_SQL_AUDIT,
+        &[
+            "total_queries",
+            "avg_duration_ms",
+            "cache_hits",
+            "errors",
+            "rows_returned",
+        ],
+    )
+    .await;
+    assert_eq!(got[0], 4.0, "{AI_SQL_AUDIT}");
+    assert!((got[1] - mean).abs() <= 0.5, "{got:?} vs mean {mean}");
+    assert_eq!(&got[2..], [1.0, 2.0, 4.0], "{AI_SQL_AUDIT}");
     app.finish().await;
 }

@@ -11,7 +11,9 @@ use scout_collector::pipeline::{PassReport, Pipeline, PipelineOptions};
 use scout_collector::store::{Backend as StoreBackend, Store};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, CLEAN, QUIRKY, TestApp, TestDb, bronze_rows, ndjson};
+use crate::helpers::{
+    Backend, CLEAN, QUIRKY, TestApp, TestDb, bronze_rows, metric, metrics_page, ndjson,
+};
 
 crate::both_backends!(
     quirks_flow_through_to_silver,
@@ -893,26 +895,6 @@ async fn revenue(store: &Store) -> [i64; 6] {
         .await
         .unwrap();
     std::array::from_fn(|i| row[0].int(i).unwrap())
-}
-
-/// One metric's value from a `/metrics` page (`name` with its labels, if any).
-fn metric(page: &str, name: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} missing from\n{page}"))
-        .parse()
-        .unwrap()
-}
-
-async fn metrics_page(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// A good sale of `n` items at `store` by `device`, with the exact centavos it is worth.
