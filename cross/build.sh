@@ -88,10 +88,19 @@ ensure_toolchain() {
     fi
   done
   # A mirror that is mid-sync for one architecture's index fails `apt-get update` as a whole;
-  # carry on with what did arrive, and let the install below say what is really missing.
-  if ! apt-get update -qq; then
-    echo "WARNING: apt-get update reported errors (see above); trying the install anyway" >&2
-  fi
+  # try again a few times, then carry on with what did arrive, and let the install below say
+  # what is really missing.
+  local tries=0 index_errors=0
+  until apt-get update -qq; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge "${SCOUT_APT_TRIES:-3}" ]; then
+      index_errors=1
+      echo "WARNING: apt-get update reported errors (see above) $tries times; trying the install anyway" >&2
+      break
+    fi
+    echo "WARNING: apt-get update reported errors (see above); again in 30 s" >&2
+    sleep 30
+  done
   if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
     echo "FATAL: could not install ${missing[*]}." >&2
     echo "  rustc-web >= $MIN_RUST comes from bookworm-security; the target's" >&2
@@ -101,6 +110,12 @@ ensure_toolchain() {
     for arch in "${added[@]}"; do
       dpkg --remove-architecture "$arch" && echo "  (dpkg --remove-architecture $arch: undone)" >&2
     done
+    if [ "$index_errors" = 1 ]; then
+      # The toolchain is missing because the Debian mirror did not serve its index: outside
+      # this project. EX_TEMPFAIL, so a caller can tell it from a failed build.
+      echo "  The mirror did not serve every index (above): a temporary failure outside the build." >&2
+      exit 75
+    fi
     exit 1
   fi
 }
