@@ -350,8 +350,7 @@ async fn kpis(store: &Store, args: &KpisArgs) -> anyhow::Result<ExitCode> {
 
 async fn ask(store: Store, args: &AskArgs) -> anyhow::Result<ExitCode> {
     use crate::platinum::{Engine, Outcome, print};
-    let matcher = BrandMatcher::load(args.brands_file.as_deref())
-        .context("Failed to load the brand dictionary")?;
+    let matcher = crate::curation::matcher(&store, args.brands_file.as_deref()).await?;
     let engine = Engine::new(store).with_brands(Arc::new(matcher));
     let outcome = engine.ask(&args.question, args.as_of).await?;
     if args.json {

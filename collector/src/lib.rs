@@ -40,7 +40,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use brands::BrandMatcher;
 pub use config::{AdminToken, FilesConfig, IngestLimits, PipelineConfig, ServeConfig};
 use pipeline::Pipeline;
 pub use routes::{AppState, router};
@@ -81,14 +80,8 @@ pub async fn run(
     // The pipeline stops when the server starts draining.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut pipeline_task = None;
-    // Brand names in questions (`/v1/nl2sql`): the dictionary as taught at start-up (the
-    // pipeline's own matcher reloads taught entries as they change).
-    let taught = store.taught_entries().await?;
-    let matcher = Arc::new(
-        BrandMatcher::load_with(config.pipeline.brands_file.as_deref(), &taught)
-            .context("Failed to load the brand dictionary")?,
-    );
-    state.platinum = state.platinum.with_brands(Arc::clone(&matcher));
+    // One dictionary load at start-up: the pipeline's matcher (which then reloads taught
+    // entries as they change) also reads brand names in questions (`/v1/nl2sql`).
     if config.pipeline.enabled {
         let pipeline = Pipeline::with_dictionary(
             store,
@@ -97,6 +90,7 @@ pub async fn run(
         )
         .await
         .context("Failed to load the brand dictionary")?;
+        state.platinum = state.platinum.with_brands(pipeline.matcher());
         state.etl = Some(pipeline.metrics());
         let wake = Arc::clone(&state.pipeline_wake);
         let mut stop = stop.clone();
@@ -104,6 +98,8 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
         })));
     } else {
+        let matcher = curation::matcher(&store, config.pipeline.brands_file.as_deref()).await?;
+        state.platinum = state.platinum.with_brands(Arc::new(matcher));
         tracing::info!("medallion processing is off in this process (--process false)");
     }
     if let Some(dir) = &config.files.inbox {

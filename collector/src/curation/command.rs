@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Subcommand;
 
 use super::{TeachReport, UnresolvedReport};
-use crate::brands::{BrandMatcher, TaughtEntry};
+use crate::brands::TaughtEntry;
 use crate::files::format_centavos;
 use crate::store::Store;
 
@@ -70,9 +69,7 @@ pub async fn run(store: &Store, args: BrandsArgs) -> anyhow::Result<ExitCode> {
     let file = args.brands_file;
     match args.command {
         BrandsCommand::Unresolved { since, limit } => {
-            let taught = store.taught_entries().await?;
-            let matcher = BrandMatcher::load_with(file.as_deref(), &taught)
-                .context("Failed to load the brand dictionary")?;
+            let matcher = super::matcher(store, file.as_deref()).await?;
             let report = super::unresolved(store, &matcher, since, limit.clamp(1, 10_000)).await?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

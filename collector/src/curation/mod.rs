@@ -20,7 +20,7 @@
 //!   name or alias are left alone: a taught entry fills gaps, it does not re-decide what the
 //!   dictionary already says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod command;
@@ -58,6 +58,13 @@ pub struct UnresolvedReport {
     /// `unresolved / revenue`, 0 when there is no revenue.
     pub unresolved_share: f64,
     pub names: Vec<UnresolvedEntry>,
+}
+
+/// The matcher over the shipped dictionary, the operator file `brands_file` and the entries
+/// taught so far (what every command that reads brands uses; a running pipeline reloads them).
+pub async fn matcher(store: &Store, brands_file: Option<&Path>) -> anyhow::Result<BrandMatcher> {
+    let taught = store.taught_entries().await?;
+    BrandMatcher::load_with(brands_file, &taught).context("Failed to load the brand dictionary")
 }
 
 /// The unresolved names of the last `days` days, by revenue, at most `limit`, with suggestions

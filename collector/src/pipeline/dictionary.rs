@@ -73,7 +73,7 @@ impl LiveMatcher {
         }
     }
 
-    fn snapshot(&self) -> (String, Arc<BrandMatcher>) {
+    pub(super) fn snapshot(&self) -> (String, Arc<BrandMatcher>) {
         let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
         (guard.0.clone(), Arc::clone(&guard.1))
     }

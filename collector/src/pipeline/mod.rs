@@ -169,6 +169,11 @@ impl Pipeline {
         }
     }
 
+    /// The matcher silver builds with now.
+    pub fn matcher(&self) -> Arc<BrandMatcher> {
+        self.matcher.snapshot().1
+    }
+
     pub fn metrics(&self) -> Arc<EtlMetrics> {
         Arc::clone(&self.metrics)
     }
