@@ -1,7 +1,8 @@
 //! The HTML both pages share (layout, style sheet, status badges, number formats) and the
 //! control room itself: its page, the fragment the page re-fetches, and the login form. Every
-//! value from the data goes through maud's escaping; the only unescaped text is this file's own
-//! style sheet and script.
+//! value from the data goes through maud's escaping; the only unescaped text is the style sheet
+//! and the script beside this file (`page.css`, `page.js`). The script refreshes the figures and
+//! runs the Ask box; it builds every answer with `textContent`, never as HTML.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -14,84 +15,11 @@ use super::svg::{self, PALETTE, Series};
 /// How often the control room re-reads its figures.
 pub const REFRESH_MS: u32 = 10_000;
 
-const STYLE: &str = r#"
-:root{--bg:#f4f6f9;--card:#fff;--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--ok:#059669;
---warn:#d97706;--fail:#dc2626;--none:#94a3b8;--accent:#2563eb}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
-header.top{background:#0f172a;color:#fff;padding:12px 20px;display:flex;flex-wrap:wrap;
-align-items:center;gap:8px 16px}
-header.top h1{font-size:18px;margin:0;font-weight:600;letter-spacing:.2px}
-header.top .sub{color:#cbd5e1;font-size:13px}
-header.top .spacer{flex:1}
-header.top form{margin:0}
-header.top button{background:transparent;color:#e2e8f0;border:1px solid #475569;border-radius:6px;
-padding:4px 10px;font:inherit;cursor:pointer}
-main{max-width:1200px;margin:0 auto;padding:16px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px;
-margin:0 0 16px}
-section h2{font-size:15px;margin:0 0 10px;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px}
-.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:16px}
-.card{border:1px solid var(--line);border-radius:8px;padding:10px 12px}
-.card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px}
-.card .big{font-size:24px;font-weight:600;margin:2px 0}
-.card .small{color:var(--muted);font-size:12px}
-.scroll{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--muted);font-weight:500;font-size:12px;white-space:nowrap}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.detail{color:var(--muted);font-size:12px;overflow-wrap:anywhere}
-tr.gate td{border-bottom:0;padding-bottom:2px}tr.details td{padding-top:0}
-.badge{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
-color:#fff;background:var(--none);white-space:nowrap}
-.badge.pass,.badge.ok{background:var(--ok)}.badge.warn,.badge.backlog{background:var(--warn)}
-.badge.fail,.badge.stale,.badge.revoked{background:var(--fail)}
-.up{color:var(--ok)}.down{color:var(--fail)}.muted{color:var(--muted)}
-.live{font-size:12px;border-radius:999px;padding:2px 10px;background:#1e293b;color:#a7f3d0}
-.live.err{color:#fecaca}
-figure.chart{margin:0}
-figure.chart figcaption{font-weight:600;font-size:13px;margin-bottom:4px}
-figure.chart svg{width:100%;height:auto;display:block}
-svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:#94a3b8;stroke-width:1}
-svg .threshold{stroke:var(--fail);stroke-dasharray:5 4;stroke-width:1}
-svg text{font-size:11px;fill:var(--muted)}
-.legend{display:flex;gap:14px;font-size:12px;color:var(--muted);margin-top:2px}
-.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
-.login{max-width:380px;margin:12vh auto;background:var(--card);border:1px solid var(--line);
-border-radius:12px;padding:24px}
-.login h1{font-size:20px;margin:0 0 4px}
-.login input{width:100%;padding:9px 10px;border:1px solid #cbd5e1;border-radius:6px;font:inherit;
-margin:10px 0}
-.login button{width:100%;padding:9px;border:0;border-radius:6px;background:var(--accent);
-color:#fff;font:inherit;font-weight:600;cursor:pointer}
-.error{background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:6px;padding:8px 10px}
-.summary{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:0 0 12px}
-footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
-@media (max-width:600px){main{padding:10px}section{padding:12px}.card .big{font-size:20px}
-.grid{grid-template-columns:repeat(2,minmax(0,1fr))}header.top .sub{display:none}
-header.top{padding:10px 12px}}
-"#;
+const STYLE: &str = include_str!("page.css");
 
 /// Polls the JSON endpoint and swaps in the fragment it carries; a 401 reloads the page (the
 /// login form). Only same-origin requests, so it works without any outside network.
-const SCRIPT: &str = r#"
-(function(){
-  var room=document.getElementById('room'),live=document.getElementById('live');
-  var every=Number(room.getAttribute('data-refresh-ms'))||10000;
-  function tick(){
-    fetch('/v1/dashboard',{credentials:'same-origin',headers:{'Accept':'application/json'}})
-      .then(function(r){if(r.status===401){location.reload();return null;}
-        if(!r.ok){throw new Error('HTTP '+r.status);}return r.json();})
-      .then(function(d){if(!d){return;}room.innerHTML=d.html;
-        live.textContent='Live \u00b7 updated '+new Date().toLocaleTimeString();live.className='live';})
-      .catch(function(){live.textContent='Offline \u00b7 retrying';live.className='live err';});
-  }
-  setInterval(tick,every);
-})();
-"#;
+const SCRIPT: &str = include_str!("page.js");
 
 /// A complete page: the shared head and style sheet around `body`.
 pub fn layout(title: &str, body: Markup) -> Markup {
@@ -207,12 +135,46 @@ pub fn control_room(dashboard: &Dashboard, can_log_out: bool) -> Markup {
                 form method="post" action="/logout" { button type="submit" { "Log out" } }
             }
         }
-        main #room data-refresh-ms=(REFRESH_MS) { (room(dashboard)) }
+        main {
+            (ask_section())
+            div #room data-refresh-ms=(REFRESH_MS) { (room(dashboard)) }
+        }
         footer { "Scout collector " (crate::VERSION) " · refreshes every "
             (REFRESH_MS / 1000) " s" }
         script { (PreEscaped(SCRIPT)) }
     };
     layout("Scout control room", body)
+}
+
+/// Questions the Ask box offers to start with (English, Filipino, Taglish).
+const EXAMPLES: [&str; 4] = [
+    "top 5 brands by revenue last 7 days",
+    "kita ng bawat tindahan ngayong linggo",
+    "GCash vs cash in the evenings",
+    "units per category this month",
+];
+
+/// The Ask box: a question (and an optional as-of day) sent to `POST /v1/nl2sql` with the
+/// page's session; the answer, how the question was read, the SQL and a CSV copy are shown
+/// under it. Outside the refreshing part, so an answer stays while the figures refresh.
+fn ask_section() -> Markup {
+    html! {
+        section #ask {
+            h2 { "Ask" }
+            form #ask-form autocomplete="off" {
+                input #ask-question type="text" name="question" maxlength="1000"
+                    aria-label="Question" placeholder="e.g. which brand sold best in store 102 last Saturday?";
+                input #ask-as-of type="date" name="as_of" aria-label="As of"
+                    title="Count periods from this day (default: today in Manila)";
+                button type="submit" { "Ask" }
+            }
+            div.examples {
+                "Try: "
+                @for q in EXAMPLES { button.example type="button" data-q=(q) { (q) } }
+            }
+            div #ask-answer aria-live="polite" {}
+        }
+    }
 }
 
 /// The login form, with an error when a wrong token was given.

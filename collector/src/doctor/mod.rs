@@ -49,6 +49,10 @@ pub struct DatabaseCheck {
     pub backend: &'static str,
     pub reachable: bool,
     pub answer_ms: f64,
+    /// How platinum's generated queries are kept from writing: `role scout_reader in read-only
+    /// transactions`, `read-only transactions` (the role could not be taken), or `read-only
+    /// connection` (SQLite).
+    pub platinum_reader: String,
 }
 
 /// One layer's last day.
@@ -154,6 +158,13 @@ pub async fn check(
         },
         reachable: true,
         answer_ms: (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+        platinum_reader: match (store.backend(), store.reader_role().await?) {
+            (Backend::Sqlite, _) => "read-only connection".to_owned(),
+            (Backend::Postgres, Some(role)) => format!("role {role} in read-only transactions"),
+            (Backend::Postgres, None) => {
+                "read-only transactions (the role scout_reader could not be taken)".to_owned()
+            }
+        },
     };
     let since = now - chrono::Duration::from_std(DAY).unwrap_or_default();
     let layers = layers(store, since).await?;

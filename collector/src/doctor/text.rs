@@ -26,8 +26,8 @@ pub fn report_text(r: &DoctorReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\ndatabase: {} answered in {:.2} ms",
-        r.database.backend, r.database.answer_ms
+        "\ndatabase: {} answered in {:.2} ms; platinum reads as {}",
+        r.database.backend, r.database.answer_ms, r.database.platinum_reader
     );
     let _ = writeln!(out, "\n{:<12} {:>12} newest", "layer", "rows (24 h)");
     for l in &r.layers {

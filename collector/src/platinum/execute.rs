@@ -28,6 +28,8 @@ const CACHE_ENTRIES: usize = 512;
 pub struct Answer {
     /// The plan as run (`as_of` filled in).
     pub plan: Plan,
+    /// The plan in words ([`super::reading::describe`]).
+    pub reading: String,
     pub source: Source,
     /// The period's first and last day, when the plan named one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,8 +135,10 @@ impl Engine {
             return Ok(hit);
         }
         let rows = self.run(&query).await?;
+        let period = query.period.map(|(from, to)| [from, to]);
         let answer = Answer {
-            period: query.period.map(|(from, to)| [from, to]),
+            reading: super::reading::describe(&plan, period),
+            period,
             source: query.source,
             columns: query.columns.iter().map(|c| c.name()).collect(),
             rows: rows

@@ -20,6 +20,7 @@ pub mod generate;
 pub mod plan;
 pub mod print;
 pub mod question;
+pub mod reading;
 
 pub use ask::{Reading, read};
 pub use catalogue::Source;

@@ -31,10 +31,8 @@ pub fn table(outcome: &Outcome) -> String {
     };
     let mut out = String::new();
     let plan = serde_json::to_string(&answer.plan).unwrap_or_default();
-    out.push_str(&format!("read as: {plan}\n"));
-    if let Some([from, to]) = answer.period {
-        out.push_str(&format!("period: {from} to {to}\n"));
-    }
+    out.push_str(&format!("read as: {}\n", answer.reading));
+    out.push_str(&format!("plan: {plan}\n"));
     for n in notes {
         out.push_str(&format!("note: {n}\n"));
     }

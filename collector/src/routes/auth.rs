@@ -74,6 +74,15 @@ pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
     }
 }
 
+/// Admits the operator as [`admin`] does, or a browser holding a live control-room session
+/// (the page's own requests: its figures and its Ask box).
+pub(crate) fn admin_or_session(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.sessions.admits(headers) {
+        return Ok(());
+    }
+    admin(state, headers)
+}
+
 /// Admits a file upload: the admin token or the upload token, when either is configured; without
 /// both, everyone is admitted (as the fleet view is).
 pub(crate) fn uploader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -1,7 +1,8 @@
 //! `POST /v1/nl2sql` (and the compatibility path `/functions/v1/nl2sql`): a question or a plan
 //! answered, asked back about or refused; `GET /v1/crosstab`: rows × columns × measure with
 //! totals, as JSON or CSV (`Accept: text/csv` or `format=csv`). With an admin token configured
-//! both need it (see [`super::auth::admin`]). Every call is audited in `metadata.ai_sql_audit`.
+//! both need it, or a control-room session (the page's Ask box; see
+//! [`super::auth::admin_or_session`]). Every call is audited in `metadata.ai_sql_audit`.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -36,7 +37,7 @@ pub async fn nl2sql(
     headers: HeaderMap,
     body: Result<Json<AskBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::admin(&state, &headers)?;
+    auth::admin_or_session(&state, &headers)?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     match (body.question, body.plan) {
         (Some(q), None) => {
@@ -103,7 +104,7 @@ pub async fn crosstab(
     headers: HeaderMap,
     query: Result<Query<CrosstabQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers)?;
+    auth::admin_or_session(&state, &headers)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let rows = dimension(&q.rows)?;
     let cols = dimension(&q.cols)?;

@@ -53,7 +53,7 @@ pub use devices::{
 };
 pub use error::{Fault, StoreError, fault};
 pub use gold::{Backlog, GoldBatch, GoldRow};
-pub use readonly::ReadLimits;
+pub use readonly::{READER_ROLE, ReadLimits};
 pub use silver::{BronzeRecord, SilverClaim, SilverWrite};
 pub use sql::{Arg, Claim, Partition, Record, Row, sqlite_text};
 pub use staging::{StagedFile, StagedStatus};
@@ -103,6 +103,8 @@ pub struct Store {
     reader: Db,
     /// Durations of the calls this process audited (shared by the pool's clones).
     durations: std::sync::Arc<AuditDurations>,
+    /// Whether read-only queries may take the reader role (PostgreSQL; asked once).
+    reader_role: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Store {
@@ -148,6 +150,7 @@ impl Store {
             db,
             reader,
             durations: std::sync::Arc::default(),
+            reader_role: std::sync::Arc::default(),
         })
     }
 

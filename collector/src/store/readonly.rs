@@ -1,8 +1,11 @@
 //! Queries that must not write: the platinum layer's generated SQL runs only here. PostgreSQL
-//! runs each in a transaction set `READ ONLY` with a `statement_timeout` local to it, rolled
-//! back afterwards; SQLite runs it on a connection opened read-only (`SQLITE_OPEN_READONLY`,
-//! `PRAGMA query_only`) whose progress handler interrupts it at the deadline. Either way at
-//! most `max_rows` rows come back.
+//! runs each in a `READ ONLY` transaction with a `statement_timeout` local to it, rolled back
+//! afterwards, and as the role [`READER_ROLE`] (`SET LOCAL ROLE`), which may read the
+//! catalogue's three tables and nothing else (migration `20261207000300`); where the database
+//! user could not be given that role the transaction alone keeps the query read-only. SQLite
+//! runs it on a connection opened read-only (`SQLITE_OPEN_READONLY`, `PRAGMA query_only`) whose
+//! progress handler interrupts it at the deadline. Either way at most `max_rows` rows come
+//! back.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,17 @@ pub(super) fn sqlite_options(writer: &SqliteConnectOptions) -> SqliteConnectOpti
         .busy_timeout(Duration::from_secs(5))
 }
 
+/// The PostgreSQL role read-only queries run as when the database user may take it.
+pub const READER_ROLE: &str = "scout_reader";
+
+/// Whether the connecting user may take [`READER_ROLE`] and the role may read every table of
+/// the catalogue (false when the role does not exist).
+const READER_ROLE_USABLE: &str = "SELECT coalesce((SELECT pg_has_role(current_user, r.oid, 'MEMBER') \
+       AND has_table_privilege(r.oid, 'silver.transactions_cleaned', 'SELECT') \
+       AND has_table_privilege(r.oid, 'scout.scout_gold_transactions', 'SELECT') \
+       AND has_table_privilege(r.oid, 'gold.customer_analytics', 'SELECT') \
+     FROM pg_roles r WHERE r.rolname = 'scout_reader'), false)";
+
 /// SQLite virtual-machine steps between two looks at the clock.
 const PROGRESS_STEPS: i32 = 10_000;
 
@@ -44,12 +58,19 @@ impl Store {
     ) -> Result<Vec<Row>, StoreError> {
         let mut rows = match &self.reader {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
+                let role = self.reader_role().await?;
+                let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
                 let ms = limits.timeout.as_millis().clamp(1, i32::MAX as u128);
-                sqlx::query(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")))
+                let limit = match role {
+                    Some(_) => {
+                        "SELECT set_config('statement_timeout', $1, true), \
+                                set_config('role', $2, true)"
+                    }
+                    None => "SELECT set_config('statement_timeout', $1, true), $2::text",
+                };
+                sqlx::query(limit)
+                    .bind(ms.to_string())
+                    .bind(role)
                     .execute(&mut *tx)
                     .await?;
                 let query = sqlx::query(AssertSqlSafe(sql.to_owned()));
@@ -83,24 +104,55 @@ impl Store {
         Ok(rows)
     }
 
-    /// Whether the connection read-only queries use refuses writes: `true` when the database
-    /// says so (`transaction_read_only` on PostgreSQL, `query_only` on SQLite).
-    pub async fn reader_is_read_only(&self) -> Result<bool, StoreError> {
+    /// The role read-only queries run as on PostgreSQL: [`READER_ROLE`] when the database
+    /// user may take it and it may read the catalogue, `None` otherwise (and on SQLite). Asked
+    /// once per pool.
+    pub async fn reader_role(&self) -> Result<Option<&'static str>, StoreError> {
+        let Db::Postgres(pool) = &self.reader else {
+            return Ok(None);
+        };
+        let usable = self
+            .reader_role
+            .get_or_try_init(|| async {
+                let row = sqlx::query(READER_ROLE_USABLE).fetch_one(pool).await?;
+                let usable = row.try_get::<bool, _>(0)?;
+                if !usable {
+                    tracing::warn!(
+                        "the database user cannot take the role {READER_ROLE}: platinum's \
+                         queries rely on read-only transactions alone"
+                    );
+                }
+                Ok::<_, StoreError>(usable)
+            })
+            .await?;
+        Ok(usable.then_some(READER_ROLE))
+    }
+
+    /// Who read-only queries run as and whether their connection refuses writes, as the
+    /// database says inside such a query: (`current_user` on PostgreSQL, `None` on SQLite;
+    /// `transaction_read_only` on PostgreSQL, `query_only` on SQLite).
+    pub async fn reader_identity(&self) -> Result<(Option<String>, bool), StoreError> {
+        let limits = ReadLimits {
+            timeout: Duration::from_secs(5),
+            max_rows: 1,
+        };
         Ok(match &self.reader {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION READ ONLY")
-                    .execute(&mut *tx)
+            Db::Postgres(_) => {
+                let rows = self
+                    .read_only_query(
+                        "SELECT current_user::text, current_setting('transaction_read_only')",
+                        &[],
+                        limits,
+                    )
                     .await?;
-                let row = sqlx::query("SHOW transaction_read_only")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                row.try_get::<String, _>(0)? == "on"
+                let row = rows
+                    .first()
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                (Some(row.text(0)?), row.text(1)? == "on")
             }
             Db::Sqlite(pool) => {
                 let row = sqlx::query("PRAGMA query_only").fetch_one(pool).await?;
-                row.try_get::<i64, _>(0)? == 1
+                (None, row.try_get::<i64, _>(0)? == 1)
             }
         })
     }

@@ -106,11 +106,28 @@ async fn dashboard_login_flow_and_cookie(backend: Backend) {
         r#"id="pipeline""#,
         r#"id="gates""#,
         r#"id="fleet""#,
+        r#"id="ask-form""#,
         "SCOUTPI-0004",
         "Log out",
     ] {
         assert!(body.contains(part), "{part}");
     }
+    // The Ask box's question goes through with the session alone.
+    let ask = |cookie: Option<String>| {
+        let mut request = client
+            .post(app.url("/v1/nl2sql"))
+            .json(&serde_json::json!({"question": "revenue by store"}));
+        if let Some(c) = cookie {
+            request = request.header(COOKIE, c);
+        }
+        request.send()
+    };
+    let answered = ask(Some(cookie.clone())).await.unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["status"], "answered", "{answered}");
+    assert_eq!(answered["reading"], "revenue by store · all dates");
+    assert_eq!(ask(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     let json = client
         .get(app.url("/v1/dashboard"))
         .header(COOKIE, &cookie)
@@ -149,6 +166,11 @@ async fn dashboard_login_flow_and_cookie(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask(Some(cookie.clone())).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "a question after the logout"
+    );
     app.finish().await;
 }
 

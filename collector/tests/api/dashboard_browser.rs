@@ -117,6 +117,33 @@ async fn bronze_rows(client: &Client) -> String {
         .unwrap()
 }
 
+/// Types `question` into the Ask box and sends it.
+async fn ask(client: &Client, question: &str) {
+    let input = client.find(Locator::Id("ask-question")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(question).await.unwrap();
+    client
+        .find(Locator::Css("#ask-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The Ask box's text once its answer has `status`.
+async fn wait_for_answer(client: &Client, status: &str) -> String {
+    let answer = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!(
+            r#"#ask-answer[data-status="{status}"]"#
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no {status} answer: {e}"));
+    answer.text().await.unwrap()
+}
+
 fn sales(ids: std::ops::Range<u32>, device: &str, store: &str) -> String {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let lines: Vec<String> = ids
@@ -258,6 +285,41 @@ async fn dashboard_in_a_real_browser() {
             .await
             .unwrap();
         assert!(live.contains("updated"), "{live}");
+
+        // The Ask box: a hostile question is refused, a question is answered with how it was
+        // read, and the answer stays through a refresh of the figures.
+        ask(&client, "DROP TABLE silver.transactions_cleaned").await;
+        let refused = wait_for_answer(&client, "refused").await;
+        assert!(refused.contains("Refused"), "{refused}");
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let answer = loop {
+            ask(&client, "revenue by store").await;
+            let answer = wait_for_answer(&client, "answered").await;
+            if answer.contains("105") || Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(
+            answer.contains("Read as: revenue by store") && answer.contains("104"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("105") && answer.contains("from "),
+            "{answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(
+            u64::from(scout_collector::dashboard::page::REFRESH_MS) + 1_000,
+        ))
+        .await;
+        let kept = client
+            .find(Locator::Id("ask-answer"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(kept, answer, "the answer did not survive a refresh");
 
         // Screenshots: a laptop and a phone.
         let dir = screenshot_dir();

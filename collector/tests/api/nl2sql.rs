@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use scout_collector::Store;
 use scout_collector::platinum::{Engine, Plan};
-use scout_collector::store::ReadLimits;
+use scout_collector::store::{READER_ROLE, ReadLimits};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestDb, ndjson};
@@ -339,7 +339,15 @@ async fn nl2sql_plans_equal_hand_written_sql(backend: Backend) {
 
 async fn nl2sql_reader_cannot_write(backend: Backend) {
     let app = app(backend).await;
-    assert!(app.store.reader_is_read_only().await.unwrap());
+    let (role, read_only) = app.store.reader_identity().await.unwrap();
+    assert!(read_only, "the reader's connection accepts writes");
+    if backend == Backend::Postgres {
+        assert_eq!(
+            role.as_deref(),
+            Some(READER_ROLE),
+            "queries run as {role:?}"
+        );
+    }
     let limits = ReadLimits {
         timeout: Duration::from_secs(5),
         max_rows: 10,
@@ -347,6 +355,7 @@ async fn nl2sql_reader_cannot_write(backend: Backend) {
     for sql in [
         "INSERT INTO metadata.ai_sql_audit (question) VALUES ('written')",
         "DELETE FROM metadata.ai_sql_audit",
+        "UPDATE silver.transactions_cleaned SET amount_centavos = 0",
         "CREATE TABLE platinum_escape (x integer)",
     ] {
         let result = app.store.read_only_query(sql, &[], limits).await;
@@ -358,14 +367,85 @@ async fn nl2sql_reader_cannot_write(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(written, 0);
-    // The same path reads.
+    // The same path reads the catalogue.
     let rows = app
         .store
-        .read_only_query("SELECT count(*) FROM metadata.ai_sql_audit", &[], limits)
+        .read_only_query(
+            "SELECT count(*) FROM silver.transactions_cleaned",
+            &[],
+            limits,
+        )
         .await
         .unwrap();
     assert_eq!(rows[0].int(0).unwrap(), 0);
+    if backend == Backend::Postgres {
+        // Outside the catalogue nothing is readable, not even the audit table.
+        for sql in [
+            "SELECT count(*) FROM metadata.ai_sql_audit",
+            "SELECT token_hash FROM metadata.devices",
+            "SELECT payload FROM bronze.raw_transactions",
+        ] {
+            let err = app.store.read_only_query(sql, &[], limits).await;
+            assert!(err.is_err(), "{sql} was readable as the reader role");
+        }
+        reader_role_alone_cannot_write(&app.db.url).await;
+    }
     app.finish().await;
+}
+
+/// The role itself, without the read-only transaction around it: the catalogue's three tables
+/// are its only readable ones and no table of any schema of the project is writable by it; a
+/// write attempted as the role is refused with `insufficient_privilege`.
+async fn reader_role_alone_cannot_write(url: &str) {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let grants = sqlx::query(
+        "SELECT n.nspname || '.' || c.relname, \
+           has_table_privilege($1, c.oid, 'SELECT'), \
+           has_table_privilege($1, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p', 'v', 'm') \
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1",
+    )
+    .bind(READER_ROLE)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(grants.len() > 20, "only {} tables seen", grants.len());
+    let mut readable = Vec::new();
+    for g in &grants {
+        let (table, select, write): (String, bool, bool) = (g.get(0), g.get(1), g.get(2));
+        assert!(!write, "{READER_ROLE} may write {table}");
+        if select {
+            readable.push(table);
+        }
+    }
+    assert_eq!(
+        readable,
+        [
+            "gold.customer_analytics",
+            "scout.scout_gold_transactions",
+            "silver.transactions_cleaned"
+        ]
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET ROLE {READER_ROLE}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM silver.transactions_cleaned",
+        "INSERT INTO metadata.ai_sql_audit (question) VALUES ('written')",
+        "UPDATE scout.scout_gold_transactions SET revenue_centavos = 0",
+        "CREATE TABLE silver.escape (x integer)",
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
+    }
 }
 
 async fn nl2sql_slow_queries_are_cut_off(backend: Backend) {
