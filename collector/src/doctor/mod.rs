@@ -167,10 +167,13 @@ pub async fn check(
         },
     };
     let since = now - chrono::Duration::from_std(DAY).unwrap_or_default();
-    let layers = layers(store, since).await?;
-    let gates = gates::run_all(store, gates_config, now).await?;
-    let performance = performance(store, since, now).await?;
-    let view = fleet::fleet_view(store, now, fleet_thresholds).await?;
+    // Independent reads, each on a connection of its own.
+    let (layers, gates, performance, view) = tokio::try_join!(
+        layers(store, since),
+        gates::run_all(store, gates_config, now),
+        performance(store, since, now),
+        fleet::fleet_view(store, now, fleet_thresholds),
+    )?;
     let needs_attention: Vec<DeviceIssue> = view
         .devices
         .iter()

@@ -5,11 +5,12 @@
 //! [`MAX_LISTED`]) and the action an operator takes. Gates only read.
 //!
 //! The eight: format detection, schema quality, mapping confidence (`files.rs`),
-//! completeness, freshness, performance (`timing.rs`) and revenue consistency (gold
-//! against silver per day × store; the manual compares one gold row per brand with a whole
-//! day's silver total, which differs whenever a store sells more than one brand, so the gate
-//! compares sums at the grain both share) and integration (bronze → silver → gold,
-//! `integration.rs`). Windows and thresholds: [`GatesConfig`] (`config.rs`).
+//! completeness and revenue consistency (gold against silver per day × store; the manual
+//! compares one gold row per brand with a whole day's silver total, which differs whenever a
+//! store sells more than one brand, so the gate compares sums at the grain both share;
+//! `partitions.rs`, which reads silver once for both and for integration), freshness,
+//! performance (`timing.rs`) and integration (bronze → silver → gold, `integration.rs`).
+//! Windows and thresholds: [`GatesConfig`] (`config.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,11 +21,12 @@ use crate::store::{Arg, AuditEntry, Record, Store, StoreError};
 mod config;
 mod files;
 mod integration;
+mod partitions;
 mod timing;
 
 pub use config::{GATE_NAMES, GatesConfig};
 pub use files::file_gates;
-pub use integration::integration;
+pub use partitions::{GoldPartitions, SilverPartitions};
 pub use timing::{freshness, layer_newest, performance};
 
 /// Offending groups listed per gate, at most.
@@ -137,106 +139,45 @@ impl Record for Kept<'_> {
     }
 }
 
-/// Completeness: the share of silver rows loaded in the window with a resolved brand
-/// (`brand_name IS NOT NULL`); store × day groups below the threshold are listed.
+/// Completeness alone (see [`partitions::completeness`]).
 pub async fn completeness(
     store: &Store,
     config: &GatesConfig,
     now: DateTime<Utc>,
 ) -> Result<GateResult, StoreError> {
-    let rows = store
-        .query(
-            "SELECT transaction_date::text, store_id, count(*), count(brand_name), \
-             sum(amount_centavos)::int8, \
-             sum(CASE WHEN brand_name IS NULL THEN amount_centavos ELSE 0 END)::int8 \
-             FROM silver.transactions_cleaned WHERE loaded_at > $1 \
-             GROUP BY transaction_date, store_id ORDER BY transaction_date, store_id",
-            &[Arg::from(config.since("completeness", now))],
-        )
-        .await?;
-    let (mut total, mut branded, mut low) = (0_i64, 0_i64, Vec::new());
-    let (mut revenue, mut unbranded_revenue) = (0_i64, 0_i64);
-    for r in &rows {
-        let (n, b) = (r.int(2)?, r.int(3)?);
-        total += n;
-        branded += b;
-        revenue += r.opt_int(4)?.unwrap_or(0);
-        unbranded_revenue += r.opt_int(5)?.unwrap_or(0);
-        let share = b as f64 / n as f64;
-        if share < config.completeness && low.len() < MAX_LISTED {
-            low.push(
-                json!({"date": r.text(0)?, "store_id": r.text(1)?, "rows": n,
-                            "branded": b, "share": round4(share)}),
-            );
-        }
-    }
-    let value = (total > 0).then(|| round4(branded as f64 / total as f64));
-    let bound = Bound::AtLeast(config.completeness);
-    Ok(GateResult {
-        name: "completeness",
-        status: bound.judge(value, config.margin),
-        value,
-        threshold: bound.threshold(),
-        details: json!({"rows": total, "branded": branded, "groups_below": low,
-            "revenue_centavos": revenue, "unbranded_revenue_centavos": unbranded_revenue,
-            "unbranded_revenue_share": (revenue > 0)
-                .then(|| round4(unbranded_revenue as f64 / revenue as f64))}),
-        action: "Look at the unbranded items of the listed stores and days \
-                 (scout-collector brands unresolved lists them by revenue, with suggestions); \
-                 teach the missing brands or aliases (scout-collector brands add / brands \
-                 alias), which re-processes exactly the rows they change.",
-    })
+    let silver = SilverPartitions::read(store, config, now).await?;
+    Ok(partitions::completeness(&silver, config))
 }
 
-/// Revenue consistency: for every day × store whose silver rows were loaded in the window, gold's
-/// revenue summed over all its brand and category rows against silver's sum; the value is the
-/// largest relative difference.
+/// Revenue consistency alone (see [`partitions::revenue_consistency`]).
 pub async fn revenue_consistency(
     store: &Store,
     config: &GatesConfig,
     now: DateTime<Utc>,
 ) -> Result<GateResult, StoreError> {
-    let rows = store
-        .query(
-            "SELECT s.transaction_date::text, s.store_id, s.centavos, \
-               coalesce(g.centavos, 0) AS gold \
-             FROM (SELECT transaction_date, store_id, sum(amount_centavos)::int8 AS centavos \
-                   FROM silver.transactions_cleaned GROUP BY transaction_date, store_id \
-                   HAVING max(loaded_at) > $1) s \
-             LEFT JOIN (SELECT transaction_date, store_id, sum(revenue_centavos)::int8 AS centavos \
-                   FROM scout.scout_gold_transactions GROUP BY transaction_date, store_id) g \
-               ON g.transaction_date = s.transaction_date AND g.store_id = s.store_id \
-             ORDER BY s.transaction_date, s.store_id",
-            &[Arg::from(config.since("revenue_consistency", now))],
-        )
-        .await?;
-    let (mut worst, mut off) = (None::<f64>, Vec::new());
-    for r in &rows {
-        let (silver, gold) = (r.int(2)?, r.int(3)?);
-        let diff = if silver == 0 {
-            if gold == 0 { 0.0 } else { 1.0 }
-        } else {
-            (gold - silver).unsigned_abs() as f64 / silver.unsigned_abs() as f64
-        };
-        worst = Some(worst.map_or(diff, |w| w.max(diff)));
-        if diff > config.revenue_tolerance && off.len() < MAX_LISTED {
-            off.push(json!({"date": r.text(0)?, "store_id": r.text(1)?,
-                            "silver_peso": silver as f64 / 100.0, "gold_peso": gold as f64 / 100.0,
-                            "difference": round4(diff)}));
-        }
-    }
-    let value = worst.map(round4);
-    let bound = Bound::AtMost(config.revenue_tolerance);
-    Ok(GateResult {
-        name: "revenue_consistency",
-        status: bound.judge(value, config.margin),
-        value,
-        threshold: bound.threshold(),
-        details: json!({"partitions": rows.len(), "partitions_off": off}),
-        action: "Rebuild gold for the listed days and stores (scout-collector process \
-                 --rebuild-gold); if they stay off, look for partitions in \
-                 metadata.gold_failures and for silver rows loaded after the last rebuild.",
-    })
+    let (silver, gold) = tokio::try_join!(
+        SilverPartitions::read(store, config, now),
+        GoldPartitions::read(store)
+    )?;
+    Ok(partitions::revenue_consistency(&silver, &gold, config))
+}
+
+/// Integration alone (see [`integration`]).
+pub async fn integration(
+    store: &Store,
+    config: &GatesConfig,
+    now: DateTime<Utc>,
+) -> Result<GateResult, StoreError> {
+    let (bronze, silver, gold) = tokio::try_join!(
+        integration::bronze_fate(store, config, now),
+        SilverPartitions::read(store, config, now),
+        GoldPartitions::read(store)
+    )?;
+    Ok(integration::judge(
+        &bronze,
+        &partitions::gold_fate(&silver, &gold),
+        config,
+    ))
 }
 
 /// Runs the eight gates, keeps their results in `metadata.quality_gate_results` (one
@@ -248,17 +189,24 @@ pub async fn run_all(
     now: DateTime<Utc>,
 ) -> Result<Vec<GateResult>, StoreError> {
     let started = std::time::Instant::now();
-    // The gates only read: they run at once, each on a connection of its own.
+    // The gates only read: their queries run at once, each on a connection of its own; silver
+    // and gold are read once for the three gates that judge them per day × store.
     let results = tokio::try_join!(
         file_gates(store, config, now),
-        completeness(store, config, now),
-        revenue_consistency(store, config, now),
+        SilverPartitions::read(store, config, now),
+        GoldPartitions::read(store),
+        integration::bronze_fate(store, config, now),
         performance(store, config, now),
         freshness(store, config, now),
-        integration(store, config, now),
     )
-    .map(|(mut all, c, r, p, f, i)| {
-        all.extend([c, r, p, f, i]);
+    .map(|(mut all, silver, gold, bronze, p, f)| {
+        all.extend([
+            partitions::completeness(&silver, config),
+            partitions::revenue_consistency(&silver, &gold, config),
+            p,
+            f,
+            integration::judge(&bronze, &partitions::gold_fate(&silver, &gold), config),
+        ]);
         all
     });
     let mut results = results;
