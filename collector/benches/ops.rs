@@ -24,7 +24,7 @@ use scout_collector::doctor;
 use scout_collector::gates::{self, GatesConfig, Status};
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::routes::fleet::Thresholds;
-use scout_collector::store::{Backend, Store, StoreOptions};
+use scout_collector::store::{Backend, Store};
 
 #[path = "support/bronze.rs"]
 mod bronze;
@@ -34,7 +34,6 @@ mod database;
 mod quick;
 #[path = "support/workload.rs"]
 mod workload;
-use database::BenchDatabase;
 
 const STORES: usize = 50;
 const DAYS: i64 = 30;
@@ -190,35 +189,8 @@ async fn main() {
     quick::announce();
     let items = quick::size("SCOUT_BENCH_ITEMS", 1_000_000, 10_000);
     let repeats = quick::size("SCOUT_BENCH_REPEATS", 5, 2);
-    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
-    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
-    let dir = tempfile::tempdir().unwrap();
-    for backend in backends.split(',') {
-        match backend.trim() {
-            "sqlite" => {
-                let url = format!("sqlite://{}", dir.path().join("ops.db").display());
-                let store = Store::connect(&url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("sqlite", &store, items, repeats).await;
-            }
-            "postgres" => {
-                let db = BenchDatabase::create(&pg_admin, "scout_bench_ops").await;
-                let store = Store::connect(&db.url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("postgres", &store, items, repeats).await;
-                if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
-                    println!("kept {}", db.url);
-                } else {
-                    store.close().await;
-                    db.drop_now().await;
-                }
-            }
-            other => panic!("unknown backend {other:?}"),
-        }
-    }
+    database::each_backend("scout_bench_ops", async |name, store| {
+        run(name, store, items, repeats).await;
+    })
+    .await;
 }

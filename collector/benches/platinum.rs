@@ -16,12 +16,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scout_collector::Store;
 use scout_collector::brands::BrandMatcher;
 use scout_collector::bronze::BronzeRow;
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::platinum::generate::generate;
 use scout_collector::platinum::{Engine, Reading, manila_today, read};
-use scout_collector::store::{Store, StoreOptions};
 
 #[path = "support/bronze.rs"]
 mod bronze;
@@ -31,7 +31,6 @@ mod database;
 mod quick;
 #[path = "support/workload.rs"]
 mod workload;
-use database::BenchDatabase;
 
 const STORES: usize = 50;
 const DAYS: i64 = 30;
@@ -140,31 +139,8 @@ async fn main() {
     quick::announce();
     let items = quick::size("SCOUT_BENCH_ITEMS", 1_000_000, 5_000);
     let repeats = quick::size("SCOUT_BENCH_REPEATS", 20, 3);
-    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
-    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
-    let dir = tempfile::tempdir().unwrap();
-    for backend in backends.split(',') {
-        match backend.trim() {
-            "sqlite" => {
-                let url = format!("sqlite://{}", dir.path().join("platinum.db").display());
-                let store = Store::connect(&url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("sqlite", &store, items, repeats).await;
-            }
-            "postgres" => {
-                let db = BenchDatabase::create(&pg_admin, "scout_bench_platinum").await;
-                let store = Store::connect(&db.url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("postgres", &store, items, repeats).await;
-                store.close().await;
-                db.drop_now().await;
-            }
-            other => panic!("unknown backend {other:?}"),
-        }
-    }
+    database::each_backend("scout_bench_platinum", async |name, store| {
+        run(name, store, items, repeats).await;
+    })
+    .await;
 }

@@ -38,3 +38,45 @@ impl BenchDatabase {
             .unwrap();
     }
 }
+
+/// Runs `run` once per backend `SCOUT_BENCH_BACKENDS` names (default `postgres,sqlite`), each
+/// on a fresh migrated database: a SQLite file in a temporary directory, or a PostgreSQL
+/// database made from `SCOUT_BENCH_PG_URL` (default the local server's `postgres` database) and
+/// dropped afterwards unless `SCOUT_BENCH_KEEP=1`.
+#[allow(dead_code)] // not every bench runs on both backends
+pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector::Store)) {
+    use scout_collector::store::{Store, StoreOptions};
+    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
+    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
+        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let file = dir.path().join(format!("{prefix}.db"));
+                let url = format!("sqlite://{}", file.display());
+                let store = Store::connect(&url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("sqlite", &store).await;
+                store.close().await;
+            }
+            "postgres" => {
+                let db = BenchDatabase::create(&pg_admin, prefix).await;
+                let store = Store::connect(&db.url, &StoreOptions::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run("postgres", &store).await;
+                store.close().await;
+                if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+                    println!("  kept: {}", db.url);
+                } else {
+                    db.drop_now().await;
+                }
+            }
+            other => panic!("unknown backend {other:?}"),
+        }
+    }
+}

@@ -19,8 +19,9 @@ pub enum Source {
     Silver,
 }
 
-/// The key of one basket in silver (transaction ids are unique per device).
-const BASKET: &str = "t.device_id || ':' || t.transaction_id";
+/// The key of one basket in silver: its bronze row (bronze holds each device's transaction
+/// once, and all of a basket's items come from that one row).
+const BASKET: &str = "t.bronze_id";
 
 impl Source {
     pub const ALL: [Self; 3] = [Self::Gold, Self::Customers, Self::Silver];
@@ -120,14 +121,18 @@ impl Source {
 
     /// The aggregate a measure is, typed so both backends return the same kind of value:
     /// revenue in centavos (BIGINT), counts (BIGINT), the rest DOUBLE PRECISION.
-    pub fn measure(self, m: Measure) -> String {
+    /// `whole_baskets`: every group and filter keeps a basket's items together (no brand or
+    /// category among the dimensions or filters), so silver counts baskets by their first row
+    /// (`first_in_basket`) instead of counting distinct keys.
+    pub fn measure(self, m: Measure, whole_baskets: bool) -> String {
         use Measure as M;
+        let baskets = if whole_baskets {
+            "count(CASE WHEN t.first_in_basket THEN 1 END)".to_owned()
+        } else {
+            format!("count(DISTINCT {BASKET})")
+        };
         let (revenue, units, transactions) = match self {
-            Self::Silver => (
-                "t.amount_centavos",
-                "t.quantity",
-                format!("count(DISTINCT {BASKET})"),
-            ),
+            Self::Silver => ("t.amount_centavos", "t.quantity", baskets),
             Self::Gold => ("t.revenue_centavos", "t.units_sold", String::new()),
             Self::Customers => (
                 "t.revenue_centavos",
@@ -150,6 +155,10 @@ impl Source {
             M::AvgBasketUnits => {
                 format!("CAST(sum({units}) AS DOUBLE PRECISION) / nullif({transactions}, 0)")
             }
+            M::UniqueCustomers if whole_baskets => "CAST(count(DISTINCT t.customer_id) + \
+                 count(CASE WHEN t.first_in_basket AND t.customer_id IS NULL THEN 1 END) \
+                 AS BIGINT)"
+                .to_owned(),
             M::UniqueCustomers => format!(
                 "CAST(count(DISTINCT t.customer_id) + count(DISTINCT CASE WHEN \
                  t.customer_id IS NULL THEN {BASKET} END) AS BIGINT)"

@@ -76,8 +76,14 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         select.push(format!("{} AS d{i}", source.dimension(*d, backend)));
         columns.push(Output::Dimension(*d));
     }
+    let whole_baskets = !plan
+        .dimensions
+        .iter()
+        .any(|d| matches!(d, Dimension::Brand | Dimension::Category))
+        && plan.filters.brands.is_empty()
+        && plan.filters.categories.is_empty();
     for (i, m) in plan.measures.iter().enumerate() {
-        select.push(format!("{} AS m{i}", source.measure(*m)));
+        select.push(format!("{} AS m{i}", source.measure(*m, whole_baskets)));
         columns.push(Output::Measure(*m));
     }
 
