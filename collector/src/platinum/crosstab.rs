@@ -51,16 +51,19 @@ impl Engine {
             p.limit = Some(super::plan::MAX_LIMIT);
             p
         };
-        let cells = self
-            .answer(&plan(Intent::Crosstab, &[rows, cols]), question)
-            .await?;
-        let by_row = self
-            .answer(&plan(Intent::Aggregate, &[rows]), question)
-            .await?;
-        let by_col = self
-            .answer(&plan(Intent::Aggregate, &[cols]), question)
-            .await?;
-        let grand = self.answer(&plan(Intent::Aggregate, &[]), question).await?;
+        // Four independent reads: run at once, each on a connection of its own.
+        let (cells, by_row, by_col, grand) = (
+            plan(Intent::Crosstab, &[rows, cols]),
+            plan(Intent::Aggregate, &[rows]),
+            plan(Intent::Aggregate, &[cols]),
+            plan(Intent::Aggregate, &[]),
+        );
+        let (cells, by_row, by_col, grand) = tokio::try_join!(
+            self.answer(&cells, question),
+            self.answer(&by_row, question),
+            self.answer(&by_col, question),
+            self.answer(&grand, question),
+        )?;
 
         let row_totals: BTreeMap<Option<String>, Value> = by_row
             .rows
