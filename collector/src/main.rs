@@ -20,7 +20,11 @@ fn main() -> ExitCode {
     let default_level = "info";
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("SCOUT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
+            // PostgreSQL's notices ("relation … already exists, skipping" at every start) are
+            // not news to an operator; warnings and errors still show.
+            EnvFilter::try_from_env("SCOUT_LOG").unwrap_or_else(|_| {
+                EnvFilter::new(format!("{default_level},sqlx::postgres::notice=warn"))
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
