@@ -60,7 +60,7 @@ pub struct PipelineOptions {
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
-            silver_batch: 500,
+            silver_batch: 2000,
             gold_batch: 2000,
             poll: Duration::from_secs(2),
             silver_workers: 2,

@@ -43,21 +43,45 @@ pub struct SilverWrite<'a, R, Q, S> {
 pub struct SilverClaim {
     tx: Tx,
     ids: Vec<i64>,
+    /// The claimed ids that already have silver results (re-processed rows): only theirs are
+    /// deleted before the new ones are written.
+    earlier: Vec<i64>,
     records: Vec<BronzeRecord>,
 }
 
-/// The columns a silver batch reads of a bronze row.
+/// The columns a silver batch reads of a bronze row. Not sorted by the database: rows of a few
+/// KB each would overflow the sort's memory and spill to disk; they are put in id order here.
 const READ_BRONZE: &str = "SELECT id, transaction_id, store_id, device_id, \
      transaction_timestamp, payload::text AS payload, captured_at, device_seq, agent_version, \
-     processing_metadata->>'endpoint' AS endpoint FROM bronze.raw_transactions WHERE id = ANY($1) ORDER BY id";
+     processing_metadata->>'endpoint' AS endpoint FROM bronze.raw_transactions WHERE id = ANY($1)";
+
+/// What a claim returns of each id taken off the queue: the id, and whether the bronze row
+/// already has silver results. A row has results only once a batch wrote them, and every batch
+/// writes its quality row with them, so one probe of the quality table's key answers for nearly
+/// every row processed before; the silver and quarantine probes cover rows that were queued
+/// again for a rebuild when the queue moved out of bronze (their quality score was not carried
+/// over). A row landed since, on its first pass, has nothing to replace, and its batch skips the
+/// deletes. (The queue is named in full: SQLite's `RETURNING` knows no alias.)
+const CLAIMED: &str = "RETURNING metadata.silver_pending.bronze_id, \
+     EXISTS (SELECT 1 FROM bronze.transaction_quality q \
+       WHERE q.bronze_id = metadata.silver_pending.bronze_id) \
+     OR EXISTS (SELECT 1 FROM silver.transactions_cleaned s \
+       WHERE s.bronze_id = metadata.silver_pending.bronze_id) \
+     OR EXISTS (SELECT 1 FROM silver.transactions_quarantine r \
+       WHERE r.bronze_id = metadata.silver_pending.bronze_id) AS earlier";
 
 impl Store {
     /// Takes pending bronze rows off silver's queue (the first `limit` in id order, or those of
     /// the given ids still pending; on PostgreSQL, skipping any another worker holds).
     pub async fn claim_silver(&self, claim: Claim<'_, i64>) -> Result<SilverClaim, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin_derived().await?;
         match tx.claim_bronze(claim).await {
-            Ok((ids, records)) => Ok(SilverClaim { tx, ids, records }),
+            Ok((ids, earlier, records)) => Ok(SilverClaim {
+                tx,
+                ids,
+                earlier,
+                records,
+            }),
             Err(e) => {
                 tx.rollback().await;
                 Err(e)
@@ -70,19 +94,23 @@ impl Tx {
     async fn claim_bronze(
         &mut self,
         claim: Claim<'_, i64>,
-    ) -> Result<(Vec<i64>, Vec<BronzeRecord>), StoreError> {
+    ) -> Result<(Vec<i64>, Vec<i64>, Vec<BronzeRecord>), StoreError> {
         let (take, arg) = self.claim_bronze_statement(claim);
-        let mut ids = self
-            .fetch(take, &[arg])
-            .await?
-            .iter()
-            .map(|r| r.int(0))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = Vec::new();
+        let mut earlier = Vec::new();
+        for r in self.fetch(&format!("{take} {CLAIMED}"), &[arg]).await? {
+            let id = r.int(0)?;
+            ids.push(id);
+            if r.bool(1)? {
+                earlier.push(id);
+            }
+        }
         if ids.is_empty() {
-            return Ok((ids, Vec::new()));
+            return Ok((ids, earlier, Vec::new()));
         }
         ids.sort_unstable();
-        let records = self
+        earlier.sort_unstable();
+        let mut records: Vec<BronzeRecord> = self
             .fetch(READ_BRONZE, &[Arg::Ids(&ids)])
             .await?
             .iter()
@@ -101,7 +129,8 @@ impl Tx {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok((ids, records))
+        records.sort_unstable_by_key(|r| r.bronze_id);
+        Ok((ids, earlier, records))
     }
 }
 
@@ -127,8 +156,10 @@ impl SilverClaim {
         self,
         write: SilverWrite<'_, R, Q, S>,
     ) -> Result<usize, StoreError> {
-        let Self { mut tx, ids, .. } = self;
-        let result = replace(&mut tx, &ids, write).await;
+        let Self {
+            mut tx, earlier, ..
+        } = self;
+        let result = replace(&mut tx, &earlier, write).await;
         tx.finish(result).await
     }
 
@@ -138,26 +169,29 @@ impl SilverClaim {
     }
 }
 
+/// Deletes the earlier results of the claimed rows that have any (`earlier`), writes the new
+/// ones and queues the partitions touched.
 async fn replace<R: Record, Q: Record, S: Record>(
     tx: &mut Tx,
-    ids: &[i64],
+    earlier: &[i64],
     write: SilverWrite<'_, R, Q, S>,
 ) -> Result<usize, StoreError> {
-    let ids = [Arg::Ids(ids)];
-    let sql = format!(
-        "DELETE FROM {} WHERE bronze_id = ANY($1) RETURNING transaction_date, store_id",
-        R::TABLE
-    );
-    let replaced = tx.fetch(&sql, &ids).await?;
     let mut partitions = write.partitions;
-    for r in &replaced {
-        if let Some(day) = r.opt_date(0)? {
-            partitions.push((day, r.text(1)?));
+    if !earlier.is_empty() {
+        let ids = [Arg::Ids(earlier)];
+        let sql = format!(
+            "DELETE FROM {} WHERE bronze_id = ANY($1) RETURNING transaction_date, store_id",
+            R::TABLE
+        );
+        for r in tx.fetch(&sql, &ids).await? {
+            if let Some(day) = r.opt_date(0)? {
+                partitions.push((day, r.text(1)?));
+            }
         }
-    }
-    for table in [Q::TABLE, S::TABLE] {
-        let sql = format!("DELETE FROM {table} WHERE bronze_id = ANY($1)");
-        tx.execute(&sql, &ids).await?;
+        for table in [Q::TABLE, S::TABLE] {
+            let sql = format!("DELETE FROM {table} WHERE bronze_id = ANY($1)");
+            tx.execute(&sql, &ids).await?;
+        }
     }
     tx.write(&write.rows).await?;
     tx.write(&write.rejects).await?;
