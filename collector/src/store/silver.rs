@@ -1,8 +1,9 @@
 //! Silver's side of the store, written once for both backends. The pipeline drives it:
 //! [`Store::claim_silver`] takes pending bronze rows off the queue in an open transaction, the
-//! pipeline builds their silver rows off the async runtime, and [`SilverClaim::commit`] writes
-//! them (replacing any earlier result for the same bronze rows), queues the (day, store)
-//! partitions they touch for gold, and commits; dropping or releasing the claim puts the rows
+//! pipeline builds their silver rows off the async runtime, [`SilverClaim::write`] writes them
+//! part by part as they are built (replacing any earlier result for the same bronze rows), and
+//! [`SilverClaim::commit`] writes the last part, queues the (day, store) partitions they touch
+//! for gold, and commits; dropping or releasing the claim puts the rows
 //! back on the queue.
 
 use chrono::{DateTime, Utc};
@@ -47,6 +48,8 @@ pub struct SilverClaim {
     /// deleted before the new ones are written.
     earlier: Vec<i64>,
     records: Vec<BronzeRecord>,
+    /// The partitions the parts written so far touch.
+    partitions: Vec<Partition>,
 }
 
 /// The columns a silver batch reads of a bronze row. Not sorted by the database: rows of a few
@@ -81,6 +84,7 @@ impl Store {
                 ids,
                 earlier,
                 records,
+                partitions: Vec::new(),
             }),
             Err(e) => {
                 tx.rollback().await;
@@ -149,18 +153,39 @@ impl SilverClaim {
         std::mem::take(&mut self.records)
     }
 
-    /// Replaces the claimed rows' silver, quarantine and quality rows with `write`'s, queues
-    /// the partitions touched (the new rows' and those of rows replaced) and commits. Returns
-    /// the number of partitions queued.
+    /// Writes a part of the batch's results, in the claim's transaction: the first part written
+    /// also deletes the claimed rows' earlier silver, quarantine and quality rows, if they have
+    /// any. Nothing is visible before [`SilverClaim::commit`]; after an error, release the claim.
+    pub async fn write<R: Record, Q: Record, S: Record>(
+        &mut self,
+        write: SilverWrite<'_, R, Q, S>,
+    ) -> Result<(), StoreError> {
+        if !self.earlier.is_empty() {
+            let earlier = std::mem::take(&mut self.earlier);
+            let replaced = delete_earlier::<R, Q, S>(&mut self.tx, &earlier).await?;
+            self.partitions.extend(replaced);
+        }
+        self.partitions.extend(write.partitions);
+        self.tx.write(&write.rows).await?;
+        self.tx.write(&write.rejects).await?;
+        self.tx.write(&write.scores).await
+    }
+
+    /// Writes the last part (see [`SilverClaim::write`]), queues the partitions touched (the
+    /// new rows' and those of rows replaced) and commits; rolls back on an error. Returns the
+    /// number of partitions queued.
     pub async fn commit<R: Record, Q: Record, S: Record>(
-        self,
+        mut self,
         write: SilverWrite<'_, R, Q, S>,
     ) -> Result<usize, StoreError> {
-        let Self {
-            mut tx, earlier, ..
-        } = self;
-        let result = replace(&mut tx, &earlier, write).await;
-        tx.finish(result).await
+        let result = match self.write(write).await {
+            Ok(()) => {
+                let partitions = std::mem::take(&mut self.partitions);
+                self.tx.queue_partitions(partitions).await
+            }
+            Err(e) => Err(e),
+        };
+        self.tx.finish(result).await
     }
 
     /// Gives the claimed rows back to the queue.
@@ -169,32 +194,26 @@ impl SilverClaim {
     }
 }
 
-/// Deletes the earlier results of the claimed rows that have any (`earlier`), writes the new
-/// ones and queues the partitions touched.
-async fn replace<R: Record, Q: Record, S: Record>(
+/// Deletes the earlier silver, quarantine and quality rows of `earlier`; returns the partitions
+/// their silver rows were in.
+async fn delete_earlier<R: Record, Q: Record, S: Record>(
     tx: &mut Tx,
     earlier: &[i64],
-    write: SilverWrite<'_, R, Q, S>,
-) -> Result<usize, StoreError> {
-    let mut partitions = write.partitions;
-    if !earlier.is_empty() {
-        let ids = [Arg::Ids(earlier)];
-        let sql = format!(
-            "DELETE FROM {} WHERE bronze_id = ANY($1) RETURNING transaction_date, store_id",
-            R::TABLE
-        );
-        for r in tx.fetch(&sql, &ids).await? {
-            if let Some(day) = r.opt_date(0)? {
-                partitions.push((day, r.text(1)?));
-            }
-        }
-        for table in [Q::TABLE, S::TABLE] {
-            let sql = format!("DELETE FROM {table} WHERE bronze_id = ANY($1)");
-            tx.execute(&sql, &ids).await?;
+) -> Result<Vec<Partition>, StoreError> {
+    let ids = [Arg::Ids(earlier)];
+    let sql = format!(
+        "DELETE FROM {} WHERE bronze_id = ANY($1) RETURNING transaction_date, store_id",
+        R::TABLE
+    );
+    let mut partitions = Vec::new();
+    for r in tx.fetch(&sql, &ids).await? {
+        if let Some(day) = r.opt_date(0)? {
+            partitions.push((day, r.text(1)?));
         }
     }
-    tx.write(&write.rows).await?;
-    tx.write(&write.rejects).await?;
-    tx.write(&write.scores).await?;
-    tx.queue_partitions(partitions).await
+    for table in [Q::TABLE, S::TABLE] {
+        let sql = format!("DELETE FROM {table} WHERE bronze_id = ANY($1)");
+        tx.execute(&sql, &ids).await?;
+    }
+    Ok(partitions)
 }
