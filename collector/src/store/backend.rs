@@ -109,6 +109,22 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Opens a transaction that writes only what can be derived again from bronze (a silver
+    /// batch): on PostgreSQL its commit does not wait for the WAL flush
+    /// ([`postgres::DERIVED_COMMIT`] says why that loses nothing).
+    pub async fn begin_derived(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin().await?;
+        if let Self::Postgres(_) = self
+            && let Err(e) = tx.execute(postgres::DERIVED_COMMIT, &[]).await
+        {
+            tx.rollback().await;
+            return Err(e);
+        }
+        Ok(tx)
+    }
+}
+
 impl Tx {
     pub async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         Ok(match self {

@@ -146,14 +146,13 @@ pub(super) async fn insert_bronze(
     Ok(inserted)
 }
 
-/// Takes pending bronze ids off silver's queue (`$1`: how many, or the ids wanted); the
-/// transaction already holds the write lock, so no other process takes the same ones.
+/// Takes pending bronze ids off silver's queue (`$1`: how many, or the ids wanted; the caller
+/// adds what it returns); the transaction already holds the write lock, so no other process
+/// takes the same ones.
 pub(super) fn claim_bronze(claim: Claim<'_, i64>) -> (&'static str, Arg<'_>) {
     const TAKE: &str = "DELETE FROM metadata.silver_pending WHERE bronze_id IN \
-        (SELECT bronze_id FROM metadata.silver_pending ORDER BY bronze_id LIMIT $1) \
-        RETURNING bronze_id";
-    const TAKE_THESE: &str =
-        "DELETE FROM metadata.silver_pending WHERE bronze_id = ANY($1) RETURNING bronze_id";
+        (SELECT bronze_id FROM metadata.silver_pending ORDER BY bronze_id LIMIT $1)";
+    const TAKE_THESE: &str = "DELETE FROM metadata.silver_pending WHERE bronze_id = ANY($1)";
     match claim {
         Claim::Next(limit) => (TAKE, Arg::from(limit)),
         Claim::Only(ids) => (TAKE_THESE, Arg::Ids(ids)),
