@@ -25,7 +25,7 @@ use scout_collector::brands::BrandMatcher;
 use scout_collector::bronze::BronzeRow;
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::silver::{self, BronzeRecord};
-use scout_collector::store::{Store, StoreOptions};
+use scout_collector::store::Store;
 
 #[path = "support/bronze.rs"]
 mod bronze;
@@ -35,7 +35,6 @@ mod database;
 mod quick;
 #[path = "support/workload.rs"]
 mod workload;
-use database::BenchDatabase;
 
 const STORES: usize = 50;
 const DAYS: i64 = 30;
@@ -229,35 +228,8 @@ async fn run(backend: &str, store: &Store, items: usize) {
 async fn main() {
     quick::announce();
     let items = quick::size("SCOUT_BENCH_ITEMS", 1_000_000, 10_000);
-    let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
-    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
-    let dir = tempfile::tempdir().unwrap();
-    for backend in backends.split(',') {
-        match backend.trim() {
-            "sqlite" => {
-                let url = format!("sqlite://{}", dir.path().join("medallion.db").display());
-                let store = Store::connect(&url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("sqlite", &store, items).await;
-            }
-            "postgres" => {
-                let db = BenchDatabase::create(&pg_admin, "scout_bench_medallion").await;
-                let store = Store::connect(&db.url, &StoreOptions::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                run("postgres", &store, items).await;
-                store.close().await;
-                if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
-                    println!("  kept: {}", db.url);
-                } else {
-                    db.drop_now().await;
-                }
-            }
-            other => panic!("unknown backend {other:?}"),
-        }
-    }
+    database::each_backend("scout_bench_medallion", async |name, store| {
+        run(name, store, items).await;
+    })
+    .await;
 }
