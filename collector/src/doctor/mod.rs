@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::gates::{self, GateResult, GatesConfig, Status};
 use crate::routes::fleet::{self, Health, Thresholds};
-use crate::store::{Arg, AuditEntry, Backend, Store, StoreError};
+use crate::store::{Arg, AuditEntry, Backend, READER_ROLE, Store, StoreError};
 
 mod incident;
 mod text;
@@ -162,7 +162,7 @@ pub async fn check(
             (Backend::Sqlite, _) => "read-only connection".to_owned(),
             (Backend::Postgres, Some(role)) => format!("role {role} in read-only transactions"),
             (Backend::Postgres, None) => {
-                "read-only transactions (the role scout_reader could not be taken)".to_owned()
+                format!("read-only transactions (the role {READER_ROLE} could not be taken)")
             }
         },
     };

@@ -73,6 +73,12 @@ impl GatesConfig {
         self.windows.get(gate).copied().unwrap_or(self.window)
     }
 
+    /// The end of the integration gate's window at `now`: rows younger than the grace period
+    /// are not judged yet.
+    pub(super) fn integration_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::from_std(self.integration_grace).unwrap_or_default()
+    }
+
     /// The start of `gate`'s window ending at `now`.
     pub(super) fn since(&self, gate: &str, now: DateTime<Utc>) -> DateTime<Utc> {
         now - chrono::Duration::from_std(self.window_of(gate)).unwrap_or(chrono::Duration::days(1))

@@ -57,7 +57,7 @@ pub async fn bronze_fate(
     now: DateTime<Utc>,
 ) -> Result<BronzeFate, StoreError> {
     let since = config.since("integration", now);
-    let until = now - chrono::Duration::from_std(config.integration_grace).unwrap_or_default();
+    let until = config.integration_until(now);
     let window = [Arg::from(since), Arg::from(until)];
     let count_missing = format!("SELECT count(*) FROM ({BRONZE_MISSING}) m");
     let (counts, missing) = tokio::try_join!(

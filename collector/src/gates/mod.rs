@@ -26,8 +26,9 @@ mod timing;
 
 pub use config::{GATE_NAMES, GatesConfig};
 pub use files::file_gates;
-pub use partitions::{GoldPartitions, SilverPartitions};
 pub use timing::{freshness, layer_newest, performance};
+
+use partitions::{GoldPartitions, SilverPartitions};
 
 /// Offending groups listed per gate, at most.
 pub const MAX_LISTED: usize = 20;

@@ -56,7 +56,7 @@ impl SilverPartitions {
         config: &GatesConfig,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let until = now - chrono::Duration::from_std(config.integration_grace).unwrap_or_default();
+        let until = config.integration_until(now);
         let args = [
             Arg::from(config.since("completeness", now)),
             Arg::from(config.since("revenue_consistency", now)),

@@ -1,6 +1,6 @@
 //! Queries that must not write: the platinum layer's generated SQL runs only here. PostgreSQL
 //! runs each in a `READ ONLY` transaction with a `statement_timeout` local to it, rolled back
-//! afterwards, and as the role [`READER_ROLE`] (`SET LOCAL ROLE`), which may read the
+//! afterwards, and as the role [`READER_ROLE`] (set local to the transaction), which may read the
 //! catalogue's three tables and nothing else (migration `20261207000300`); where the database
 //! user could not be given that role the transaction alone keeps the query read-only. SQLite
 //! runs it on a connection opened read-only (`SQLITE_OPEN_READONLY`, `PRAGMA query_only`) whose
@@ -42,7 +42,7 @@ const READER_ROLE_USABLE: &str = "SELECT coalesce((SELECT pg_has_role(current_us
        AND has_table_privilege(r.oid, 'silver.transactions_cleaned', 'SELECT') \
        AND has_table_privilege(r.oid, 'scout.scout_gold_transactions', 'SELECT') \
        AND has_table_privilege(r.oid, 'gold.customer_analytics', 'SELECT') \
-     FROM pg_roles r WHERE r.rolname = 'scout_reader'), false)";
+     FROM pg_roles r WHERE r.rolname = $1), false)";
 
 /// SQLite virtual-machine steps between two looks at the clock.
 const PROGRESS_STEPS: i32 = 10_000;
@@ -61,18 +61,18 @@ impl Store {
                 let role = self.reader_role().await?;
                 let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
                 let ms = limits.timeout.as_millis().clamp(1, i32::MAX as u128);
+                // Both settings local to the transaction, in one round trip.
                 let limit = match role {
-                    Some(_) => {
+                    Some(role) => sqlx::query(
                         "SELECT set_config('statement_timeout', $1, true), \
-                                set_config('role', $2, true)"
-                    }
-                    None => "SELECT set_config('statement_timeout', $1, true), $2::text",
-                };
-                sqlx::query(limit)
+                         set_config('role', $2, true)",
+                    )
                     .bind(ms.to_string())
-                    .bind(role)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(role),
+                    None => sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                        .bind(ms.to_string()),
+                };
+                limit.execute(&mut *tx).await?;
                 let query = sqlx::query(AssertSqlSafe(sql.to_owned()));
                 let fetched = args
                     .iter()
@@ -114,7 +114,10 @@ impl Store {
         let usable = self
             .reader_role
             .get_or_try_init(|| async {
-                let row = sqlx::query(READER_ROLE_USABLE).fetch_one(pool).await?;
+                let row = sqlx::query(READER_ROLE_USABLE)
+                    .bind(READER_ROLE)
+                    .fetch_one(pool)
+                    .await?;
                 let usable = row.try_get::<bool, _>(0)?;
                 if !usable {
                     tracing::warn!(
