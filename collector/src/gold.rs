@@ -19,6 +19,12 @@
 //!   payment method × basket band (dayparts in Asia/Manila time: morning 06–11, afternoon
 //!   12–17, evening 18–21, night otherwise; bands of basket units: 1, 2-3, 4-6, 7+):
 //!   transactions, unique customers, revenue, average basket value and units.
+//! - `gold.basket_analytics`, customer analytics' grain × age bracket × gender (NULL where
+//!   silver has none): transactions, revenue, units. Whole baskets per row, so every figure adds
+//!   up over any of its dimensions; platinum answers questions about shoppers from it.
+//! - `gold.brand_daypart_analytics`, gold's grain × daypart × weekday/weekend: revenue, units
+//!   and item rows, which add up over any of its dimensions; platinum answers questions about
+//!   brands and categories by time of day from it.
 //!
 //! **Guarantees:** a partition is rebuilt whole from silver in one transaction, so a day's gold
 //! revenue equals the sum of that day's silver amounts exactly (centavos are integers on both

@@ -15,6 +15,12 @@ pub enum Source {
     /// `gold.customer_analytics`: day × store × daypart × day type × payment × basket band,
     /// whole baskets per row, so transaction counts add up.
     Customers,
+    /// `gold.brand_daypart_analytics`: gold's grain × daypart × day type; additive revenue
+    /// and units only, like gold.
+    BrandDayparts,
+    /// `gold.basket_analytics`: customer analytics' grain × age bracket × gender, whole
+    /// baskets per row.
+    Baskets,
     /// `silver.transactions_cleaned`: one row per item; answers everything.
     Silver,
 }
@@ -24,13 +30,21 @@ pub enum Source {
 const BASKET: &str = "t.bronze_id";
 
 impl Source {
-    pub const ALL: [Self; 3] = [Self::Gold, Self::Customers, Self::Silver];
+    pub const ALL: [Self; 5] = [
+        Self::Gold,
+        Self::Customers,
+        Self::BrandDayparts,
+        Self::Baskets,
+        Self::Silver,
+    ];
 
     /// The table, in PostgreSQL's spelling (the store rewrites it for SQLite).
     pub fn table(self) -> &'static str {
         match self {
             Self::Gold => "scout.scout_gold_transactions",
             Self::Customers => "gold.customer_analytics",
+            Self::BrandDayparts => "gold.brand_daypart_analytics",
+            Self::Baskets => "gold.basket_analytics",
             Self::Silver => "silver.transactions_cleaned",
         }
     }
@@ -67,6 +81,30 @@ impl Source {
                     | D::PaymentMethod
                     | D::BasketBand
             ),
+            Self::BrandDayparts => matches!(
+                d,
+                D::Day
+                    | D::Week
+                    | D::Month
+                    | D::Store
+                    | D::Daypart
+                    | D::DayType
+                    | D::Brand
+                    | D::Category
+            ),
+            Self::Baskets => matches!(
+                d,
+                D::Day
+                    | D::Week
+                    | D::Month
+                    | D::Store
+                    | D::Daypart
+                    | D::DayType
+                    | D::PaymentMethod
+                    | D::BasketBand
+                    | D::AgeBracket
+                    | D::Gender
+            ),
             Self::Silver => true,
         }
     }
@@ -74,10 +112,14 @@ impl Source {
     fn has_measure(self, m: Measure) -> bool {
         use Measure as M;
         match self {
-            Self::Gold => matches!(m, M::Revenue | M::Units),
+            Self::Gold | Self::BrandDayparts => matches!(m, M::Revenue | M::Units),
             Self::Customers => matches!(
                 m,
                 M::Revenue | M::Transactions | M::AvgBasketPesos | M::AvgBasketUnits
+            ),
+            Self::Baskets => matches!(
+                m,
+                M::Revenue | M::Transactions | M::Units | M::AvgBasketPesos | M::AvgBasketUnits
             ),
             Self::Silver => true,
         }
@@ -88,7 +130,8 @@ impl Source {
             Self::Gold => {
                 f.payment_methods.is_empty() && f.dayparts.is_empty() && f.weekend.is_none()
             }
-            Self::Customers => f.brands.is_empty() && f.categories.is_empty(),
+            Self::BrandDayparts => f.payment_methods.is_empty(),
+            Self::Customers | Self::Baskets => f.brands.is_empty() && f.categories.is_empty(),
             Self::Silver => true,
         }
     }
@@ -133,7 +176,14 @@ impl Source {
         };
         let (revenue, units, transactions) = match self {
             Self::Silver => ("t.amount_centavos", "t.quantity", baskets),
-            Self::Gold => ("t.revenue_centavos", "t.units_sold", String::new()),
+            Self::Gold | Self::BrandDayparts => {
+                ("t.revenue_centavos", "t.units_sold", String::new())
+            }
+            Self::Baskets => (
+                "t.revenue_centavos",
+                "t.units_sold",
+                "coalesce(sum(t.transaction_count), 0)".to_owned(),
+            ),
             Self::Customers => (
                 "t.revenue_centavos",
                 "",
@@ -201,6 +251,8 @@ mod tests {
         let mut p = Plan::new(Intent::TopN, &[Dimension::Brand], &[Measure::Revenue]);
         assert_eq!(Source::for_plan(&p), Source::Gold);
         p.filters.weekend = Some(true);
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.payment_methods = vec!["Maya".into()];
         assert_eq!(Source::for_plan(&p), Source::Silver);
         let p = Plan::new(
             Intent::Compare,
@@ -215,6 +267,36 @@ mod tests {
         );
         assert_eq!(Source::for_plan(&p), Source::Silver);
         let p = Plan::new(Intent::Aggregate, &[], &[Measure::UniqueCustomers]);
+        assert_eq!(Source::for_plan(&p), Source::Silver);
+        // Brands by time of day: the brand × daypart table, unless a payment filter needs items.
+        let mut p = Plan::new(
+            Intent::Crosstab,
+            &[Dimension::Brand, Dimension::Daypart],
+            &[Measure::Revenue],
+        );
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.weekend = Some(false);
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.payment_methods = vec!["GCash".into()];
+        assert_eq!(Source::for_plan(&p), Source::Silver);
+        // Shoppers: basket analytics, which cannot split baskets by brand.
+        let mut p = Plan::new(
+            Intent::Aggregate,
+            &[Dimension::AgeBracket, Dimension::Gender],
+            &[
+                Measure::Transactions,
+                Measure::Units,
+                Measure::AvgBasketPesos,
+            ],
+        );
+        assert_eq!(Source::for_plan(&p), Source::Baskets);
+        p.filters.brands = vec!["Bear Brand".into()];
+        assert_eq!(Source::for_plan(&p), Source::Silver);
+        let p = Plan::new(
+            Intent::Aggregate,
+            &[Dimension::Gender],
+            &[Measure::UniqueCustomers],
+        );
         assert_eq!(Source::for_plan(&p), Source::Silver);
     }
 }

@@ -59,12 +59,23 @@ pub struct GoldRow {
 
 /// Tables whose rows of a partition a rebuild replaces (a rebuilt partition is no longer a
 /// failed one).
-pub(super) const REBUILT: [&str; 4] = [
+pub(super) const REBUILT: [&str; 6] = [
     "metadata.gold_failures",
     "scout.scout_gold_transactions",
     "gold.product_analytics",
     "gold.customer_analytics",
+    "gold.basket_analytics",
+    "gold.brand_daypart_analytics",
 ];
+
+/// Silver and its archived rows, as every aggregate reads them for the claimed partitions.
+macro_rules! claimed_silver {
+    () => {
+        "FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
+         SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
+         AND t.store_id = k.s"
+    };
+}
 
 /// One table a rebuild fills: its `SELECT` over the claimed partitions `k(d, s)` (after the
 /// common table expressions in `ctes`), which yields `columns` in order.
@@ -86,13 +97,14 @@ pub(super) const GOLD: Aggregate = Aggregate {
     columns: "transaction_date, brand_name, product_category, store_id, revenue_peso, \
               transaction_count, unique_customers, avg_basket_size, revenue_centavos, \
               units_sold, item_rows, avg_quality_score",
-    ctes: ", known AS ( \
+    ctes: concat!(
+        ", known AS ( \
            SELECT t.transaction_date, t.store_id, \
              coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
              count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
-             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
-             AND t.store_id = k.s \
+           ",
+        claimed_silver!(),
+        " \
            WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
          a AS ( \
            SELECT t.transaction_date, t.store_id, \
@@ -102,10 +114,11 @@ pub(super) const GOLD: Aggregate = Aggregate {
              count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
              avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
              sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
-           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
-             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
-             AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4)",
+           ",
+        claimed_silver!(),
+        " \
+           GROUP BY 1, 2, 3, 4)"
+    ),
     select: "SELECT a.transaction_date, a.brand_name, a.product_category, a.store_id, \
            (a.centavos / 100.0)::numeric(14, 2) AS revenue_peso, \
            a.transactions AS transaction_count, \
@@ -126,12 +139,13 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
     columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
               transaction_count, unique_customers, revenue_peso, revenue_centavos, \
               avg_basket_value, avg_basket_units",
-    ctes: ", known AS ( \
+    ctes: concat!(
+        ", known AS ( \
            SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
              t.basket_band, count(DISTINCT t.customer_id) AS n \
-           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
-             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
-             AND t.store_id = k.s \
+           ",
+        claimed_silver!(),
+        " \
            WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
          a AS ( \
            SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
@@ -139,10 +153,11 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
              count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
              count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
              avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
-           FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
-             SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
-             AND t.store_id = k.s \
-           GROUP BY 1, 2, 3, 4, 5, 6)",
+           ",
+        claimed_silver!(),
+        " \
+           GROUP BY 1, 2, 3, 4, 5, 6)"
+    ),
     select: "SELECT a.transaction_date, a.store_id, a.daypart, a.day_type, a.payment_method, \
            a.basket_band, a.transactions AS transaction_count, \
            a.anonymous + coalesce(n.n, 0) AS unique_customers, \
@@ -152,6 +167,43 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
            round(a.units::numeric, 4)::float8 AS avg_basket_units \
          FROM a LEFT JOIN known n \
            USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
+};
+
+/// Basket analytics (customer analytics' grain × age bracket × gender), for platinum's
+/// questions about shoppers: whole baskets per row like customer analytics, so transaction
+/// counts, revenue and units add up over any of its dimensions.
+pub(super) const BASKETS: Aggregate = Aggregate {
+    table: "gold.basket_analytics",
+    columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+              age_bracket, gender, transaction_count, revenue_centavos, units_sold",
+    ctes: "",
+    select: concat!(
+        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+         t.basket_band, t.age_bracket, t.gender, \
+         count(*) FILTER (WHERE t.first_in_basket) AS transaction_count, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold ",
+        claimed_silver!(),
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    ),
+};
+
+/// Brand × daypart analytics (gold's grain × daypart), for platinum's questions about brands
+/// and categories by time of day: revenue and units add up over any of its dimensions.
+pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
+    table: "gold.brand_daypart_analytics",
+    columns: "transaction_date, store_id, daypart, day_type, brand_name, product_category, \
+              revenue_centavos, units_sold, item_rows",
+    ctes: "",
+    select: concat!(
+        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, \
+         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
+         count(*) AS item_rows ",
+        claimed_silver!(),
+        " GROUP BY 1, 2, 3, 4, 5, 6"
+    ),
 };
 
 /// Product analytics share gold's grain: derived from the gold rows just written (window

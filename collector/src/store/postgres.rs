@@ -10,7 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
 use super::error::StoreError;
-use super::gold::{Aggregate, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::gold::{Aggregate, BASKETS, BRAND_DAYPARTS, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
 use super::sql::{Arg, Record, Row, encode_arg};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -310,8 +310,8 @@ pub(super) async fn queue_partitions(
 const CLAIMED: &str =
     "k AS NOT MATERIALIZED (SELECT * FROM UNNEST($1::date[], $2::text[]) AS k(d, s))";
 
-/// Replaces the gold, product and customer rows of the claimed partitions with rows rebuilt
-/// from silver. Returns the number of gold rows written.
+/// Replaces the gold and analytics rows of the claimed partitions with rows rebuilt from
+/// silver. Returns the number of gold rows written.
 pub(super) async fn rebuild_gold(
     tx: &mut Transaction<'static, Postgres>,
     keys: &[Partition],
@@ -346,7 +346,9 @@ pub(super) async fn rebuild_gold(
         sqlx::query(setting).execute(&mut **tx).await?;
     }
     let gold = insert_aggregate(tx, &dates, &stores, &GOLD).await?;
-    insert_aggregate(tx, &dates, &stores, &CUSTOMERS).await?;
+    for aggregate in [&CUSTOMERS, &BASKETS, &BRAND_DAYPARTS] {
+        insert_aggregate(tx, &dates, &stores, aggregate).await?;
+    }
     if large {
         // Product analytics' window functions sort a few rows per partition.
         sqlx::query("SET LOCAL enable_sort = on")

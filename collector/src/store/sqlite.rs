@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
-use super::gold::{CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::gold::{BASKETS, BRAND_DAYPARTS, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
 use super::sql::{Arg, Record, Row, encode_arg, sqlite_text};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -239,8 +239,8 @@ pub(super) async fn queue_partitions(
     Ok(())
 }
 
-/// Replaces the gold, product and customer rows of the claimed partitions with rows rebuilt
-/// from silver. Returns the number of gold rows written.
+/// Replaces the gold and analytics rows of the claimed partitions with rows rebuilt from
+/// silver. Returns the number of gold rows written.
 pub(super) async fn rebuild_gold(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &[Partition],
@@ -256,7 +256,10 @@ pub(super) async fn rebuild_gold(
         run(tx, sql, &keys, None).await?;
     }
     let mut gold = 0;
-    for (i, a) in [&GOLD, &CUSTOMERS, &PRODUCTS].into_iter().enumerate() {
+    for (i, a) in [&GOLD, &CUSTOMERS, &PRODUCTS, &BASKETS, &BRAND_DAYPARTS]
+        .into_iter()
+        .enumerate()
+    {
         // The aggregate's rows, stamped with `created_at` (no default for it on SQLite).
         let sql = sqlite_text(&format!(
             "WITH {CLAIMED}{} INSERT INTO {} ({}, created_at) SELECT *, ?2 FROM ({})",

@@ -22,6 +22,7 @@ crate::both_backends!(
     gold_equals_silver_sums,
     rerunning_and_rebuilding_change_nothing,
     late_transaction_corrects_its_day,
+    analytics_tables_add_up_to_silver,
     serve_keeps_up_with_ingest,
     large_and_small_gold_batches_agree,
     poison_rows_never_stall_the_pipeline,
@@ -705,6 +706,114 @@ async fn late_transaction_corrects_its_day(backend: Backend) {
         changed.iter().all(|l| l.starts_with("2026-11-20|104|")),
         "{changed:#?}"
     );
+    app.finish().await;
+}
+
+/// Basket and brand × daypart analytics, grouped as platinum groups them, next to the same
+/// figures computed straight from silver: (analytics lines, silver lines), each sorted.
+async fn analytics_beside_silver(store: &Store) -> Vec<(Vec<String>, Vec<String>)> {
+    let pairs = [
+        (
+            "SELECT concat_ws('|', transaction_date, store_id, daypart, payment_method, \
+               coalesce(age_bracket, '-'), coalesce(gender, '-'), sum(transaction_count), \
+               sum(revenue_centavos), sum(units_sold)) \
+             FROM gold.basket_analytics GROUP BY transaction_date, store_id, daypart, \
+               payment_method, age_bracket, gender",
+            "SELECT concat_ws('|', transaction_date, store_id, daypart, payment_method, \
+               coalesce(age_bracket, '-'), coalesce(gender, '-'), count(DISTINCT bronze_id), \
+               sum(amount_centavos), sum(quantity)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, daypart, \
+               payment_method, age_bracket, gender",
+        ),
+        (
+            "SELECT concat_ws('|', transaction_date, store_id, brand_name, product_category, \
+               daypart, day_type, sum(revenue_centavos), sum(units_sold), sum(item_rows)) \
+             FROM gold.brand_daypart_analytics GROUP BY transaction_date, store_id, \
+               brand_name, product_category, daypart, day_type",
+            "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
+               product_category, daypart, day_type, sum(amount_centavos), sum(quantity), \
+               count(*)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               coalesce(brand_name, 'Unknown'), product_category, daypart, day_type",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (analytics, silver) in pairs {
+        let mut lines = [Vec::new(), Vec::new()];
+        for (i, sql) in [analytics, silver].into_iter().enumerate() {
+            lines[i] = store
+                .query_texts(sql, &[])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(Option::unwrap)
+                .collect();
+            lines[i].sort();
+        }
+        let [a, s] = lines;
+        out.push((a, s));
+    }
+    out
+}
+
+async fn analytics_tables_add_up_to_silver(backend: Backend) {
+    let app = app(backend).await;
+    trade(&app).await;
+    // Shoppers who gave an age bracket and a gender, one or neither.
+    let ages = ["18-24", "25-34", "35-44"];
+    let lines: Vec<String> = (0..12usize)
+        .map(|i| {
+            let mut v = sale(
+                &format!("dddddddd-0000-4000-8000-{i:012}"),
+                &format!("2026-11-2{}T0{}:15:00Z", i % 3, i % 10),
+                &[
+                    ("Kopiko", "Kopiko Brown 3in1", 2.0, 8.0),
+                    ("Tide", "Tide Bar 125g", 1.0, 12.0),
+                ],
+                ["cash", "gcash"][i % 2],
+            );
+            match i % 4 {
+                0 => v["customer"] = json!({"ageBracket": ages[i % 3], "gender": "female"}),
+                1 => v["customer"] = json!({"ageBracket": ages[i % 3], "gender": "male"}),
+                2 => v["customer"] = json!({"gender": "female"}),
+                _ => {}
+            }
+            v.to_string()
+        })
+        .collect();
+    app.ingest_ok(&app.token, ndjson(&lines)).await;
+    process(&app.store).await;
+    let first = analytics_beside_silver(&app.store).await;
+    for (analytics, silver) in &first {
+        assert!(silver.len() > 10, "{silver:?}");
+        assert_eq!(analytics, silver);
+    }
+    let with_age = &first[0].1;
+    assert!(
+        with_age.iter().any(|l| l.contains("|25-34|male|")),
+        "{with_age:?}"
+    );
+    assert!(
+        with_age.iter().any(|l| l.contains("|-|female|")),
+        "{with_age:?}"
+    );
+    assert!(with_age.iter().any(|l| l.contains("|-|-|")), "{with_age:?}");
+
+    // A late transaction re-queues its day: the analytics follow silver there too.
+    let mut late = sale(
+        "dddddddd-0000-4000-8000-100000000000",
+        "2026-11-19T22:30:00Z",
+        &[("Coca-Cola", "Coke Mismo 290ml", 2.0, 15.0)],
+        "cash",
+    );
+    late["customer"] = json!({"ageBracket": "45-54", "gender": "male"});
+    app.ingest_ok(&app.token, ndjson(&[late.to_string()])).await;
+    process(&app.store).await;
+    let after = analytics_beside_silver(&app.store).await;
+    for (analytics, silver) in &after {
+        assert_eq!(analytics, silver);
+    }
+    assert_ne!(after, first);
     app.finish().await;
 }
 

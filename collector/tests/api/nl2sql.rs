@@ -239,7 +239,20 @@ fn cases() -> Vec<(Value, String, Vec<Kind>, &'static str)> {
                      GROUP BY 1, 2 ORDER BY 1, 2"
             ),
             vec![Text, Text, Centavos],
-            "silver",
+            "brand_dayparts",
+        ),
+        (
+            json!({"intent": "aggregate", "dimensions": ["category", "day_type"],
+                   "measures": ["units", "revenue"],
+                   "filters": {"dayparts": ["Evening", "night"], "weekend": true}}),
+            format!(
+                "SELECT product_category, day_type, CAST(sum(quantity) AS DOUBLE PRECISION), \
+                     CAST(sum(amount_centavos) AS BIGINT) FROM {SILVER} \
+                     WHERE daypart IN ('evening', 'night') AND day_type = 'weekend' \
+                     GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            vec![Text, Text, Float, Centavos],
+            "brand_dayparts",
         ),
         (
             json!({"intent": "aggregate", "dimensions": ["age_bracket", "gender"],
@@ -249,7 +262,24 @@ fn cases() -> Vec<(Value, String, Vec<Kind>, &'static str)> {
                      GROUP BY 1, 2 ORDER BY (age_bracket IS NULL), 1, (gender IS NULL), 2"
             ),
             vec![Text, Text, Int],
-            "silver",
+            "baskets",
+        ),
+        (
+            json!({"intent": "aggregate", "dimensions": ["gender"],
+                   "measures": ["avg_basket_pesos", "avg_basket_units", "units"],
+                   "filters": {"payment_methods": ["GCash", "cash"],
+                               "period": {"kind": "last_month"}}}),
+            format!(
+                "SELECT gender, CAST(CAST(sum(amount_centavos) AS BIGINT) AS DOUBLE PRECISION) \
+                     / 100.0 / count(DISTINCT {BASKET}), \
+                     CAST(sum(quantity) AS DOUBLE PRECISION) / count(DISTINCT {BASKET}), \
+                     CAST(sum(quantity) AS DOUBLE PRECISION) FROM {SILVER} \
+                     WHERE payment_method IN ('gcash', 'cash') \
+                     AND transaction_date BETWEEN '2026-11-01' AND '2026-11-30' \
+                     GROUP BY 1 ORDER BY (gender IS NULL), 1"
+            ),
+            vec![Text, Float, Float, Float],
+            "baskets",
         ),
         (
             json!({"intent": "aggregate", "dimensions": ["basket_band"],
@@ -424,6 +454,8 @@ async fn reader_role_alone_cannot_write(url: &str) {
     assert_eq!(
         readable,
         [
+            "gold.basket_analytics",
+            "gold.brand_daypart_analytics",
             "gold.customer_analytics",
             "scout.scout_gold_transactions",
             "silver.transactions_cleaned"

@@ -1,0 +1,53 @@
+-- Two analytics tables gold's rebuild keeps beside customer and product analytics, so that
+-- platinum answers questions about shoppers and about brands by time of day from a few rows
+-- per (day, store) instead of scanning silver's items:
+-- - basket_analytics: whole baskets by day × store × daypart × day type × payment × basket
+--   band × age bracket × gender (silver's NULL age bracket or gender stays NULL);
+-- - brand_daypart_analytics: items by day × store × daypart × day type × brand × category
+--   (an unresolved brand labelled 'Unknown', as in gold).
+-- Rebuilt with their partition like the rest of gold: the (day, store) index serves the
+-- rebuild's delete and the questions' date ranges.
+CREATE TABLE IF NOT EXISTS gold.basket_analytics (
+    id                bigserial PRIMARY KEY,
+    transaction_date  date NOT NULL,
+    store_id          text NOT NULL,
+    daypart           text NOT NULL,
+    day_type          text NOT NULL,
+    payment_method    text NOT NULL,
+    basket_band       text NOT NULL,
+    age_bracket       text,
+    gender            text,
+    transaction_count bigint NOT NULL,
+    revenue_centavos  bigint NOT NULL,
+    units_sold        double precision NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS basket_analytics_date_store
+    ON gold.basket_analytics (transaction_date, store_id);
+
+CREATE TABLE IF NOT EXISTS gold.brand_daypart_analytics (
+    id                bigserial PRIMARY KEY,
+    transaction_date  date NOT NULL,
+    store_id          text NOT NULL,
+    daypart           text NOT NULL,
+    day_type          text NOT NULL,
+    brand_name        text NOT NULL,
+    product_category  text NOT NULL,
+    revenue_centavos  bigint NOT NULL,
+    units_sold        double precision NOT NULL,
+    item_rows         bigint NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS brand_daypart_analytics_date_store
+    ON gold.brand_daypart_analytics (transaction_date, store_id);
+
+-- Platinum's reader may read them, where the role exists and this user may grant.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'scout_reader') THEN
+        GRANT SELECT ON gold.basket_analytics, gold.brand_daypart_analytics TO scout_reader;
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'scout_reader not granted the analytics tables (%); platinum relies on read-only transactions alone', SQLERRM;
+END
+$$;

@@ -1,0 +1,36 @@
+-- Two analytics tables gold's rebuild keeps beside customer and product analytics, so that
+-- platinum answers questions about shoppers and about brands by time of day from a few rows
+-- per (day, store) instead of scanning silver's items (see the PostgreSQL migration).
+CREATE TABLE IF NOT EXISTS gold_basket_analytics (
+    id                INTEGER PRIMARY KEY,
+    transaction_date  TEXT NOT NULL,
+    store_id          TEXT NOT NULL,
+    daypart           TEXT NOT NULL,
+    day_type          TEXT NOT NULL,
+    payment_method    TEXT NOT NULL,
+    basket_band       TEXT NOT NULL,
+    age_bracket       TEXT,
+    gender            TEXT,
+    transaction_count INTEGER NOT NULL,
+    revenue_centavos  INTEGER NOT NULL,
+    units_sold        REAL NOT NULL,
+    created_at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gold_basket_analytics_date_store
+    ON gold_basket_analytics (transaction_date, store_id);
+
+CREATE TABLE IF NOT EXISTS gold_brand_daypart_analytics (
+    id                INTEGER PRIMARY KEY,
+    transaction_date  TEXT NOT NULL,
+    store_id          TEXT NOT NULL,
+    daypart           TEXT NOT NULL,
+    day_type          TEXT NOT NULL,
+    brand_name        TEXT NOT NULL,
+    product_category  TEXT NOT NULL,
+    revenue_centavos  INTEGER NOT NULL,
+    units_sold        REAL NOT NULL,
+    item_rows         INTEGER NOT NULL,
+    created_at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gold_brand_daypart_analytics_date_store
+    ON gold_brand_daypart_analytics (transaction_date, store_id);
