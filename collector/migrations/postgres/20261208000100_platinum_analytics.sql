@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS gold.brand_daypart_analytics (
 CREATE INDEX IF NOT EXISTS brand_daypart_analytics_date_store
     ON gold.brand_daypart_analytics (transaction_date, store_id);
 
+-- A database that already holds silver gets them filled by its next gold passes: every
+-- partition with silver rows (live or archived) is queued for a rebuild.
+INSERT INTO metadata.gold_pending (transaction_date, store_id, marked_at)
+SELECT transaction_date, store_id, now() FROM silver.transactions_cleaned
+UNION
+SELECT transaction_date, store_id, now() FROM archive.transactions_cleaned
+ON CONFLICT (transaction_date, store_id) DO NOTHING;
+
 -- Platinum's reader may read them, where the role exists and this user may grant.
 DO $$
 BEGIN

@@ -34,3 +34,14 @@ CREATE TABLE IF NOT EXISTS gold_brand_daypart_analytics (
 );
 CREATE INDEX IF NOT EXISTS gold_brand_daypart_analytics_date_store
     ON gold_brand_daypart_analytics (transaction_date, store_id);
+
+-- A database that already holds silver gets them filled by its next gold passes: every
+-- partition with silver rows (live or archived) is queued for a rebuild.
+INSERT INTO metadata_gold_pending (transaction_date, store_id, marked_at)
+SELECT transaction_date, store_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+  FROM silver_transactions_cleaned
+UNION
+SELECT transaction_date, store_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+  FROM archive_transactions_cleaned
+WHERE true
+ON CONFLICT (transaction_date, store_id) DO NOTHING;

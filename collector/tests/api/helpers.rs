@@ -79,9 +79,14 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.url, &StoreOptions::default())
-            .await
-            .unwrap();
+        // A test waits longer for a connection than a serving collector would (5 s): on a
+        // loaded 2-core machine, opening one to a database that was just created can take
+        // that long, and a test should fail on what it checks, not on the machine's load.
+        let options = StoreOptions {
+            acquire_timeout: std::time::Duration::from_secs(60),
+            ..StoreOptions::default()
+        };
+        let store = Store::connect(&self.url, &options).await.unwrap();
         store.migrate().await.unwrap();
         store
     }

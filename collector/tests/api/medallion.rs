@@ -814,6 +814,30 @@ async fn analytics_tables_add_up_to_silver(backend: Backend) {
         assert_eq!(analytics, silver);
     }
     assert_ne!(after, first);
+
+    // A database that held silver before the migration adding the tables gets them filled:
+    // the migration queues every partition for gold.
+    for sql in [
+        "DELETE FROM gold.basket_analytics",
+        "DELETE FROM gold.brand_daypart_analytics",
+        "DELETE FROM _sqlx_migrations WHERE version = 20261208000100",
+    ] {
+        app.store.query(sql, &[]).await.unwrap();
+    }
+    app.store.migrate().await.unwrap();
+    let partitions = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM (SELECT DISTINCT transaction_date, store_id \
+             FROM silver.transactions_cleaned) p",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(partitions > 3);
+    assert_eq!(app.store.backlog().await.unwrap().gold_pending, partitions);
+    process(&app.store).await;
+    assert_eq!(analytics_beside_silver(&app.store).await, after);
     app.finish().await;
 }
 
