@@ -23,8 +23,10 @@
 //!   silver has none): transactions, revenue, units. Whole baskets per row, so every figure adds
 //!   up over any of its dimensions; platinum answers questions about shoppers from it.
 //! - `gold.brand_daypart_analytics`, gold's grain × daypart × weekday/weekend: revenue, units
-//!   and item rows, which add up over any of its dimensions; platinum answers questions about
-//!   brands and categories by time of day from it.
+//!   and item rows, which add up over any of its dimensions, and baskets counted per brand ×
+//!   category (`transaction_count`), per brand (`brand_transactions`: summed over a brand's
+//!   categories, its baskets each once) and per category (`category_transactions`); platinum
+//!   answers questions about brands and categories from it.
 //!
 //! **Guarantees:** a partition is rebuilt whole from silver in one transaction, so a day's gold
 //! revenue equals the sum of that day's silver amounts exactly (centavos are integers on both

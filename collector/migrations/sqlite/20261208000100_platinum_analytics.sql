@@ -30,10 +30,36 @@ CREATE TABLE IF NOT EXISTS gold_brand_daypart_analytics (
     revenue_centavos  INTEGER NOT NULL,
     units_sold        REAL NOT NULL,
     item_rows         INTEGER NOT NULL,
+    transaction_count INTEGER NOT NULL,
+    brand_transactions INTEGER NOT NULL,
+    category_transactions INTEGER NOT NULL,
     created_at        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS gold_brand_daypart_analytics_date_store
     ON gold_brand_daypart_analytics (transaction_date, store_id);
+
+-- Silver marks a transaction's first row of each brand and of each category; rows written
+-- before this migration are marked here.
+ALTER TABLE silver_transactions_cleaned
+    ADD COLUMN first_in_brand INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE silver_transactions_cleaned
+    ADD COLUMN first_in_category INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE archive_transactions_cleaned
+    ADD COLUMN first_in_brand INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE archive_transactions_cleaned
+    ADD COLUMN first_in_category INTEGER NOT NULL DEFAULT 0;
+UPDATE silver_transactions_cleaned SET first_in_brand = 1
+WHERE (bronze_id, item_index) IN (SELECT bronze_id, min(item_index)
+    FROM silver_transactions_cleaned GROUP BY bronze_id, brand_name);
+UPDATE silver_transactions_cleaned SET first_in_category = 1
+WHERE (bronze_id, item_index) IN (SELECT bronze_id, min(item_index)
+    FROM silver_transactions_cleaned GROUP BY bronze_id, product_category);
+UPDATE archive_transactions_cleaned SET first_in_brand = 1
+WHERE (bronze_id, item_index) IN (SELECT bronze_id, min(item_index)
+    FROM archive_transactions_cleaned GROUP BY bronze_id, brand_name);
+UPDATE archive_transactions_cleaned SET first_in_category = 1
+WHERE (bronze_id, item_index) IN (SELECT bronze_id, min(item_index)
+    FROM archive_transactions_cleaned GROUP BY bronze_id, product_category);
 
 -- A database that already holds silver gets them filled by its next gold passes: every
 -- partition with silver rows (live or archived) is queued for a rebuild.

@@ -58,69 +58,42 @@ impl Source {
     }
 
     fn answers(self, plan: &Plan) -> bool {
+        let flag = BasketFlag::for_plan(plan);
         plan.dimensions.iter().all(|d| self.has_dimension(*d))
-            && plan.measures.iter().all(|m| self.has_measure(*m))
+            && plan.measures.iter().all(|m| self.has_measure(*m, flag))
             && self.has_filters(&plan.filters)
     }
 
     fn has_dimension(self, d: Dimension) -> bool {
         use Dimension as D;
+        // Every table has the day and the store; what else each has follows its grain.
+        if matches!(d, D::Day | D::Week | D::Month | D::Store) {
+            return true;
+        }
+        let time_of_day = matches!(d, D::Daypart | D::DayType);
+        let basket = time_of_day || matches!(d, D::PaymentMethod | D::BasketBand);
+        let item = matches!(d, D::Brand | D::Category);
         match self {
-            Self::Gold => matches!(
-                d,
-                D::Day | D::Week | D::Month | D::Store | D::Brand | D::Category
-            ),
-            Self::Customers => matches!(
-                d,
-                D::Day
-                    | D::Week
-                    | D::Month
-                    | D::Store
-                    | D::Daypart
-                    | D::DayType
-                    | D::PaymentMethod
-                    | D::BasketBand
-            ),
-            Self::BrandDayparts => matches!(
-                d,
-                D::Day
-                    | D::Week
-                    | D::Month
-                    | D::Store
-                    | D::Daypart
-                    | D::DayType
-                    | D::Brand
-                    | D::Category
-            ),
-            Self::Baskets => matches!(
-                d,
-                D::Day
-                    | D::Week
-                    | D::Month
-                    | D::Store
-                    | D::Daypart
-                    | D::DayType
-                    | D::PaymentMethod
-                    | D::BasketBand
-                    | D::AgeBracket
-                    | D::Gender
-            ),
+            Self::Gold => item,
+            Self::Customers => basket,
+            Self::BrandDayparts => item || time_of_day,
+            Self::Baskets => basket || matches!(d, D::AgeBracket | D::Gender),
             Self::Silver => true,
         }
     }
 
-    fn has_measure(self, m: Measure) -> bool {
+    fn has_measure(self, m: Measure, flag: Option<BasketFlag>) -> bool {
         use Measure as M;
+        let baskets = matches!(m, M::Transactions | M::AvgBasketPesos | M::AvgBasketUnits);
         match self {
-            Self::Gold | Self::BrandDayparts => matches!(m, M::Revenue | M::Units),
-            Self::Customers => matches!(
-                m,
-                M::Revenue | M::Transactions | M::AvgBasketPesos | M::AvgBasketUnits
-            ),
-            Self::Baskets => matches!(
-                m,
-                M::Revenue | M::Transactions | M::Units | M::AvgBasketPesos | M::AvgBasketUnits
-            ),
+            Self::Gold => matches!(m, M::Revenue | M::Units),
+            // Its basket counts serve where a brand or a category is fixed in every group.
+            Self::BrandDayparts => {
+                matches!(m, M::Revenue | M::Units)
+                    || (baskets && flag.is_some_and(|f| f != BasketFlag::Basket))
+            }
+            Self::Customers => baskets || m == M::Revenue,
+            Self::Baskets => baskets || matches!(m, M::Revenue | M::Units),
             Self::Silver => true,
         }
     }
@@ -163,32 +136,35 @@ impl Source {
     }
 
     /// The aggregate a measure is, typed so both backends return the same kind of value:
-    /// revenue in centavos (BIGINT), counts (BIGINT), the rest DOUBLE PRECISION.
-    /// `whole_baskets`: every group and filter keeps a basket's items together (no brand or
-    /// category among the dimensions or filters), so silver counts baskets by their first row
-    /// (`first_in_basket`) instead of counting distinct keys.
-    pub fn measure(self, m: Measure, whole_baskets: bool) -> String {
+    /// revenue in centavos (BIGINT), counts (BIGINT), the rest DOUBLE PRECISION. `flag`
+    /// ([`BasketFlag::for_plan`]) says how baskets are counted: on the silver rows that mark each
+    /// basket once per group (or the analytics column counted on them), else as distinct keys.
+    pub fn measure(self, m: Measure, flag: Option<BasketFlag>) -> String {
         use Measure as M;
-        let baskets = if whole_baskets {
-            "count(CASE WHEN t.first_in_basket THEN 1 END)".to_owned()
-        } else {
-            format!("count(DISTINCT {BASKET})")
-        };
+        let counted = |column: &str| format!("coalesce(sum(t.{column}), 0)");
         let (revenue, units, transactions) = match self {
-            Self::Silver => ("t.amount_centavos", "t.quantity", baskets),
-            Self::Gold | Self::BrandDayparts => {
-                ("t.revenue_centavos", "t.units_sold", String::new())
-            }
+            Self::Silver => (
+                "t.amount_centavos",
+                "t.quantity",
+                match flag {
+                    Some(f) => format!("count(CASE WHEN t.{} THEN 1 END)", f.silver_column()),
+                    None => format!("count(DISTINCT {BASKET})"),
+                },
+            ),
+            Self::Gold => ("t.revenue_centavos", "t.units_sold", String::new()),
+            Self::BrandDayparts => (
+                "t.revenue_centavos",
+                "t.units_sold",
+                flag.and_then(BasketFlag::brand_daypart_column)
+                    .map(counted)
+                    .unwrap_or_default(),
+            ),
             Self::Baskets => (
                 "t.revenue_centavos",
                 "t.units_sold",
-                "coalesce(sum(t.transaction_count), 0)".to_owned(),
+                counted("transaction_count"),
             ),
-            Self::Customers => (
-                "t.revenue_centavos",
-                "",
-                "coalesce(sum(t.transaction_count), 0)".to_owned(),
-            ),
+            Self::Customers => ("t.revenue_centavos", "", counted("transaction_count")),
         };
         match m {
             M::Revenue => format!("CAST(coalesce(sum({revenue}), 0) AS BIGINT)"),
@@ -205,10 +181,11 @@ impl Source {
             M::AvgBasketUnits => {
                 format!("CAST(sum({units}) AS DOUBLE PRECISION) / nullif({transactions}, 0)")
             }
-            M::UniqueCustomers if whole_baskets => "CAST(count(DISTINCT t.customer_id) + \
-                 count(CASE WHEN t.first_in_basket AND t.customer_id IS NULL THEN 1 END) \
-                 AS BIGINT)"
-                .to_owned(),
+            M::UniqueCustomers if flag.is_some() => format!(
+                "CAST(count(DISTINCT t.customer_id) + count(CASE WHEN t.{} AND \
+                 t.customer_id IS NULL THEN 1 END) AS BIGINT)",
+                flag.map_or("", BasketFlag::silver_column)
+            ),
             M::UniqueCustomers => format!(
                 "CAST(count(DISTINCT t.customer_id) + count(DISTINCT CASE WHEN \
                  t.customer_id IS NULL THEN {BASKET} END) AS BIGINT)"
@@ -226,6 +203,64 @@ impl Source {
             FilterField::PaymentMethod => "t.payment_method",
             FilterField::Daypart => "t.daypart",
             FilterField::DayType => "t.day_type",
+        }
+    }
+}
+
+/// The silver flag that marks each basket once within every group of a plan, so baskets are
+/// counted with a plain sum rather than as distinct keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasketFlag {
+    /// Neither brand nor category groups or filters: whole baskets (`first_in_basket`).
+    Basket,
+    /// Brand and category each fixed in every group (`first_in_group`).
+    BrandCategory,
+    /// The brand fixed, categories neither grouped nor filtered (`first_in_brand`).
+    Brand,
+    /// The category fixed, brands neither grouped nor filtered (`first_in_category`).
+    Category,
+}
+
+impl BasketFlag {
+    /// The flag for `plan`, if one counts its baskets exactly. A brand or category is fixed in
+    /// every group when it is a dimension or the filter names one value; a filter of several
+    /// values, with the other neither fixed nor free, leaves distinct keys to count.
+    pub fn for_plan(plan: &Plan) -> Option<Self> {
+        let f = &plan.filters;
+        let grouped = |d| plan.dimensions.contains(&d);
+        let brand_fixed = grouped(Dimension::Brand) || f.brands.len() == 1;
+        let brand_free = !grouped(Dimension::Brand) && f.brands.is_empty();
+        let category_fixed = grouped(Dimension::Category) || f.categories.len() == 1;
+        let category_free = !grouped(Dimension::Category) && f.categories.is_empty();
+        if brand_free && category_free {
+            Some(Self::Basket)
+        } else if brand_fixed && category_fixed {
+            Some(Self::BrandCategory)
+        } else if brand_fixed && category_free {
+            Some(Self::Brand)
+        } else if category_fixed && brand_free {
+            Some(Self::Category)
+        } else {
+            None
+        }
+    }
+
+    fn silver_column(self) -> &'static str {
+        match self {
+            Self::Basket => "first_in_basket",
+            Self::BrandCategory => "first_in_group",
+            Self::Brand => "first_in_brand",
+            Self::Category => "first_in_category",
+        }
+    }
+
+    /// The brand × daypart analytics column that counts baskets this way.
+    fn brand_daypart_column(self) -> Option<&'static str> {
+        match self {
+            Self::Basket => None,
+            Self::BrandCategory => Some("transaction_count"),
+            Self::Brand => Some("brand_transactions"),
+            Self::Category => Some("category_transactions"),
         }
     }
 }
@@ -260,11 +295,30 @@ mod tests {
             &[Measure::Transactions, Measure::AvgBasketPesos],
         );
         assert_eq!(Source::for_plan(&p), Source::Customers);
-        let p = Plan::new(
+        // Baskets per brand: counted once per brand in the brand × daypart table, unless the
+        // categories are narrowed to several (a basket may hold two of them).
+        let mut p = Plan::new(
             Intent::Aggregate,
             &[Dimension::Brand],
             &[Measure::Transactions],
         );
+        assert_eq!(BasketFlag::for_plan(&p), Some(BasketFlag::Brand));
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.categories = vec!["Snacks".into()];
+        assert_eq!(BasketFlag::for_plan(&p), Some(BasketFlag::BrandCategory));
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.categories.push("Beverages".into());
+        assert_eq!(BasketFlag::for_plan(&p), None);
+        assert_eq!(Source::for_plan(&p), Source::Silver);
+        let mut p = Plan::new(
+            Intent::Aggregate,
+            &[Dimension::Category],
+            &[Measure::AvgBasketUnits],
+        );
+        assert_eq!(BasketFlag::for_plan(&p), Some(BasketFlag::Category));
+        assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
+        p.filters.brands = vec!["Piattos".into(), "Nova".into()];
+        assert_eq!(BasketFlag::for_plan(&p), None);
         assert_eq!(Source::for_plan(&p), Source::Silver);
         let p = Plan::new(Intent::Aggregate, &[], &[Measure::UniqueCustomers]);
         assert_eq!(Source::for_plan(&p), Source::Silver);

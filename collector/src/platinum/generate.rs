@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use super::catalogue::{FilterField, Source};
+use super::catalogue::{BasketFlag, FilterField, Source};
 use super::plan::{Dimension, Intent, Measure, Plan, SortKey};
 use crate::store::{Arg, Backend};
 
@@ -76,14 +76,9 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         select.push(format!("{} AS d{i}", source.dimension(*d, backend)));
         columns.push(Output::Dimension(*d));
     }
-    let whole_baskets = !plan
-        .dimensions
-        .iter()
-        .any(|d| matches!(d, Dimension::Brand | Dimension::Category))
-        && plan.filters.brands.is_empty()
-        && plan.filters.categories.is_empty();
+    let flag = BasketFlag::for_plan(plan);
     for (i, m) in plan.measures.iter().enumerate() {
-        select.push(format!("{} AS m{i}", source.measure(*m, whole_baskets)));
+        select.push(format!("{} AS m{i}", source.measure(*m, flag)));
         columns.push(Output::Measure(*m));
     }
 

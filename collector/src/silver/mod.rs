@@ -47,7 +47,8 @@
 //!   isolate: a bronze row that fails on its own is quarantined whole by [`storage_failed`].
 //! - `basket_units` is the sum of the quantities of the transaction's sold items; `basket_band`
 //!   groups it: `1`, `2-3`, `4-6`, `7+` units. `first_in_basket` marks the transaction's first
-//!   row and `first_in_group` the first row of each brand × category in it, so gold counts
+//!   row and `first_in_group` the first row of each brand × category in it (`first_in_brand`
+//!   and `first_in_category` of each brand and each category), so gold counts
 //!   transactions and baskets with plain sums, without regrouping rows per transaction.
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc, Weekday};
@@ -288,6 +289,8 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
     for (position, (index, amount_centavos, resolved, score)) in sold.into_iter().enumerate() {
         let group = (resolved.brand, resolved.category);
         let first_in_group = !groups.contains(&group);
+        let first_in_brand = !groups.iter().any(|(b, _)| *b == resolved.brand);
+        let first_in_category = !groups.iter().any(|(_, c)| *c == resolved.category);
         if first_in_group {
             groups.push(group);
         }
@@ -326,6 +329,8 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             basket_band: basket_band(basket_units),
             first_in_group,
             first_in_basket: position == 0,
+            first_in_brand,
+            first_in_category,
             loaded_at: now,
         });
     }

@@ -50,6 +50,11 @@ pub struct SilverRow {
     pub first_in_group: bool,
     /// The transaction's first row: customer analytics count the transaction on it.
     pub first_in_basket: bool,
+    /// The first of the transaction's rows with this brand: brand × daypart analytics count
+    /// the basket once per brand on it.
+    pub first_in_brand: bool,
+    /// The first of the transaction's rows in this category (counted likewise per category).
+    pub first_in_category: bool,
     pub loaded_at: DateTime<Utc>,
 }
 
@@ -124,6 +129,8 @@ impl Record for SilverRow {
         "basket_band",
         "first_in_group",
         "first_in_basket",
+        "first_in_brand",
+        "first_in_category",
     ];
 
     fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
@@ -164,6 +171,8 @@ impl Record for SilverRow {
             Arg::from(self.basket_band),
             Arg::from(self.first_in_group),
             Arg::from(self.first_in_basket),
+            Arg::from(self.first_in_brand),
+            Arg::from(self.first_in_category),
         ]);
     }
 }
@@ -339,6 +348,8 @@ mod tests {
             basket_band: "1",
             first_in_group: true,
             first_in_basket: true,
+            first_in_brand: true,
+            first_in_category: true,
             loaded_at: now,
         };
         assert_eq!(width(&row), SilverRow::COLUMNS.len());

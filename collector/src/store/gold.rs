@@ -189,18 +189,24 @@ pub(super) const BASKETS: Aggregate = Aggregate {
 };
 
 /// Brand × daypart analytics (gold's grain × daypart), for platinum's questions about brands
-/// and categories by time of day: revenue and units add up over any of its dimensions.
+/// and categories by time of day: revenue and units add up over any of its dimensions; baskets
+/// are counted three ways (per brand × category, per brand, per category: each basket once, on
+/// silver's first row of it), so a count adds up wherever its brand or category is fixed.
 pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
     table: "gold.brand_daypart_analytics",
     columns: "transaction_date, store_id, daypart, day_type, brand_name, product_category, \
-              revenue_centavos, units_sold, item_rows",
+              revenue_centavos, units_sold, item_rows, transaction_count, brand_transactions, \
+              category_transactions",
     ctes: "",
     select: concat!(
         "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, \
          coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
          sum(t.amount_centavos) AS revenue_centavos, \
          round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
-         count(*) AS item_rows ",
+         count(*) AS item_rows, \
+         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
+         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
+         count(*) FILTER (WHERE t.first_in_category) AS category_transactions ",
         claimed_silver!(),
         " GROUP BY 1, 2, 3, 4, 5, 6"
     ),

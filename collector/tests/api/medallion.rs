@@ -727,14 +727,37 @@ async fn analytics_beside_silver(store: &Store) -> Vec<(Vec<String>, Vec<String>
         ),
         (
             "SELECT concat_ws('|', transaction_date, store_id, brand_name, product_category, \
-               daypart, day_type, sum(revenue_centavos), sum(units_sold), sum(item_rows)) \
+               daypart, day_type, sum(revenue_centavos), sum(units_sold), sum(item_rows), \
+               sum(transaction_count)) \
              FROM gold.brand_daypart_analytics GROUP BY transaction_date, store_id, \
                brand_name, product_category, daypart, day_type",
             "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
                product_category, daypart, day_type, sum(amount_centavos), sum(quantity), \
-               count(*)) \
+               count(*), count(DISTINCT bronze_id)) \
              FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
                coalesce(brand_name, 'Unknown'), product_category, daypart, day_type",
+        ),
+        (
+            // Baskets per brand over its categories, each basket once.
+            "SELECT concat_ws('|', transaction_date, store_id, brand_name, daypart, \
+               sum(brand_transactions)) \
+             FROM gold.brand_daypart_analytics GROUP BY transaction_date, store_id, \
+               brand_name, daypart",
+            "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
+               daypart, count(DISTINCT bronze_id)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               coalesce(brand_name, 'Unknown'), daypart",
+        ),
+        (
+            // Baskets per category over its brands, each basket once.
+            "SELECT concat_ws('|', transaction_date, store_id, product_category, daypart, \
+               sum(category_transactions)) \
+             FROM gold.brand_daypart_analytics GROUP BY transaction_date, store_id, \
+               product_category, daypart",
+            "SELECT concat_ws('|', transaction_date, store_id, product_category, daypart, \
+               count(DISTINCT bronze_id)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               product_category, daypart",
         ),
     ];
     let mut out = Vec::new();
@@ -772,6 +795,19 @@ async fn analytics_tables_add_up_to_silver(backend: Backend) {
                 ],
                 ["cash", "gcash"][i % 2],
             );
+            if i % 3 == 0 {
+                // Two items no brand resolves, in two categories: the basket holds the brand
+                // `Unknown` in two categories, and two brands (Tide, `Unknown`) in Laundry.
+                let items = v["items"].as_array_mut().unwrap();
+                let mut a = items[0].clone();
+                a["productName"] = json!("Zqxw Chichirya");
+                a["brandName"] = json!(null);
+                a["category"] = json!("Snacks");
+                let mut b = a.clone();
+                b["productName"] = json!("Qzvx Sabon");
+                b["category"] = json!("Laundry");
+                items.extend([a, b]);
+            }
             match i % 4 {
                 0 => v["customer"] = json!({"ageBracket": ages[i % 3], "gender": "female"}),
                 1 => v["customer"] = json!({"ageBracket": ages[i % 3], "gender": "male"}),
@@ -788,6 +824,30 @@ async fn analytics_tables_add_up_to_silver(backend: Backend) {
         assert!(silver.len() > 10, "{silver:?}");
         assert_eq!(analytics, silver);
     }
+    // The unresolved items made baskets with one brand in two categories and one category
+    // with two brands.
+    let two_brands = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM (SELECT bronze_id FROM silver.transactions_cleaned \
+             WHERE product_category = 'Laundry' GROUP BY bronze_id \
+             HAVING count(DISTINCT coalesce(brand_name, '-')) = 2) b",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(two_brands, 4);
+    let spread = app
+        .store
+        .query_int(
+            "SELECT count(*) FROM (SELECT bronze_id FROM silver.transactions_cleaned \
+             WHERE brand_name IS NULL GROUP BY bronze_id \
+             HAVING count(DISTINCT product_category) = 2) b",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(spread, 4);
     let with_age = &first[0].1;
     assert!(
         with_age.iter().any(|l| l.contains("|25-34|male|")),
@@ -815,11 +875,16 @@ async fn analytics_tables_add_up_to_silver(backend: Backend) {
     }
     assert_ne!(after, first);
 
-    // A database that held silver before the migration adding the tables gets them filled:
-    // the migration queues every partition for gold.
+    // A database that held silver before the migration adding the tables and silver's two
+    // flags (undone here) gets the flags set and the tables filled: the migration marks the
+    // rows and queues every partition for gold.
     for sql in [
-        "DELETE FROM gold.basket_analytics",
-        "DELETE FROM gold.brand_daypart_analytics",
+        "DROP TABLE gold.basket_analytics",
+        "DROP TABLE gold.brand_daypart_analytics",
+        "ALTER TABLE silver.transactions_cleaned DROP COLUMN first_in_brand",
+        "ALTER TABLE silver.transactions_cleaned DROP COLUMN first_in_category",
+        "ALTER TABLE archive.transactions_cleaned DROP COLUMN first_in_brand",
+        "ALTER TABLE archive.transactions_cleaned DROP COLUMN first_in_category",
         "DELETE FROM _sqlx_migrations WHERE version = 20261208000100",
     ] {
         app.store.query(sql, &[]).await.unwrap();

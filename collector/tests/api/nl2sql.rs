@@ -242,6 +242,43 @@ fn cases() -> Vec<(Value, String, Vec<Kind>, &'static str)> {
             "brand_dayparts",
         ),
         (
+            json!({"intent": "aggregate", "dimensions": ["brand"],
+                   "measures": ["transactions", "avg_basket_pesos"]}),
+            format!(
+                "SELECT {brand}, count(DISTINCT {BASKET}), \
+                     CAST(CAST(sum(amount_centavos) AS BIGINT) AS DOUBLE PRECISION) / 100.0 \
+                     / count(DISTINCT {BASKET}) FROM {SILVER} GROUP BY 1 ORDER BY 1"
+            ),
+            vec![Text, Int, Float],
+            "brand_dayparts",
+        ),
+        (
+            // Snacks baskets may hold two brands: each counts once.
+            json!({"intent": "aggregate", "dimensions": ["category"],
+                   "measures": ["transactions", "avg_basket_units"],
+                   "filters": {"weekend": false}}),
+            format!(
+                "SELECT product_category, count(DISTINCT {BASKET}), \
+                     CAST(sum(quantity) AS DOUBLE PRECISION) / count(DISTINCT {BASKET}) \
+                     FROM {SILVER} WHERE day_type = 'weekday' GROUP BY 1 ORDER BY 1"
+            ),
+            vec![Text, Int, Float],
+            "brand_dayparts",
+        ),
+        (
+            json!({"intent": "aggregate", "dimensions": ["brand"],
+                   "measures": ["transactions", "unique_customers"],
+                   "filters": {"payment_methods": ["GCash", "utang"]}}),
+            format!(
+                "SELECT {brand}, count(DISTINCT {BASKET}), count(DISTINCT customer_id) + \
+                     count(DISTINCT CASE WHEN customer_id IS NULL THEN {BASKET} END) \
+                     FROM {SILVER} WHERE payment_method IN ('gcash', 'utang') \
+                     GROUP BY 1 ORDER BY 1"
+            ),
+            vec![Text, Int, Int],
+            "silver",
+        ),
+        (
             json!({"intent": "aggregate", "dimensions": ["category", "day_type"],
                    "measures": ["units", "revenue"],
                    "filters": {"dayparts": ["Evening", "night"], "weekend": true}}),
