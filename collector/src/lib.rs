@@ -6,8 +6,8 @@
 //! caller's shutdown future completes.
 
 /// The allocator of every program built on the collector (the binary, its tests and benches):
-/// silver's build allocates for every field of every item, and mimalloc takes a third less of the
-/// stage's CPU time than the system's (see DECISIONS.md, "Silver's CPU work").
+/// silver's build allocates for every field of every item, and the system allocator took about a
+/// third of a profile of that build (see DECISIONS.md, "Silver's CPU work").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
