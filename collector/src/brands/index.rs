@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use super::dictionary::{Category, Dictionary, FuzzySetting, KeyKind, KeySpec};
 use super::fuzzy::{FuzzyIndex, default_threshold};
 use super::normalize::normalize_key;
@@ -11,6 +13,11 @@ use super::{Brand, BrandKind, BrandMatcher, DictionaryStats};
 
 /// Shortest key the fuzzy step compares, in letters written together.
 pub(crate) const FUZZY_MIN_LEN: usize = 5;
+
+/// The index's maps and sets: every word of every item is looked up in them, so they hash with
+/// foldhash rather than SipHash (the keys are the collector's own dictionary, not a caller's).
+pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
+pub(crate) type Set<K> = HashSet<K, RandomState>;
 
 /// One dictionary entry under its compact form.
 #[derive(Debug)]
@@ -27,19 +34,19 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     /// Compact form → entries (one strong brand or company at most; weak ones may share a form).
-    pub(crate) keys: HashMap<Box<str>, Vec<Entry>>,
+    pub(crate) keys: Map<Box<str>, Vec<Entry>>,
     /// Every prefix of every compact form (the forms included).
-    pub(crate) prefixes: HashSet<Box<str>>,
+    pub(crate) prefixes: Set<Box<str>>,
     /// Standalone numbers that are part of entries ("555", the "7" of "Lucky 7").
-    pub(crate) numbers: HashSet<Box<str>>,
+    pub(crate) numbers: Set<Box<str>>,
     /// Per brand, the words that confirm its weak entries.
-    pub(crate) context: Vec<HashSet<Box<str>>>,
+    pub(crate) context: Vec<Set<Box<str>>>,
     /// Per brand, the companies (ids) that own it.
     pub(crate) owners: Vec<Vec<u32>>,
     /// Canonical names (compact) of brands and companies → id.
-    pub(crate) by_name: HashMap<Box<str>, u32>,
+    pub(crate) by_name: Map<Box<str>, u32>,
     /// Words never fuzzy-matched.
-    pub(crate) noise: HashSet<Box<str>>,
+    pub(crate) noise: Set<Box<str>>,
     pub(crate) fuzzy: FuzzyIndex,
 }
 
@@ -148,7 +155,7 @@ pub(crate) fn build(dictionary: &Dictionary) -> (Vec<Brand>, Index, DictionarySt
                 index.fuzzy.insert(&key.compact, &key.spaced, id, t);
             }
         }
-        index.context.push(HashSet::new());
+        index.context.push(Set::default());
     }
     index.noise = dictionary.noise.iter().map(|w| w.as_str().into()).collect();
     stats.categories = categories.len();

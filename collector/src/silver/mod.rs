@@ -294,7 +294,8 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         if first_in_group {
             groups.push(group);
         }
-        let item = &t.items[index];
+        // The item's texts move into its row: nothing reads them after this.
+        let item = &mut t.items[index];
         out.rows.push(SilverRow {
             id: format!("{}:{}:{index}", record.device_id, record.transaction_id),
             transaction_id: record.transaction_id.clone(),
@@ -304,7 +305,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             payment_method: payment_method.clone(),
             product_category: resolved.category.to_owned(),
             brand_name: resolved.brand.map(str::to_owned),
-            sku: item.sku.clone(),
+            sku: item.sku.take(),
             customer_id: customer.id.clone(),
             store_id: store_id.clone(),
             device_id: record.device_id.clone(),
@@ -317,12 +318,12 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
             item_index: i32::try_from(index).unwrap_or(i32::MAX),
             quantity: item.quantity,
             unit_price: item.unit_price,
-            product_name: item.product_name.clone(),
-            device_brand: item.brand_name.clone(),
+            product_name: item.product_name.take(),
+            device_brand: item.brand_name.take(),
             brand_method: resolved.method,
             brand_source: resolved.source,
             brand_score: resolved.score,
-            quality_issues: to_json(&score.issues),
+            quality_issues: issues_json(&score.issues),
             daypart: daypart(at),
             day_type: day_type(at),
             basket_units,
@@ -412,6 +413,15 @@ impl<'a> ItemBrand<'a> {
                 score: None,
             },
         }
+    }
+}
+
+/// An item score's issues as JSON text; most items have none, and `[]` needs no serialiser.
+fn issues_json(issues: &[quality::QualityIssue]) -> String {
+    if issues.is_empty() {
+        "[]".to_owned()
+    } else {
+        to_json(issues)
     }
 }
 
