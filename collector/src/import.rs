@@ -36,8 +36,12 @@ use scout_common::Transaction;
 pub const FILE_DEVICE: &str = "DRIVE";
 /// The store id of file transactions that name no store (unless the import names one).
 pub const UNKNOWN_STORE: &str = "unknown";
-/// Bronze rows per insert.
-const BATCH: usize = 500;
+/// Most bronze rows per insert: one statement and one commit (one fsync) for thousands of rows,
+/// rather than the edge stream's request-sized batches.
+const BATCH_ROWS: usize = 5_000;
+/// Most bytes of bronze rows per insert ([`BronzeRow::weight`]), so wide rows keep a batch, and
+/// the import's memory, bounded: one batch is built while the one before it lands.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Sample rows kept in staging's `raw_data`.
 const RAW_SAMPLE: usize = 20;
 /// Rejected transactions listed in a report (all are counted).
@@ -344,7 +348,9 @@ async fn land(
     store_id: &str,
     report: &mut ImportReport,
 ) -> Result<(), Landed> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(2);
+    // One batch waits while another lands and a third is built: the file is read and converted
+    // while the database writes, and at most three batches are in memory.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(1);
     let store_id = store_id.to_owned();
     let converter = tokio::task::spawn_blocking(move || convert(transactions, &store_id, &sender));
     let mut outcome = Ok(());
@@ -385,8 +391,11 @@ async fn land(
     }
 }
 
+#[derive(Default)]
 struct Batch {
     rows: Vec<BronzeRow>,
+    /// The rows' [`BronzeRow::weight`].
+    bytes: usize,
     rejections: Vec<String>,
 }
 
@@ -398,10 +407,7 @@ fn convert(
     sender: &tokio::sync::mpsc::Sender<Batch>,
 ) -> (files::ConvertStats, Option<String>) {
     let received_at = Utc::now();
-    let mut batch = Batch {
-        rows: Vec::with_capacity(BATCH),
-        rejections: Vec::new(),
-    };
+    let mut batch = Batch::default();
     let mut error = None;
     for payload in transactions.by_ref() {
         let payload = match payload {
@@ -417,7 +423,7 @@ fn convert(
                     .device_id
                     .as_ref()
                     .map_or(FILE_DEVICE.to_owned(), |d| d.as_str().to_owned());
-                batch.rows.push(BronzeRow::new(
+                let row = BronzeRow::new(
                     t,
                     Landing {
                         device_id: &device,
@@ -425,18 +431,14 @@ fn convert(
                         endpoint: FILE_ENDPOINT,
                         received_at,
                     },
-                ));
+                );
+                batch.bytes += row.weight();
+                batch.rows.push(row);
             }
             Err(e) => batch.rejections.push(e.to_string()),
         }
-        if batch.rows.len() >= BATCH {
-            let full = std::mem::replace(
-                &mut batch,
-                Batch {
-                    rows: Vec::with_capacity(BATCH),
-                    rejections: Vec::new(),
-                },
-            );
+        if batch.rows.len() >= BATCH_ROWS || batch.bytes >= BATCH_BYTES {
+            let full = std::mem::take(&mut batch);
             if sender.blocking_send(full).is_err() {
                 // The lander stopped (the database failed): it reports why.
                 return (transactions.stats().clone(), None);

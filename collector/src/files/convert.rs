@@ -404,10 +404,11 @@ impl Iterator for Transactions {
     }
 }
 
-/// Centavos as a JSON number of pesos (exact to the centavo when read back and rounded).
+/// Centavos as a JSON number of pesos (exact to the centavo when read back and rounded). The
+/// division is correctly rounded, so the float is the one reading `format_centavos`'s text
+/// gives (a parser computes `1050 / 10²` the same way), without writing and parsing that text.
 fn pesos(centavos: i64) -> Value {
-    let text = values::format_centavos(centavos);
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(centavos as f64 / 100.0).map_or(Value::Null, Value::Number)
 }
 
 fn age_bracket(age: f64) -> &'static str {

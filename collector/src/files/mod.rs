@@ -27,7 +27,8 @@
 //!   an unreadable amount) is counted in [`ConvertStats`] with its reason.
 //!
 //! Pieces: `detect.rs` (format and encoding), `text.rs` (decoding), `delimited.rs` (dialect and
-//! streaming rows), `values.rs` (money, numbers, dates), the readers `json.rs`, `xml.rs`,
+//! streaming rows), `values.rs` (money, numbers, dates; `shapes.rs` reads and writes the
+//! everyday date and time shapes without format strings), the readers `json.rs`, `xml.rs`,
 //! `excel.rs`, `parquet.rs`, then `infer.rs` (schema and quality), `mapping.rs` with its
 //! vocabulary `words.rs`, and `convert.rs` (rows to transactions).
 
@@ -40,6 +41,7 @@ mod json;
 mod mapping;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod shapes;
 mod text;
 mod values;
 mod words;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Serialize;
 
-use super::Cell;
+use super::{Cell, shapes};
 use scout_common::timestamp;
 
 /// Which number comes first in a slashed date of a column.
@@ -291,8 +291,10 @@ impl When {
     /// RFC 3339 text: local times with Manila's +08:00, instants in UTC.
     pub fn to_rfc3339(self) -> String {
         match self {
-            When::Date(d) => format!("{}T00:00:00+08:00", d.format("%Y-%m-%d")),
-            When::Local(t) => format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S")),
+            When::Date(d) => shapes::manila_midnight(d)
+                .unwrap_or_else(|| format!("{}T00:00:00+08:00", d.format("%Y-%m-%d"))),
+            When::Local(t) => shapes::manila_time(t)
+                .unwrap_or_else(|| format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S"))),
             When::Instant(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
@@ -400,6 +402,9 @@ fn split_date_time(s: &str) -> (&str, Option<&str>) {
 }
 
 fn parse_date(s: &str, order: DateOrder) -> Option<NaiveDate> {
+    if let Some(d) = shapes::iso_date(s).filter(plausible_date) {
+        return Some(d);
+    }
     let numeric = match order {
         DateOrder::Mdy => DATE_FORMATS_MDY.iter().chain(DATE_FORMATS_DMY.iter()),
         DateOrder::Dmy => DATE_FORMATS_DMY.iter().chain(DATE_FORMATS_MDY.iter()),
@@ -421,6 +426,9 @@ fn parse_date(s: &str, order: DateOrder) -> Option<NaiveDate> {
 /// Reads a time of day (`14:05`, `2:05 PM`, `14:05:33`).
 pub fn parse_time(raw: &str) -> Option<NaiveTime> {
     let s = raw.trim();
+    if let Some(t) = shapes::clock(s) {
+        return Some(t);
+    }
     let upper = s.to_ascii_uppercase();
     let upper = upper.replace("A.M.", "AM").replace("P.M.", "PM");
     TIME_FORMATS
