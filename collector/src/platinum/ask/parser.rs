@@ -69,6 +69,15 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
                 continue;
             }
             let matched = tokens(&d.matched);
+            // A near spelling made only of the grammar's own words ("brand paid" for Band-Aid)
+            // is the question's wording, not a brand.
+            if d.method == Method::Fuzzy
+                && matched
+                    .iter()
+                    .all(|m| lookup(m).is_some() || STOPWORDS.contains(&m.as_str()))
+            {
+                continue;
+            }
             let before = words.len();
             // Every word of the name, whether the question hyphenated it ("coca-cola") or not.
             words.retain(|w| !w.split('-').all(|part| matched.iter().any(|m| m == part)));

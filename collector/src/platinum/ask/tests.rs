@@ -55,6 +55,12 @@ fn the_issue_questions_read_as_meant() {
     assert_eq!(p["dimensions"], json!(["day", "store"]));
     assert_eq!(p["filters"]["categories"], json!(["Instant Noodles"]));
 
+    // The grammar's own words are not a misspelt brand ("brand paid" is near Band-Aid).
+    let p = plan("revenue by brand paid with GCash");
+    assert_eq!(p["dimensions"], json!(["brand"]));
+    assert_eq!(p["filters"]["payment_methods"], json!(["gcash"]));
+    assert!(p["filters"].get("brands").is_none(), "{p}");
+
     let p = plan("top lima na brand ngayong buwan");
     assert_eq!(p["limit"], 5);
     let p = plan("benta nakaraang pitong araw");

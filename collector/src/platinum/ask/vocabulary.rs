@@ -349,6 +349,9 @@ pub const STOPWORDS: &[&str] = &[
     "and",
     "or",
     "with",
+    // "paid with GCash", "paid in cash", "binayaran ng Maya": the method that follows filters.
+    "paid",
+    "binayaran",
     "from",
     "is",
     "are",
