@@ -5,12 +5,6 @@
 //! subcommands and [`run`] serves the HTTP API on a listener the caller bound, until the
 //! caller's shutdown future completes.
 
-/// The allocator of every program built on the collector (the binary, its tests and benches):
-/// silver's build allocates for every field of every item, and the system allocator took about a
-/// third of a profile of that build (see DECISIONS.md, "Silver's CPU work").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod brands;
 pub mod bronze;
 pub mod cli;
