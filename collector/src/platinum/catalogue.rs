@@ -16,7 +16,8 @@ pub enum Source {
     /// whole baskets per row, so transaction counts add up.
     Customers,
     /// `gold.brand_daypart_analytics`: gold's grain × daypart × day type; additive revenue
-    /// and units only, like gold.
+    /// and units, and baskets counted per brand × category, per brand and per category (used
+    /// where [`BasketFlag::for_plan`] fixes a brand or a category in every group).
     BrandDayparts,
     /// `gold.basket_analytics`: customer analytics' grain × age bracket × gender, whole
     /// baskets per row.
