@@ -27,6 +27,8 @@
 //!   category (`transaction_count`), per brand (`brand_transactions`: summed over a brand's
 //!   categories, its baskets each once) and per category (`category_transactions`); platinum
 //!   answers questions about brands and categories from it.
+//! - `gold.brand_payment_analytics`, gold's grain × weekday/weekend × payment method: the same
+//!   figures, for questions about brands and categories by payment method.
 //!
 //! **Guarantees:** a partition is rebuilt whole from silver in one transaction, so a day's gold
 //! revenue equals the sum of that day's silver amounts exactly (centavos are integers on both
@@ -34,9 +36,11 @@
 //! transaction for an old day re-queues that day. Money is summed exactly; averages and unit
 //! sums are rounded to 4 decimals, so two collectors sharing a database write the same figures
 //! as one (the scale-out test compares them). Transactions and baskets are counted on silver's
-//! `first_in_group` / `first_in_basket` rows, so every table is one pass over the partitions'
-//! silver rows (on PostgreSQL a plain `SELECT` each, which the database may run with parallel
-//! workers; product analytics are derived from the gold rows).
+//! `first_in_group` / `first_in_basket` rows. The basket, brand × daypart and brand × payment
+//! tables are one pass each over the partitions' silver rows (on PostgreSQL a plain `SELECT`
+//! each, which the database may run with parallel workers); gold is rolled up from the brand ×
+//! daypart rows, customer analytics from the basket rows (both count known customers from the
+//! few silver rows with a customer id), product analytics from gold.
 
 use std::fmt::Write as _;
 

@@ -19,6 +19,9 @@ pub enum Source {
     /// and units, and baskets counted per brand × category, per brand and per category (used
     /// where [`BasketFlag::for_plan`] fixes a brand or a category in every group).
     BrandDayparts,
+    /// `gold.brand_payment_analytics`: gold's grain × day type × payment, counted as the
+    /// brand × daypart rows are.
+    BrandPayments,
     /// `gold.basket_analytics`: customer analytics' grain × age bracket × gender, whole
     /// baskets per row.
     Baskets,
@@ -31,10 +34,11 @@ pub enum Source {
 const BASKET: &str = "t.bronze_id";
 
 impl Source {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Gold,
         Self::Customers,
         Self::BrandDayparts,
+        Self::BrandPayments,
         Self::Baskets,
         Self::Silver,
     ];
@@ -45,6 +49,7 @@ impl Source {
             Self::Gold => "scout.scout_gold_transactions",
             Self::Customers => "gold.customer_analytics",
             Self::BrandDayparts => "gold.brand_daypart_analytics",
+            Self::BrandPayments => "gold.brand_payment_analytics",
             Self::Baskets => "gold.basket_analytics",
             Self::Silver => "silver.transactions_cleaned",
         }
@@ -78,6 +83,7 @@ impl Source {
             Self::Gold => item,
             Self::Customers => basket,
             Self::BrandDayparts => item || time_of_day,
+            Self::BrandPayments => item || matches!(d, D::DayType | D::PaymentMethod),
             Self::Baskets => basket || matches!(d, D::AgeBracket | D::Gender),
             Self::Silver => true,
         }
@@ -89,7 +95,7 @@ impl Source {
         match self {
             Self::Gold => matches!(m, M::Revenue | M::Units),
             // Its basket counts serve where a brand or a category is fixed in every group.
-            Self::BrandDayparts => {
+            Self::BrandDayparts | Self::BrandPayments => {
                 matches!(m, M::Revenue | M::Units)
                     || (baskets && flag.is_some_and(|f| f != BasketFlag::Basket))
             }
@@ -105,8 +111,9 @@ impl Source {
                 f.payment_methods.is_empty() && f.dayparts.is_empty() && f.weekend.is_none()
             }
             Self::BrandDayparts => f.payment_methods.is_empty(),
-            Self::Customers | Self::Baskets => f.brands.is_empty() && f.categories.is_empty(),
+            Self::BrandPayments => f.dayparts.is_empty(),
             Self::Silver => true,
+            Self::Customers | Self::Baskets => f.brands.is_empty() && f.categories.is_empty(),
         }
     }
 
@@ -153,7 +160,7 @@ impl Source {
                 },
             ),
             Self::Gold => ("t.revenue_centavos", "t.units_sold", String::new()),
-            Self::BrandDayparts => (
+            Self::BrandDayparts | Self::BrandPayments => (
                 "t.revenue_centavos",
                 "t.units_sold",
                 flag.and_then(BasketFlag::brand_daypart_column)
@@ -255,7 +262,7 @@ impl BasketFlag {
         }
     }
 
-    /// The brand × daypart analytics column that counts baskets this way.
+    /// The brand × daypart (and brand × payment) analytics column that counts baskets this way.
     fn brand_daypart_column(self) -> Option<&'static str> {
         match self {
             Self::Basket => None,
@@ -289,6 +296,10 @@ mod tests {
         p.filters.weekend = Some(true);
         assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
         p.filters.payment_methods = vec!["Maya".into()];
+        assert_eq!(Source::for_plan(&p), Source::BrandPayments);
+        p.filters.stores = vec!["store-102".into()];
+        assert_eq!(Source::for_plan(&p), Source::BrandPayments);
+        p.filters.dayparts = vec!["evening".into()];
         assert_eq!(Source::for_plan(&p), Source::Silver);
         let p = Plan::new(
             Intent::Compare,
@@ -323,7 +334,8 @@ mod tests {
         assert_eq!(Source::for_plan(&p), Source::Silver);
         let p = Plan::new(Intent::Aggregate, &[], &[Measure::UniqueCustomers]);
         assert_eq!(Source::for_plan(&p), Source::Silver);
-        // Brands by time of day: the brand × daypart table, unless a payment filter needs items.
+        // Brands by time of day: the brand × daypart table, unless a payment filter needs
+        // items; by payment method: the brand × payment table, unless a device does.
         let mut p = Plan::new(
             Intent::Crosstab,
             &[Dimension::Brand, Dimension::Daypart],
@@ -333,6 +345,16 @@ mod tests {
         p.filters.weekend = Some(false);
         assert_eq!(Source::for_plan(&p), Source::BrandDayparts);
         p.filters.payment_methods = vec!["GCash".into()];
+        assert_eq!(Source::for_plan(&p), Source::Silver);
+        let mut p = Plan::new(
+            Intent::Crosstab,
+            &[Dimension::Brand, Dimension::PaymentMethod],
+            &[Measure::Transactions],
+        );
+        assert_eq!(Source::for_plan(&p), Source::BrandPayments);
+        p.filters.weekend = Some(true);
+        assert_eq!(Source::for_plan(&p), Source::BrandPayments);
+        p.dimensions.push(Dimension::Device);
         assert_eq!(Source::for_plan(&p), Source::Silver);
         // Shoppers: basket analytics, which cannot split baskets by brand.
         let mut p = Plan::new(

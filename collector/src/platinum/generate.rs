@@ -225,7 +225,7 @@ mod tests {
             let q = generate(&plan, backend, d("2026-12-05"));
             assert!(!q.sql.contains("DROP"), "{}", q.sql);
             assert!(!q.sql.contains("gcash"), "{}", q.sql);
-            assert_eq!(q.source, Source::Silver);
+            assert_eq!(q.source, Source::BrandPayments);
             assert!(q.params.contains(&Param::Text(hostile.to_lowercase())));
             assert!(q.params.contains(&Param::Text("gcash".into())));
         }
@@ -257,10 +257,16 @@ mod tests {
             q.sql
         );
         plan.filters.weekend = Some(false);
+        // A category by payment method in the evenings: no analytics table has both.
         plan.filters.categories = vec!["Snacks".into()];
         let q = generate(&plan, Backend::Postgres, d("2026-12-05"));
         assert_eq!(q.source, Source::Silver);
         assert!(q.sql.contains("t.day_type = $3"), "{}", q.sql);
         assert_eq!(q.params[2], Param::Text("weekday".into()));
+        // Without the daypart, its baskets are counted in the brand × payment table.
+        plan.filters.dayparts.clear();
+        let q = generate(&plan, Backend::Postgres, d("2026-12-05"));
+        assert_eq!(q.source, Source::BrandPayments);
+        assert!(q.sql.contains("t.category_transactions"), "{}", q.sql);
     }
 }

@@ -59,13 +59,14 @@ pub struct GoldRow {
 
 /// Tables whose rows of a partition a rebuild replaces (a rebuilt partition is no longer a
 /// failed one).
-pub(super) const REBUILT: [&str; 6] = [
+pub(super) const REBUILT: [&str; 7] = [
     "metadata.gold_failures",
     "scout.scout_gold_transactions",
     "gold.product_analytics",
     "gold.customer_analytics",
     "gold.basket_analytics",
     "gold.brand_daypart_analytics",
+    "gold.brand_payment_analytics",
 ];
 
 /// Silver and its archived rows, as every aggregate reads them for the claimed partitions.
@@ -87,11 +88,96 @@ pub(super) struct Aggregate {
     pub select: &'static str,
 }
 
-/// Silver's unresolved brand (NULL) is labelled `Unknown` here, so gold's grain stays NOT NULL.
-/// Plain sums over silver's flags (`first_in_group`, `first_in_basket`): one pass per table, no
-/// regrouping per transaction, integer centavos rather than pesos. `known` counts distinct
-/// customer ids at gold's grain from the few rows that carry one; anonymous baskets count one
-/// customer each.
+/// Basket analytics (customer analytics' grain × age bracket × gender), for platinum's
+/// questions about shoppers: whole baskets per row (every row of a transaction falls in the same
+/// group), so transaction counts, revenue and units add up over any of its dimensions. Read from
+/// silver; customer analytics are rolled up from it.
+pub(super) const BASKETS: Aggregate = Aggregate {
+    table: "gold.basket_analytics",
+    columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
+              age_bracket, gender, transaction_count, revenue_centavos, units_sold, \
+              anonymous_transactions",
+    ctes: "",
+    select: concat!(
+        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
+         t.basket_band, t.age_bracket, t.gender, \
+         count(*) FILTER (WHERE t.first_in_basket) AS transaction_count, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
+         count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) \
+           AS anonymous_transactions ",
+        claimed_silver!(),
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    ),
+};
+
+/// Brand × daypart analytics (gold's grain × daypart × day type), for platinum's questions
+/// about brands and categories by time of day: revenue and units add up over any of its
+/// dimensions; baskets are counted three ways (per brand × category, per brand, per category:
+/// each basket once, on silver's first row of it), so a count adds up wherever its brand or
+/// category is fixed. Read from silver; gold is rolled up from it (hence the sums of anonymous
+/// baskets, basket units and quality scores). Silver's unresolved brand (NULL) is labelled
+/// `Unknown` here, so gold's grain stays NOT NULL.
+pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
+    table: "gold.brand_daypart_analytics",
+    columns: "transaction_date, store_id, daypart, day_type, brand_name, product_category, \
+              revenue_centavos, units_sold, item_rows, transaction_count, brand_transactions, \
+              category_transactions, anonymous_transactions, basket_units, quality_score_total",
+    ctes: "",
+    select: concat!(
+        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, \
+         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
+         count(*) AS item_rows, \
+         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
+         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
+         count(*) FILTER (WHERE t.first_in_category) AS category_transactions, \
+         count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) \
+           AS anonymous_transactions, \
+         coalesce(sum(t.basket_units) FILTER (WHERE t.first_in_group), 0) AS basket_units, \
+         sum(t.quality_score) AS quality_score_total ",
+        claimed_silver!(),
+        " GROUP BY 1, 2, 3, 4, 5, 6"
+    ),
+};
+
+/// Brand × payment analytics (gold's grain × day type × payment method), for platinum's
+/// questions about brands and categories by payment: counted as the brand × daypart rows are.
+pub(super) const BRAND_PAYMENTS: Aggregate = Aggregate {
+    table: "gold.brand_payment_analytics",
+    columns: "transaction_date, store_id, day_type, payment_method, brand_name, \
+              product_category, revenue_centavos, units_sold, item_rows, transaction_count, \
+              brand_transactions, category_transactions",
+    ctes: "",
+    select: concat!(
+        "SELECT t.transaction_date, t.store_id, t.day_type, t.payment_method, \
+         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
+         count(*) AS item_rows, \
+         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
+         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
+         count(*) FILTER (WHERE t.first_in_category) AS category_transactions ",
+        claimed_silver!(),
+        " GROUP BY 1, 2, 3, 4, 5, 6"
+    ),
+};
+
+/// The claimed partitions' rows of an analytics table just rebuilt, for the roll-ups.
+macro_rules! claimed {
+    ($table:literal) => {
+        concat!(
+            "FROM k JOIN ",
+            $table,
+            " t ON t.transaction_date = k.d AND t.store_id = k.s"
+        )
+    };
+}
+
+/// Gold (day × store × brand × category), rolled up from the brand × daypart rows. `known`
+/// counts distinct customer ids at gold's grain from the few silver rows that carry one (an index
+/// holds just those); anonymous baskets count one customer each.
 pub(super) const GOLD: Aggregate = Aggregate {
     table: "scout.scout_gold_transactions",
     columns: "transaction_date, brand_name, product_category, store_id, revenue_peso, \
@@ -107,15 +193,14 @@ pub(super) const GOLD: Aggregate = Aggregate {
         " \
            WHERE t.customer_id IS NOT NULL GROUP BY 1, 2, 3, 4), \
          a AS ( \
-           SELECT t.transaction_date, t.store_id, \
-             coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
-             sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_group) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_group) AS basket, \
-             sum(t.quantity) AS units, count(*) AS item_rows, avg(t.quality_score) AS quality \
+           SELECT t.transaction_date, t.store_id, t.brand_name, t.product_category, \
+             sum(t.revenue_centavos) AS centavos, sum(t.transaction_count) AS transactions, \
+             sum(t.anonymous_transactions) AS anonymous, \
+             sum(t.basket_units) / nullif(sum(t.transaction_count), 0) AS basket, \
+             sum(t.units_sold) AS units, sum(t.item_rows) AS item_rows, \
+             sum(t.quality_score_total) / sum(t.item_rows) AS quality \
            ",
-        claimed_silver!(),
+        claimed!("gold.brand_daypart_analytics"),
         " \
            GROUP BY 1, 2, 3, 4)"
     ),
@@ -131,9 +216,8 @@ pub(super) const GOLD: Aggregate = Aggregate {
            USING (transaction_date, store_id, brand_name, product_category)",
 };
 
-/// Customer analytics (date × store × daypart × day type × payment × basket band): every row
-/// of a transaction falls in the same group, so each group holds whole baskets, counted on
-/// silver's `first_in_basket` rows.
+/// Customer analytics (date × store × daypart × day type × payment × basket band), rolled up
+/// from the basket rows: whole baskets per group, so a basket's units are its group's units.
 pub(super) const CUSTOMERS: Aggregate = Aggregate {
     table: "gold.customer_analytics",
     columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
@@ -149,12 +233,12 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
            WHERE t.customer_id IS NOT NULL AND t.first_in_basket GROUP BY 1, 2, 3, 4, 5, 6), \
          a AS ( \
            SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-             t.basket_band, sum(t.amount_centavos) AS centavos, \
-             count(*) FILTER (WHERE t.first_in_basket) AS transactions, \
-             count(*) FILTER (WHERE t.first_in_basket AND t.customer_id IS NULL) AS anonymous, \
-             avg(t.basket_units) FILTER (WHERE t.first_in_basket) AS units \
+             t.basket_band, sum(t.revenue_centavos) AS centavos, \
+             sum(t.transaction_count) AS transactions, \
+             sum(t.anonymous_transactions) AS anonymous, \
+             sum(t.units_sold) / nullif(sum(t.transaction_count), 0) AS units \
            ",
-        claimed_silver!(),
+        claimed!("gold.basket_analytics"),
         " \
            GROUP BY 1, 2, 3, 4, 5, 6)"
     ),
@@ -169,48 +253,10 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
            USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
 };
 
-/// Basket analytics (customer analytics' grain × age bracket × gender), for platinum's
-/// questions about shoppers: whole baskets per row like customer analytics, so transaction
-/// counts, revenue and units add up over any of its dimensions.
-pub(super) const BASKETS: Aggregate = Aggregate {
-    table: "gold.basket_analytics",
-    columns: "transaction_date, store_id, daypart, day_type, payment_method, basket_band, \
-              age_bracket, gender, transaction_count, revenue_centavos, units_sold",
-    ctes: "",
-    select: concat!(
-        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, t.payment_method, \
-         t.basket_band, t.age_bracket, t.gender, \
-         count(*) FILTER (WHERE t.first_in_basket) AS transaction_count, \
-         sum(t.amount_centavos) AS revenue_centavos, \
-         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold ",
-        claimed_silver!(),
-        " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
-    ),
-};
-
-/// Brand × daypart analytics (gold's grain × daypart), for platinum's questions about brands
-/// and categories by time of day: revenue and units add up over any of its dimensions; baskets
-/// are counted three ways (per brand × category, per brand, per category: each basket once, on
-/// silver's first row of it), so a count adds up wherever its brand or category is fixed.
-pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
-    table: "gold.brand_daypart_analytics",
-    columns: "transaction_date, store_id, daypart, day_type, brand_name, product_category, \
-              revenue_centavos, units_sold, item_rows, transaction_count, brand_transactions, \
-              category_transactions",
-    ctes: "",
-    select: concat!(
-        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, \
-         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
-         sum(t.amount_centavos) AS revenue_centavos, \
-         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
-         count(*) AS item_rows, \
-         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
-         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
-         count(*) FILTER (WHERE t.first_in_category) AS category_transactions ",
-        claimed_silver!(),
-        " GROUP BY 1, 2, 3, 4, 5, 6"
-    ),
-};
+/// What a rebuild fills, in order: the two analytics tables from silver, then the tables
+/// rolled up from them and from gold.
+pub(super) const FROM_SILVER: [&Aggregate; 3] = [&BASKETS, &BRAND_DAYPARTS, &BRAND_PAYMENTS];
+pub(super) const ROLLED_UP: [&Aggregate; 3] = [&GOLD, &CUSTOMERS, &PRODUCTS];
 
 /// Product analytics share gold's grain: derived from the gold rows just written (window
 /// functions over a few rows per partition).

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
 use super::error::StoreError;
-use super::gold::{Aggregate, BASKETS, BRAND_DAYPARTS, CUSTOMERS, GOLD, PRODUCTS, REBUILT};
+use super::gold::{Aggregate, FROM_SILVER, REBUILT, ROLLED_UP};
 use super::sql::{Arg, Record, Row, encode_arg};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -345,8 +345,7 @@ pub(super) async fn rebuild_gold(
     for setting in settings {
         sqlx::query(setting).execute(&mut **tx).await?;
     }
-    let gold = insert_aggregate(tx, &dates, &stores, &GOLD).await?;
-    for aggregate in [&CUSTOMERS, &BASKETS, &BRAND_DAYPARTS] {
+    for aggregate in FROM_SILVER {
         insert_aggregate(tx, &dates, &stores, aggregate).await?;
     }
     if large {
@@ -355,21 +354,31 @@ pub(super) async fn rebuild_gold(
             .execute(&mut **tx)
             .await?;
     }
-    // Product analytics read the gold rows just written, a few per partition: a plain
-    // `INSERT … SELECT` (nothing to gain from parallel workers).
-    let Aggregate {
-        table,
-        columns,
-        select,
-        ..
-    } = &PRODUCTS;
-    sqlx::query(AssertSqlSafe(format!(
-        "WITH {CLAIMED} INSERT INTO {table} ({columns}) SELECT {columns} FROM ({select}) r"
-    )))
-    .bind(&dates)
-    .bind(&stores)
-    .execute(&mut **tx)
-    .await?;
+    // The roll-ups read the few analytics rows just written per partition (and silver's rows
+    // with a customer id, through their index): plain `INSERT … SELECT`s, nothing to gain from
+    // parallel workers.
+    let mut gold = 0;
+    for (i, a) in ROLLED_UP.into_iter().enumerate() {
+        let Aggregate {
+            table,
+            columns,
+            ctes,
+            select,
+        } = a;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "WITH {CLAIMED}{ctes} INSERT INTO {table} ({columns}) SELECT {columns} \
+             FROM ({select}) r"
+        )))
+        .bind(&dates)
+        .bind(&stores)
+        .persistent(false)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if i == 0 {
+            gold = inserted;
+        }
+    }
     Ok(gold)
 }
 

@@ -44,6 +44,7 @@ const READER_ROLE_USABLE: &str = "SELECT coalesce((SELECT pg_has_role(current_us
        AND has_table_privilege(r.oid, 'gold.customer_analytics', 'SELECT') \
        AND has_table_privilege(r.oid, 'gold.basket_analytics', 'SELECT') \
        AND has_table_privilege(r.oid, 'gold.brand_daypart_analytics', 'SELECT') \
+       AND has_table_privilege(r.oid, 'gold.brand_payment_analytics', 'SELECT') \
      FROM pg_roles r WHERE r.rolname = $1), false)";
 
 /// SQLite virtual-machine steps between two looks at the clock.

@@ -749,6 +749,42 @@ async fn analytics_beside_silver(store: &Store) -> Vec<(Vec<String>, Vec<String>
                coalesce(brand_name, 'Unknown'), daypart",
         ),
         (
+            // Baskets per brand and payment method, each basket once.
+            "SELECT concat_ws('|', transaction_date, store_id, brand_name, payment_method, \
+               sum(brand_transactions)) \
+             FROM gold.brand_payment_analytics GROUP BY transaction_date, store_id, \
+               brand_name, payment_method",
+            "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
+               payment_method, count(DISTINCT bronze_id)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               coalesce(brand_name, 'Unknown'), payment_method",
+        ),
+        (
+            // Per brand × category × daypart: baskets, those without a customer id, and the
+            // units of those baskets.
+            "SELECT concat_ws('|', transaction_date, store_id, brand_name, product_category, \
+               daypart, transaction_count, anonymous_transactions, basket_units) \
+             FROM gold.brand_daypart_analytics",
+            "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
+               product_category, daypart, count(DISTINCT bronze_id), \
+               count(DISTINCT CASE WHEN customer_id IS NULL THEN bronze_id END), \
+               sum(CASE WHEN first_in_group THEN basket_units END)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               coalesce(brand_name, 'Unknown'), product_category, daypart",
+        ),
+        (
+            // Per brand × category × payment: revenue, units, item rows, baskets.
+            "SELECT concat_ws('|', transaction_date, store_id, brand_name, product_category, \
+               payment_method, revenue_centavos, units_sold, item_rows, transaction_count, \
+               day_type) \
+             FROM gold.brand_payment_analytics",
+            "SELECT concat_ws('|', transaction_date, store_id, coalesce(brand_name, 'Unknown'), \
+               product_category, payment_method, sum(amount_centavos), sum(quantity), \
+               count(*), count(DISTINCT bronze_id), min(day_type)) \
+             FROM silver.transactions_cleaned GROUP BY transaction_date, store_id, \
+               coalesce(brand_name, 'Unknown'), product_category, payment_method",
+        ),
+        (
             // Baskets per category over its brands, each basket once.
             "SELECT concat_ws('|', transaction_date, store_id, product_category, daypart, \
                sum(category_transactions)) \
@@ -875,17 +911,18 @@ async fn analytics_tables_add_up_to_silver(backend: Backend) {
     }
     assert_ne!(after, first);
 
-    // A database that held silver before the migration adding the tables and silver's two
-    // flags (undone here) gets the flags set and the tables filled: the migration marks the
-    // rows and queues every partition for gold.
+    // A database that held silver before the migrations adding the tables and silver's two
+    // flags, then gold's roll-ups (undone here) gets the flags set and the tables filled: the
+    // migrations mark the rows and queue every partition for gold.
     for sql in [
         "DROP TABLE gold.basket_analytics",
         "DROP TABLE gold.brand_daypart_analytics",
+        "DROP TABLE gold.brand_payment_analytics",
         "ALTER TABLE silver.transactions_cleaned DROP COLUMN first_in_brand",
         "ALTER TABLE silver.transactions_cleaned DROP COLUMN first_in_category",
         "ALTER TABLE archive.transactions_cleaned DROP COLUMN first_in_brand",
         "ALTER TABLE archive.transactions_cleaned DROP COLUMN first_in_category",
-        "DELETE FROM _sqlx_migrations WHERE version = 20261208000100",
+        "DELETE FROM _sqlx_migrations WHERE version IN (20261208000100, 20261209000100)",
     ] {
         app.store.query(sql, &[]).await.unwrap();
     }

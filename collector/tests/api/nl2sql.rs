@@ -266,6 +266,32 @@ fn cases() -> Vec<(Value, String, Vec<Kind>, &'static str)> {
             "brand_dayparts",
         ),
         (
+            // Baskets per brand and payment method (a basket with two items of a brand counts
+            // once), and per category with one payment method.
+            json!({"intent": "aggregate", "dimensions": ["brand", "payment_method"],
+                   "measures": ["transactions", "revenue"]}),
+            format!(
+                "SELECT {brand}, payment_method, count(DISTINCT {BASKET}), \
+                     CAST(sum(amount_centavos) AS BIGINT) FROM {SILVER} \
+                     GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            vec![Text, Text, Int, Centavos],
+            "brand_payments",
+        ),
+        (
+            json!({"intent": "aggregate", "dimensions": ["category"],
+                   "measures": ["transactions", "avg_basket_pesos"],
+                   "filters": {"payment_methods": ["GCash"]}}),
+            format!(
+                "SELECT product_category, count(DISTINCT {BASKET}), \
+                     CAST(CAST(sum(amount_centavos) AS BIGINT) AS DOUBLE PRECISION) / 100.0 \
+                     / count(DISTINCT {BASKET}) FROM {SILVER} \
+                     WHERE payment_method IN ('gcash') GROUP BY 1 ORDER BY 1"
+            ),
+            vec![Text, Int, Float],
+            "brand_payments",
+        ),
+        (
             json!({"intent": "aggregate", "dimensions": ["brand"],
                    "measures": ["transactions", "unique_customers"],
                    "filters": {"payment_methods": ["GCash", "utang"]}}),
@@ -493,6 +519,7 @@ async fn reader_role_alone_cannot_write(url: &str) {
         [
             "gold.basket_analytics",
             "gold.brand_daypart_analytics",
+            "gold.brand_payment_analytics",
             "gold.customer_analytics",
             "scout.scout_gold_transactions",
             "silver.transactions_cleaned"
