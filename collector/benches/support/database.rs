@@ -42,13 +42,14 @@ impl BenchDatabase {
 /// Runs `run` once per backend `SCOUT_BENCH_BACKENDS` names (default `postgres,sqlite`), each
 /// on a fresh migrated database: a SQLite file in a temporary directory, or a PostgreSQL
 /// database made from `SCOUT_BENCH_PG_URL` (default the local server's `postgres` database) and
-/// dropped afterwards unless `SCOUT_BENCH_KEEP=1`.
+/// dropped afterwards; `SCOUT_BENCH_KEEP=1` keeps both for a look at the plans.
 #[allow(dead_code)] // not every bench runs on both backends
 pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector::Store)) {
     use scout_collector::store::{Store, StoreOptions};
     let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
     let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
         .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let keep = std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().unwrap();
     for backend in backends.split(',') {
         match backend.trim() {
@@ -61,6 +62,9 @@ pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector
                 store.migrate().await.unwrap();
                 run("sqlite", &store).await;
                 store.close().await;
+                if keep {
+                    println!("  kept: {}", file.display());
+                }
             }
             "postgres" => {
                 let db = BenchDatabase::create(&pg_admin, prefix).await;
@@ -70,7 +74,7 @@ pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector
                 store.migrate().await.unwrap();
                 run("postgres", &store).await;
                 store.close().await;
-                if std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+                if keep {
                     println!("  kept: {}", db.url);
                 } else {
                     db.drop_now().await;
@@ -78,5 +82,8 @@ pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector
             }
             other => panic!("unknown backend {other:?}"),
         }
+    }
+    if keep {
+        let _ = dir.keep();
     }
 }

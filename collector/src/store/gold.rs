@@ -69,12 +69,16 @@ pub(super) const REBUILT: [&str; 7] = [
     "gold.brand_payment_analytics",
 ];
 
-/// Silver and its archived rows, as every aggregate reads them for the claimed partitions.
+/// Silver and its archived rows, as every aggregate reads them for the claimed partitions. Each
+/// table is joined with the partitions on its own, so both backends look the partitions up in
+/// each table's (day, store) index; SQLite would otherwise copy both tables whole into a
+/// temporary one for every statement, however few partitions were claimed.
 macro_rules! claimed_silver {
     () => {
-        "FROM k JOIN (SELECT * FROM silver.transactions_cleaned UNION ALL \
-         SELECT * FROM archive.transactions_cleaned) t ON t.transaction_date = k.d \
-         AND t.store_id = k.s"
+        "FROM (SELECT t.* FROM k JOIN silver.transactions_cleaned t \
+         ON t.transaction_date = k.d AND t.store_id = k.s \
+         UNION ALL SELECT t.* FROM k JOIN archive.transactions_cleaned t \
+         ON t.transaction_date = k.d AND t.store_id = k.s) t"
     };
 }
 
