@@ -49,6 +49,9 @@ use crate::store::{Backend, Claim, GoldBatch, Store, StoreError};
 /// is built whole: parts there only added statements (measured, 200,000 items).
 const BUILD_PART: usize = 256;
 
+/// Silver rows one pass writes before it refreshes the planner's statistics of silver.
+const ANALYZE_AFTER_ROWS: u64 = 50_000;
+
 /// Batch sizes and pacing.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineOptions {
@@ -444,6 +447,15 @@ impl Pipeline {
         let mut total = SilverBatch::default();
         for done in futures_util::future::try_join_all((0..workers).map(|_| worker())).await? {
             total += done;
+        }
+        // A pass that wrote many rows (a first load, a rebuild, a backlog) leaves the planner's
+        // statistics of silver behind until the database's own upkeep catches up; gold's rebuild,
+        // which comes next, would plan with them (scanning silver for the customer ids an index
+        // holds). Failing to refresh them is not the pass's failure.
+        if total.silver_rows >= ANALYZE_AFTER_ROWS
+            && let Err(e) = self.store.analyze_silver().await
+        {
+            tracing::warn!(error = %e, "could not refresh silver's statistics");
         }
         Ok(total)
     }
