@@ -115,6 +115,20 @@ pub(super) const BASKETS: Aggregate = Aggregate {
     ),
 };
 
+/// What the brand × daypart and brand × payment rows hold after their grain's own columns: the
+/// brand and category, then revenue, units, item rows and baskets counted three ways.
+macro_rules! brand_figures {
+    () => {
+        "coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
+         sum(t.amount_centavos) AS revenue_centavos, \
+         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
+         count(*) AS item_rows, \
+         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
+         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
+         count(*) FILTER (WHERE t.first_in_category) AS category_transactions"
+    };
+}
+
 /// Brand × daypart analytics (gold's grain × daypart × day type), for platinum's questions
 /// about brands and categories by time of day: revenue and units add up over any of its
 /// dimensions; baskets are counted three ways (per brand × category, per brand, per category:
@@ -129,15 +143,9 @@ pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
               category_transactions, anonymous_transactions, basket_units, quality_score_total",
     ctes: "",
     select: concat!(
-        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, \
-         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
-         sum(t.amount_centavos) AS revenue_centavos, \
-         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
-         count(*) AS item_rows, \
-         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
-         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
-         count(*) FILTER (WHERE t.first_in_category) AS category_transactions, \
-         count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) \
+        "SELECT t.transaction_date, t.store_id, t.daypart, t.day_type, ",
+        brand_figures!(),
+        ", count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) \
            AS anonymous_transactions, \
          coalesce(sum(t.basket_units) FILTER (WHERE t.first_in_group), 0) AS basket_units, \
          sum(t.quality_score) AS quality_score_total ",
@@ -155,14 +163,9 @@ pub(super) const BRAND_PAYMENTS: Aggregate = Aggregate {
               brand_transactions, category_transactions",
     ctes: "",
     select: concat!(
-        "SELECT t.transaction_date, t.store_id, t.day_type, t.payment_method, \
-         coalesce(t.brand_name, 'Unknown') AS brand_name, t.product_category, \
-         sum(t.amount_centavos) AS revenue_centavos, \
-         round(sum(t.quantity)::numeric, 4)::float8 AS units_sold, \
-         count(*) AS item_rows, \
-         count(*) FILTER (WHERE t.first_in_group) AS transaction_count, \
-         count(*) FILTER (WHERE t.first_in_brand) AS brand_transactions, \
-         count(*) FILTER (WHERE t.first_in_category) AS category_transactions ",
+        "SELECT t.transaction_date, t.store_id, t.day_type, t.payment_method, ",
+        brand_figures!(),
+        " ",
         claimed_silver!(),
         " GROUP BY 1, 2, 3, 4, 5, 6"
     ),
