@@ -163,7 +163,7 @@ impl Source {
             Self::BrandDayparts | Self::BrandPayments => (
                 "t.revenue_centavos",
                 "t.units_sold",
-                flag.and_then(BasketFlag::brand_daypart_column)
+                flag.and_then(BasketFlag::brand_analytics_column)
                     .map(counted)
                     .unwrap_or_default(),
             ),
@@ -262,8 +262,8 @@ impl BasketFlag {
         }
     }
 
-    /// The brand × daypart (and brand × payment) analytics column that counts baskets this way.
-    fn brand_daypart_column(self) -> Option<&'static str> {
+    /// The brand × daypart and brand × payment analytics column that counts baskets this way.
+    fn brand_analytics_column(self) -> Option<&'static str> {
         match self {
             Self::Basket => None,
             Self::BrandCategory => Some("transaction_count"),

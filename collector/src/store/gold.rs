@@ -12,9 +12,9 @@ use std::ops::AddAssign;
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
+use super::Store;
 use super::error::StoreError;
 use super::sql::{Arg, Claim, Partition};
-use super::{Backend, Store};
 
 /// What one gold batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -260,8 +260,8 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
            USING (transaction_date, store_id, daypart, day_type, payment_method, basket_band)",
 };
 
-/// What a rebuild fills, in order: the two analytics tables from silver, then the tables
-/// rolled up from them and from gold.
+/// What a rebuild fills, in order: the three analytics tables read from silver, then the
+/// tables rolled up from them (gold first) and from gold.
 pub(super) const FROM_SILVER: [&Aggregate; 3] = [&BASKETS, &BRAND_DAYPARTS, &BRAND_PAYMENTS];
 pub(super) const ROLLED_UP: [&Aggregate; 3] = [&GOLD, &CUSTOMERS, &PRODUCTS];
 
@@ -394,19 +394,6 @@ impl Store {
     /// as it stands. Returns the number queued.
     pub async fn queue_gold_rebuild(&self) -> Result<u64, StoreError> {
         self.db.execute(QUEUE_ALL, &[Utc::now().into()]).await
-    }
-
-    /// Refreshes the query planner's statistics of silver on PostgreSQL (a sample of the
-    /// table; SQLite's plans for gold go through its indexes without them).
-    pub async fn analyze_silver(&self) -> Result<(), StoreError> {
-        match self.backend() {
-            Backend::Postgres => self
-                .db
-                .execute("ANALYZE silver.transactions_cleaned", &[])
-                .await
-                .map(drop),
-            Backend::Sqlite => Ok(()),
-        }
     }
 
     /// Work waiting for the stages.

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
 use super::error::StoreError;
-use super::gold::{Aggregate, FROM_SILVER, REBUILT, ROLLED_UP};
+use super::gold::{Aggregate, FROM_SILVER, GOLD, REBUILT, ROLLED_UP};
 use super::sql::{Arg, Record, Row, encode_arg};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -358,7 +358,7 @@ pub(super) async fn rebuild_gold(
     // with a customer id, through their index): plain `INSERT … SELECT`s, nothing to gain from
     // parallel workers.
     let mut gold = 0;
-    for (i, a) in ROLLED_UP.into_iter().enumerate() {
+    for a in ROLLED_UP {
         let Aggregate {
             table,
             columns,
@@ -375,7 +375,7 @@ pub(super) async fn rebuild_gold(
         .execute(&mut **tx)
         .await?
         .rows_affected();
-        if i == 0 {
+        if a.table == GOLD.table {
             gold = inserted;
         }
     }

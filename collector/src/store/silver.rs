@@ -8,9 +8,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Store;
 use super::error::StoreError;
 use super::sql::{Arg, Claim, Partition, Record, Tx};
+use super::{Backend, Store};
 
 /// A bronze row as the silver stage reads it.
 #[derive(Debug, Clone)]
@@ -90,6 +90,19 @@ impl Store {
                 tx.rollback().await;
                 Err(e)
             }
+        }
+    }
+
+    /// Refreshes the query planner's statistics of silver on PostgreSQL (a sample of the
+    /// table; SQLite's plans for gold go through its indexes without them).
+    pub async fn analyze_silver(&self) -> Result<(), StoreError> {
+        match self.backend() {
+            Backend::Postgres => self
+                .db
+                .execute("ANALYZE silver.transactions_cleaned", &[])
+                .await
+                .map(drop),
+            Backend::Sqlite => Ok(()),
         }
     }
 }

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
-use super::gold::{FROM_SILVER, REBUILT, ROLLED_UP};
+use super::gold::{FROM_SILVER, GOLD, REBUILT, ROLLED_UP};
 use super::sql::{Arg, Record, Row, encode_arg, sqlite_text};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -256,7 +256,7 @@ pub(super) async fn rebuild_gold(
         run(tx, sql, &keys, None).await?;
     }
     let mut gold = 0;
-    for (i, a) in FROM_SILVER.into_iter().chain(ROLLED_UP).enumerate() {
+    for a in FROM_SILVER.into_iter().chain(ROLLED_UP) {
         // The aggregate's rows, stamped with `created_at` (no default for it on SQLite).
         let sql = sqlite_text(&format!(
             "WITH {CLAIMED}{} INSERT INTO {} ({}, created_at) SELECT *, ?2 FROM ({})",
@@ -268,7 +268,7 @@ pub(super) async fn rebuild_gold(
             .execute(&mut **tx)
             .await?
             .rows_affected();
-        if i == FROM_SILVER.len() {
+        if a.table == GOLD.table {
             gold = inserted;
         }
     }
