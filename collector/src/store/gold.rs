@@ -82,6 +82,10 @@ macro_rules! claimed_silver {
     };
 }
 
+/// [`claimed_silver!`] as a constant, for a backend that plans a large claim's aggregates
+/// differently (PostgreSQL: `postgres.rs`).
+pub(super) const CLAIMED_SILVER: &str = claimed_silver!();
+
 /// One table a rebuild fills: its `SELECT` over the claimed partitions `k(d, s)` (after the
 /// common table expressions in `ctes`), which yields `columns` in order.
 pub(super) struct Aggregate {
@@ -135,7 +139,9 @@ macro_rules! brand_figures {
 /// each basket once, on silver's first row of it), so a count adds up wherever its brand or
 /// category is fixed. Read from silver; gold is rolled up from it (hence the sums of anonymous
 /// baskets, basket units and quality scores). Silver's unresolved brand (NULL) is labelled
-/// `Unknown` here, so gold's grain stays NOT NULL.
+/// `Unknown` here, so gold's grain stays NOT NULL. Quality scores (four decimals in silver) are
+/// summed as whole ten-thousandths: the same exact total, and PostgreSQL adds integers far faster
+/// than `numeric`s (the sum took 0.6 s of this aggregate's 2.0 s over 1,000,000 items).
 pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
     table: "gold.brand_daypart_analytics",
     columns: "transaction_date, store_id, daypart, day_type, brand_name, product_category, \
@@ -148,7 +154,7 @@ pub(super) const BRAND_DAYPARTS: Aggregate = Aggregate {
         ", count(*) FILTER (WHERE t.first_in_group AND t.customer_id IS NULL) \
            AS anonymous_transactions, \
          coalesce(sum(t.basket_units) FILTER (WHERE t.first_in_group), 0) AS basket_units, \
-         sum(t.quality_score) AS quality_score_total ",
+         sum(round(t.quality_score * 10000)::int4) / 10000.0 AS quality_score_total ",
         claimed_silver!(),
         " GROUP BY 1, 2, 3, 4, 5, 6"
     ),

@@ -20,6 +20,7 @@ both_backends!(
     the_same_content_lands_once,
     a_file_needing_review_lands_nothing,
     a_broken_file_is_staged_as_failed_with_its_reason,
+    store_names_with_quotes_and_backslashes_reach_gold,
 );
 
 fn corpus(name: &str) -> PathBuf {
@@ -391,4 +392,72 @@ fn a_1_gb_file_is_answered_in_bounded_memory() {
     assert_eq!(report["status"], "failed", "{report}");
     assert!(!report["error"].as_str().unwrap().is_empty(), "{report}");
     assert!(peak_kib < 150 * 1024, "peak {peak_kib} KiB for a 1 GB file");
+}
+
+/// Store names as a back office types them (an apostrophe, a backslash, a quote pair) are
+/// partitions like any other: gold's rebuild spells the claimed partitions into its statements
+/// on PostgreSQL, and each store's revenue reaches gold whole.
+async fn store_names_with_quotes_and_backslashes_reach_gold(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("branches.csv");
+    let stores = [
+        "Aling Nena's Store",
+        "Tindahan ni Mang Juan \\ Annex",
+        "Sari-sari \\'' Corner",
+        "E'x' \\\\",
+    ];
+    let mut csv = String::from("Transaction ID,Timestamp,Store,Product,Quantity,Unit Price\n");
+    for (i, name) in stores.iter().enumerate() {
+        for k in 0..3 {
+            csv.push_str(&format!(
+                "T-{i}-{k},2025-03-0{} 10:1{k}:00,\"{}\",Coke Mismo 290ml,{},15.00\n",
+                1 + k,
+                name.replace('"', "\"\""),
+                1 + i,
+            ));
+        }
+    }
+    std::fs::write(&file, csv).unwrap();
+    let report = import_file(&store, &file, &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.status, "processed", "{report:?}");
+    assert_eq!(report.transactions, 12, "{report:?}");
+    catch_up(&store).await;
+    let per_store = |table: &str, column: &str| {
+        format!(
+            "SELECT store_id || '=' || CAST(CAST(sum({column}) AS BIGINT) AS TEXT) FROM {table} \
+             GROUP BY store_id ORDER BY store_id"
+        )
+    };
+    let silver = store
+        .query_texts(
+            &per_store("silver.transactions_cleaned", "amount_centavos"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let gold = store
+        .query_texts(
+            &per_store("scout.scout_gold_transactions", "revenue_centavos"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut expected: Vec<Option<String>> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Some(format!("{name}={}", 3 * 1500 * (i + 1))))
+        .collect();
+    expected.sort();
+    assert_eq!(silver, expected);
+    assert_eq!(gold, expected);
+    let pending = int(&store, "SELECT count(*) FROM metadata.gold_pending").await;
+    let failed = int(&store, "SELECT count(*) FROM metadata.gold_failures").await;
+    assert_eq!((pending, failed), (0, 0));
+    db.cleanup().await;
 }
