@@ -49,9 +49,6 @@ use crate::store::{Backend, Claim, GoldBatch, Store, StoreError};
 /// is built whole: parts there only added statements (measured, 200,000 items).
 const BUILD_PART: usize = 256;
 
-/// Silver rows one pass writes before it refreshes the planner's statistics of silver.
-const ANALYZE_AFTER_ROWS: u64 = 50_000;
-
 /// Batch sizes and pacing.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineOptions {
@@ -64,6 +61,9 @@ pub struct PipelineOptions {
     /// Silver batches run at once on PostgreSQL (each claims its own rows; one builds while
     /// another writes). SQLite has one writer, so it always runs one.
     pub silver_workers: usize,
+    /// Silver rows a pass writes at least before it refreshes the planner's statistics of
+    /// silver (PostgreSQL's `ANALYZE`; nothing on SQLite).
+    pub analyze_after_rows: u64,
 }
 
 impl Default for PipelineOptions {
@@ -73,6 +73,7 @@ impl Default for PipelineOptions {
             gold_batch: 2000,
             poll: Duration::from_secs(2),
             silver_workers: 2,
+            analyze_after_rows: 50_000,
         }
     }
 }
@@ -452,7 +453,7 @@ impl Pipeline {
         // statistics of silver behind until the database's own upkeep catches up; gold's rebuild,
         // which comes next, would plan with them (scanning silver for the customer ids an index
         // holds). Failing to refresh them is not the pass's failure.
-        if total.silver_rows >= ANALYZE_AFTER_ROWS
+        if total.silver_rows >= self.options.analyze_after_rows
             && let Err(e) = self.store.analyze_silver().await
         {
             tracing::warn!(error = %e, "could not refresh silver's statistics");

@@ -428,26 +428,15 @@ async fn store_names_with_quotes_and_backslashes_reach_gold(backend: Backend) {
     assert_eq!(report.status, "processed", "{report:?}");
     assert_eq!(report.transactions, 12, "{report:?}");
     catch_up(&store).await;
-    let per_store = |table: &str, column: &str| {
-        format!(
+    let per_store = async |table: &str, column: &str| {
+        let sql = format!(
             "SELECT store_id || '=' || CAST(CAST(sum({column}) AS BIGINT) AS TEXT) FROM {table} \
              GROUP BY store_id ORDER BY store_id"
-        )
+        );
+        store.query_texts(&sql, &[]).await.unwrap()
     };
-    let silver = store
-        .query_texts(
-            &per_store("silver.transactions_cleaned", "amount_centavos"),
-            &[],
-        )
-        .await
-        .unwrap();
-    let gold = store
-        .query_texts(
-            &per_store("scout.scout_gold_transactions", "revenue_centavos"),
-            &[],
-        )
-        .await
-        .unwrap();
+    let silver = per_store("silver.transactions_cleaned", "amount_centavos").await;
+    let gold = per_store("scout.scout_gold_transactions", "revenue_centavos").await;
     let mut expected: Vec<Option<String>> = stores
         .iter()
         .enumerate()

@@ -1596,3 +1596,69 @@ async fn refused_rows_are_set_aside_and_come_back_once_fixed(backend: Backend) {
     assert_eq!(load(&metrics.errors), 3);
     app.finish().await;
 }
+
+/// A silver pass that writes many rows refreshes PostgreSQL's statistics of silver (which gold's
+/// rebuild plans with next); a smaller one leaves them to the database's own upkeep.
+mod statistics {
+    mod postgres {
+        use super::super::*;
+
+        async fn last_analyze(store: &Store) -> Option<String> {
+            store
+                .query_texts(
+                    "SELECT CAST(last_analyze AS TEXT) FROM pg_stat_user_tables \
+                     WHERE schemaname = 'silver' AND relname = 'transactions_cleaned'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .remove(0)
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_large_silver_pass_refreshes_silvers_statistics() {
+            let Some(db) = TestDb::postgres().await else {
+                return;
+            };
+            let app = TestApp::spawn_ingest_only(db).await;
+            let pipeline = |analyze_after_rows| {
+                Pipeline::new(
+                    app.store.clone(),
+                    Arc::new(BrandMatcher::shipped().unwrap()),
+                    PipelineOptions {
+                        analyze_after_rows,
+                        ..PipelineOptions::default()
+                    },
+                )
+            };
+            let sales = |range: std::ops::Range<u32>| {
+                let lines: Vec<String> = range
+                    .map(|i| {
+                        sale(
+                            &format!("abababab-0000-4000-8000-{i:012}"),
+                            "2026-11-20T09:30:00Z",
+                            &[
+                                ("Coca-Cola", "Coke Mismo 290ml", 1.0, 15.0),
+                                ("Lucky Me", "Pancit Canton 60g", 2.0, 14.25),
+                            ],
+                            "cash",
+                        )
+                        .to_string()
+                    })
+                    .collect();
+                ndjson(&lines)
+            };
+            // 20 silver rows, under a threshold of 21: no refresh.
+            app.ingest_ok(&app.token, sales(0..10)).await;
+            let pass = pipeline(21).silver_pass().await.unwrap();
+            assert_eq!(pass.silver_rows, 20);
+            assert_eq!(last_analyze(&app.store).await, None);
+            // 22 more: at the threshold of 22, refreshed.
+            app.ingest_ok(&app.token, sales(10..21)).await;
+            let pass = pipeline(22).silver_pass().await.unwrap();
+            assert_eq!(pass.silver_rows, 22);
+            assert!(last_analyze(&app.store).await.is_some());
+            app.finish().await;
+        }
+    }
+}
