@@ -208,8 +208,7 @@ async fn main() {
     quick::announce();
     let rows = quick::size("SCOUT_BENCH_ROWS", 100_000, 5_000) as u64;
     let megabytes = quick::size("SCOUT_BENCH_CSV_MB", 1024, 1) as u64;
-    let admin_url = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url = database::admin_url();
     let dir = tempfile::tempdir().unwrap();
     throughput(&admin_url, rows, dir.path()).await;
     memory(megabytes, dir.path());

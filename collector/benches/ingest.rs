@@ -301,8 +301,7 @@ async fn main() {
     quick::announce();
     let rows = quick::size("SCOUT_BENCH_ROWS", 200_000, 5_000);
     let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("sqlite,postgres".into());
-    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pg_admin = database::admin_url();
     let dir = tempfile::tempdir().unwrap();
 
     let started = Instant::now();

@@ -117,10 +117,8 @@ async fn planned_as_the_rebuild(backend: &str, store: &Store) -> Store {
         .unwrap()
         .remove(0)
         .unwrap();
-    let admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = sqlx::ConnectOptions::to_url_lossy(
-        &sqlx::postgres::PgConnectOptions::from_str(&admin)
+        &sqlx::postgres::PgConnectOptions::from_str(&database::admin_url())
             .unwrap()
             .database(&name),
     );

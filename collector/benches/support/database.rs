@@ -5,6 +5,14 @@ use std::str::FromStr;
 
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
+/// The PostgreSQL server benches make their databases on: `SCOUT_BENCH_PG_URL`, default the
+/// local server's `postgres` database.
+#[allow(dead_code)] // not every bench that includes this file asks for it
+pub fn admin_url() -> String {
+    std::env::var("SCOUT_BENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 pub struct BenchDatabase {
     admin: PgConnection,
     name: String,
@@ -47,8 +55,7 @@ impl BenchDatabase {
 pub async fn each_backend(prefix: &str, run: impl AsyncFn(&str, &scout_collector::Store)) {
     use scout_collector::store::{Store, StoreOptions};
     let backends = std::env::var("SCOUT_BENCH_BACKENDS").unwrap_or("postgres,sqlite".into());
-    let pg_admin = std::env::var("SCOUT_BENCH_PG_URL")
-        .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pg_admin = admin_url();
     let keep = std::env::var("SCOUT_BENCH_KEEP").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().unwrap();
     for backend in backends.split(',') {
