@@ -14,8 +14,9 @@
 //! `cargo bench -p scout-collector --bench medallion` (env: `SCOUT_BENCH_ITEMS`, default
 //! 1000000, 10000 with `SCOUT_BENCH_QUICK=1`; `SCOUT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres;
 //! `SCOUT_BENCH_BACKENDS`, default `postgres,sqlite`; `SCOUT_BENCH_KEEP=1` keeps the PostgreSQL
-//! database for a look at the plans). Prints figures; asserts only that gold
-//! revenue equals silver's.
+//! database for a look at the plans; `SCOUT_BENCH_SILVER_BATCH` and `SCOUT_BENCH_SILVER_WORKERS`
+//! try other silver batch sizes and worker counts than the pipeline's defaults). Prints figures;
+//! asserts only that gold revenue equals silver's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a bench binary
 
@@ -142,11 +143,25 @@ async fn revenue(store: &Store) -> (i64, i64) {
     )
 }
 
+/// The pipeline's options, with the silver batch size and workers from
+/// `SCOUT_BENCH_SILVER_BATCH` and `SCOUT_BENCH_SILVER_WORKERS` where set (to try other values).
+fn options() -> PipelineOptions {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    let mut options = PipelineOptions::default();
+    if let Some(batch) = var("SCOUT_BENCH_SILVER_BATCH") {
+        options.silver_batch = batch as i64;
+    }
+    if let Some(workers) = var("SCOUT_BENCH_SILVER_WORKERS") {
+        options.silver_workers = workers;
+    }
+    options
+}
+
 async fn run(backend: &str, store: &Store, items: usize) {
     let pipeline = Pipeline::new(
         store.clone(),
         Arc::new(BrandMatcher::shipped().unwrap()),
-        PipelineOptions::default(),
+        options(),
     );
     let (rows, item_count) = bronze(items, 0, false);
     let tx_count = rows.len();
