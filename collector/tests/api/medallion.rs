@@ -30,10 +30,16 @@ crate::both_backends!(
 );
 
 fn pipeline(store: &Store) -> Pipeline {
+    pipeline_with(store, PipelineOptions::default())
+}
+
+/// A pipeline with small batches (several even for small test sets) and `options`' other
+/// settings.
+fn pipeline_with(store: &Store, options: PipelineOptions) -> Pipeline {
     let options = PipelineOptions {
-        silver_batch: 64, // several batches even for small test sets
+        silver_batch: 64,
         gold_batch: 3,
-        ..PipelineOptions::default()
+        ..options
     };
     Pipeline::new(
         store.clone(),
@@ -648,9 +654,19 @@ async fn rerunning_and_rebuilding_change_nothing(backend: Backend) {
     let after_resend = process(&app.store).await;
     assert_eq!(after_resend.silver.bronze_rows, 0);
 
-    // A rebuild from all of bronze gives the same rows.
+    // A rebuild from all of bronze gives the same rows. Its silver pass refreshes silver's
+    // statistics, so on PostgreSQL its gold batches (each a large share of silver's rows) read
+    // silver whole, where the first build, with no statistics yet, went through the (day,
+    // store) index: both plans give the same rows.
     assert_eq!(app.store.reset_medallion().await.unwrap(), 120);
-    let rebuilt = process(&app.store).await;
+    let analysed = PipelineOptions {
+        analyze_after_rows: 1,
+        ..PipelineOptions::default()
+    };
+    let rebuilt = pipeline_with(&app.store, analysed)
+        .catch_up()
+        .await
+        .unwrap();
     assert_eq!(rebuilt.silver.bronze_rows, 120);
     assert_eq!(snapshot(&app.store).await, first);
     app.finish().await;
