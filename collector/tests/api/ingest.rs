@@ -618,3 +618,49 @@ async fn a_row_the_database_refuses_is_rejected_alone(backend: Backend) {
     );
     app.finish().await;
 }
+
+/// PostgreSQL only: what its storage does with a landed row.
+mod postgres_storage {
+    mod postgres {
+        use crate::helpers::{Backend, TestApp, TestDb, clean_line, ndjson};
+        use serde_json::Value;
+
+        /// A payload past the size at which PostgreSQL compresses a value is stored compressed
+        /// with LZ4 (migration `20261210000100`), or with pglz on a server built without LZ4.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn large_payloads_are_compressed_with_lz4_where_the_server_has_it() {
+            let Some(db) = TestDb::for_backend(Backend::Postgres).await else {
+                return;
+            };
+            let app = TestApp::spawn(db).await;
+            let mut line: Value =
+                serde_json::from_str(&clean_line("14141414-0000-4000-8000-000000000001")).unwrap();
+            // About 6 KB of notes a cashier might type: compressible, and past the threshold.
+            line["notes"] = (0..200)
+                .map(|i| format!("item {i} restocked from the Divisoria supplier; "))
+                .collect::<String>()
+                .into();
+            let r = app.ingest_ok(&app.token, ndjson(&[line.to_string()])).await;
+            assert_eq!(r.inserted, 1);
+            let has_lz4 = app
+                .store
+                .query(
+                    "CREATE TEMPORARY TABLE lz4_probe (t text COMPRESSION lz4)",
+                    &[],
+                )
+                .await
+                .is_ok();
+            let stored = app
+                .store
+                .query_texts(
+                    "SELECT pg_column_compression(payload)::text FROM bronze.raw_transactions",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let want = if has_lz4 { "lz4" } else { "pglz" };
+            assert_eq!(stored, vec![Some(want.to_owned())]);
+            app.finish().await;
+        }
+    }
+}
