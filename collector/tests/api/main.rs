@@ -6,6 +6,7 @@
 
 mod audit;
 mod brand_queue;
+mod corpus_landing;
 mod dashboard;
 mod dashboard_browser;
 #[cfg(feature = "demo")] // the subcommand exists only with the feature

@@ -133,6 +133,11 @@ def entry(name, fmt, ss=None, mapping=None, **extra):
         e["transactions"] = len(ss)
         e["items"] = item_count(ss)
         e["revenue_centavos"] = revenue(ss)
+        # Silver takes sales only: a return or void (a negative line) is quarantined, so what
+        # reaches silver and gold differs from the file's net revenue where the file has one.
+        sold = sum(centavos(i["line"]) for s in ss for i in s.items if i["line"] >= 0)
+        if sold != e["revenue_centavos"]:
+            e["silver_revenue_centavos"] = sold
     if mapping is not None:
         e["mapping"] = mapping
     e.update(extra)
