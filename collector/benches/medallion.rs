@@ -102,8 +102,7 @@ fn secs(d: Duration) -> f64 {
 
 /// Writes out what earlier steps left in memory (PostgreSQL's `CHECKPOINT`, SQLite's WAL
 /// checkpoint), so that each timed step starts from the same state rather than paying for the
-/// writes of the one before (the plain copy's time moved from 3.0 to 4.9 s between runs
-/// without this).
+/// writes of the one before.
 async fn settle(store: &Store) {
     let sql = match store.backend() {
         Backend::Postgres => "CHECKPOINT",
