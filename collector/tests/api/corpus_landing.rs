@@ -4,7 +4,6 @@
 //! generator's to the centavo (sales only: a return is quarantined), and a file left for review
 //! lands nothing.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::{StreamExt as _, stream};
@@ -14,7 +13,7 @@ use scout_collector::import::{ImportOptions, import_file};
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use serde::Deserialize;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestDb, corpus};
 
 crate::both_backends!(every_corpus_file_lands_its_revenue_in_silver_and_gold);
 
@@ -37,16 +36,12 @@ struct Expected {
     error: Option<String>,
 }
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/files")
-}
-
 /// Files imported at once, each into its own database (PostgreSQL spends most of a file's time
 /// creating and migrating its database).
 const AT_ONCE: usize = 4;
 
 async fn every_corpus_file_lands_its_revenue_in_silver_and_gold(backend: Backend) {
-    let text = std::fs::read_to_string(corpus_dir().join("manifest.toml")).unwrap();
+    let text = std::fs::read_to_string(corpus("manifest.toml")).unwrap();
     let manifest: Manifest = toml::from_str(&text).unwrap();
     let matcher = Arc::new(BrandMatcher::shipped().unwrap());
     let outcomes: Vec<(Landing, Vec<String>)> = stream::iter(&manifest.file)
@@ -94,9 +89,7 @@ async fn land(
         ..ImportOptions::default()
     };
     let name = &expected.name;
-    let report = import_file(&store, &corpus_dir().join(name), &options)
-        .await
-        .unwrap();
+    let report = import_file(&store, &corpus(name), &options).await.unwrap();
     Pipeline::new(store.clone(), matcher.clone(), PipelineOptions::default())
         .catch_up()
         .await

@@ -4,7 +4,6 @@
 //! nothing; the admin or upload token is required (401 otherwise); an oversized upload is a
 //! 413; bad options and a missing `file` part are a 400.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use scout_collector::{AdminToken, FilesConfig};
@@ -27,12 +26,7 @@ const UPLOADER: &str = "upload-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const BOUNDARY: &str = "scout-test-boundary-7c1f";
 
 fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/files")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(crate::helpers::corpus(name)).unwrap()
 }
 
 /// A multipart body of `(name, file name, content)` parts.

@@ -318,6 +318,13 @@ pub async fn bronze_rows(store: &Store) -> Vec<BronzeView> {
 }
 
 /// A real-shaped transaction line with a given id (fixture with the id replaced).
+/// A file of the ingestion corpus (`collector/tests/data/files/`, written by its `generate.py`).
+pub fn corpus(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/files")
+        .join(name)
+}
+
 pub fn clean_line(transaction_id: &str) -> String {
     let mut v: Value = serde_json::from_str(CLEAN).unwrap();
     v["transactionId"] = Value::String(transaction_id.to_owned());

@@ -4,7 +4,6 @@
 //! nothing; a broken file gets a `failed` staging row with its reason; the same transactions
 //! in a second file are not counted twice.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scout_collector::brands::BrandMatcher;
@@ -13,7 +12,7 @@ use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::store::{Arg, Store};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestDb, corpus};
 
 both_backends!(
     a_mapped_file_reaches_silver_and_gold_to_the_centavo,
@@ -22,12 +21,6 @@ both_backends!(
     a_broken_file_is_staged_as_failed_with_its_reason,
     store_names_with_quotes_and_backslashes_reach_gold,
 );
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/files")
-        .join(name)
-}
 
 /// `pos_export_basic.csv` as the corpus' manifest reads it.
 const BASIC: &str = "pos_export_basic.csv";

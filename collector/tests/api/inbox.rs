@@ -4,22 +4,16 @@
 //! rows; a file needing review goes to `review/` with its proposal, a broken one to `failed/`
 //! with its error file; the same content dropped again lands nothing more.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use scout_tests::bins::{self, Process};
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestDb, corpus};
 
 crate::both_backends!(files_dropped_in_the_inbox_are_imported_and_filed_away);
 
 const BASIC_REVENUE: i64 = 182_100;
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/files")
-        .join(name)
-}
 
 fn start(url: &str, dir: &Path, inbox: &Path) -> Process {
     let bin = Path::new(env!("CARGO_BIN_EXE_scout-collector"));

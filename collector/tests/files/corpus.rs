@@ -268,11 +268,12 @@ fn run_one(expected: &Expected, report: &mut Report) {
         report.check(name, "items", items, n);
     }
     if let Some(revenue) = expected.revenue_centavos {
-        let parsed_revenue: i64 = parsed
+        let item_centavos: Vec<i64> = parsed
             .iter()
             .flat_map(|t| &t.items)
             .map(|i| (i.total_price.unwrap_or(f64::NAN) * 100.0).round() as i64)
-            .sum();
+            .collect();
+        let parsed_revenue: i64 = item_centavos.iter().sum();
         report.check(
             name,
             "revenue (centavos, as parsed)",
@@ -285,12 +286,7 @@ fn run_one(expected: &Expected, report: &mut Report) {
             stats.revenue_centavos,
             revenue,
         );
-        let sold: i64 = parsed
-            .iter()
-            .flat_map(|t| &t.items)
-            .map(|i| (i.total_price.unwrap_or(f64::NAN) * 100.0).round() as i64)
-            .filter(|c| *c >= 0)
-            .sum();
+        let sold: i64 = item_centavos.iter().filter(|c| **c >= 0).sum();
         report.check(
             name,
             "sales revenue (centavos, as parsed)",
