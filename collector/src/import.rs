@@ -82,7 +82,11 @@ pub struct ImportReport {
     /// Transactions refused, with the reason.
     pub rejected: u64,
     pub rejections: Vec<String>,
+    /// The file's item totals, net of returns and voids, in centavos.
     pub revenue_centavos: i64,
+    /// Its returns and voids (negative item totals) as a positive amount: silver holds sales
+    /// only, `revenue_centavos + returns_centavos`.
+    pub returns_centavos: i64,
     pub issues: usize,
     pub error: Option<String>,
     /// The schema inference (types, quality score, issues), when the file could be read.
@@ -111,6 +115,7 @@ impl ImportReport {
             rejected: 0,
             rejections: Vec::new(),
             revenue_centavos: 0,
+            returns_centavos: 0,
             issues: 0,
             error: None,
             schema: None,
@@ -316,6 +321,7 @@ async fn import(
         "duplicates": report.duplicates,
         "rejected": report.rejected,
         "revenueCentavos": report.revenue_centavos,
+        "returnsCentavos": report.returns_centavos,
         "rejections": report.rejections,
     })
     .to_string();
@@ -384,6 +390,7 @@ async fn land(
     report.transactions = stats.transactions;
     report.items = stats.items;
     report.revenue_centavos = stats.revenue_centavos;
+    report.returns_centavos = stats.returns_centavos;
     outcome?;
     match error {
         Some(e) => Err(Landed::File(e)),
@@ -535,6 +542,15 @@ pub fn summary_table(reports: &[ImportReport]) -> String {
             r.inserted,
             r.duplicates,
             files::format_centavos(r.revenue_centavos),
+        );
+    }
+    for r in reports.iter().filter(|r| r.returns_centavos > 0) {
+        let _ = writeln!(
+            out,
+            "{}: revenue is net of PHP {} of returns and voids; silver holds the sales, PHP {}",
+            r.file,
+            files::format_centavos(r.returns_centavos),
+            files::format_centavos(r.revenue_centavos + r.returns_centavos)
         );
     }
     for r in reports.iter().filter(|r| r.error.is_some()) {

@@ -31,8 +31,12 @@ pub struct ConvertStats {
     pub rows: u64,
     pub transactions: u64,
     pub items: u64,
-    /// Sum of item totals, in centavos.
+    /// Sum of item totals, in centavos: sales net of returns and voids.
     pub revenue_centavos: i64,
+    /// Sum of the negative item totals (returns and voids) as a positive amount, in centavos.
+    /// Silver quarantines such items (`negative_amount`), so the file's sales in silver are
+    /// `revenue_centavos + returns_centavos`.
+    pub returns_centavos: i64,
     pub summary_rows_skipped: u64,
     /// Items without a readable amount (silver quarantines them as `missing_amount`).
     pub items_without_amount: u64,
@@ -357,6 +361,9 @@ impl Transactions {
                     item.insert("totalPrice".into(), json!(pesos(t)));
                     *sum.get_or_insert(0) += t;
                     self.stats.revenue_centavos += t;
+                    if t < 0 {
+                        self.stats.returns_centavos -= t;
+                    }
                 }
                 None => {
                     self.stats.items_without_amount += 1;

@@ -42,6 +42,7 @@ fn item_rows_group_into_transactions_the_parser_accepts() {
     assert!(!processed.needs_review(), "{:?}", processed.mapping);
     assert_eq!(payloads.len(), 2);
     assert_eq!(stats.revenue_centavos, 15_000 + 2_050 + 103_525);
+    assert_eq!(stats.returns_centavos, 0);
     let t = Transaction::parse(payloads[0].clone()).unwrap();
     assert_eq!(t.transaction_id, "T1");
     assert_eq!(t.items.len(), 2);
@@ -50,6 +51,19 @@ fn item_rows_group_into_transactions_the_parser_accepts() {
         t.timestamp.map(|t| t.to_rfc3339()),
         Some("2025-03-14T06:05:00+00:00".to_owned())
     );
+}
+
+#[test]
+fn returns_are_counted_apart_from_the_net_revenue() {
+    let text = "Receipt,Date,Product,Qty,Amount\n\
+                R1,2025-03-01,Bear Brand,1,\"1,250.00\"\n\
+                R2,2025-03-01,Kopiko,1,(8.00)\n\
+                R3,2025-03-02,Safeguard,2,-35.50\n\
+                R4,2025-03-02,Piattos,1,20.50\n";
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 4);
+    assert_eq!(stats.revenue_centavos, 125_000 - 800 - 3_550 + 2_050);
+    assert_eq!(stats.returns_centavos, 800 + 3_550);
 }
 
 #[test]

@@ -126,6 +126,11 @@ async fn land(
         }
         let sold = expected.silver_revenue_centavos.unwrap_or(revenue);
         check("silver revenue (centavos)", silver, sold);
+        check(
+            "the report's sales (revenue plus returns, centavos)",
+            report.revenue_centavos + report.returns_centavos,
+            sold,
+        );
         check("gold revenue (centavos)", gold, sold);
         Landing::ToGold
     };

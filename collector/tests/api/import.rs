@@ -20,6 +20,7 @@ both_backends!(
     a_file_needing_review_lands_nothing,
     a_broken_file_is_staged_as_failed_with_its_reason,
     store_names_with_quotes_and_backslashes_reach_gold,
+    returns_are_reported_apart_from_the_sales_silver_holds,
 );
 
 /// `pos_export_basic.csv` as the corpus' manifest reads it.
@@ -50,6 +51,49 @@ async fn staging_statuses(store: &Store) -> Vec<Option<String>> {
         )
         .await
         .unwrap()
+}
+
+/// A file with refunds: the report's revenue is net of them, its returns are apart, and the
+/// summary says what silver holds (sales only: the refunds are quarantined).
+async fn returns_are_reported_apart_from_the_sales_silver_holds(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let report = import_file(
+        &store,
+        &corpus("refund_parentheses.csv"),
+        &ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, "processed", "{report:?}");
+    assert_eq!(report.revenue_centavos, 26_750);
+    assert_eq!(report.returns_centavos, 29_000);
+    catch_up(&store).await;
+    let silver = int(
+        &store,
+        "SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned",
+    )
+    .await;
+    assert_eq!(silver, 55_750);
+    let table = scout_collector::import::summary_table(std::slice::from_ref(&report));
+    assert!(
+        table.contains(
+            "revenue is net of PHP 290.00 of returns and voids; silver holds the sales, PHP 557.50"
+        ),
+        "{table}"
+    );
+    let staged = store
+        .query_texts(
+            "SELECT CAST(processing_metadata AS TEXT) FROM staging.universal_file_ingestion",
+            &[],
+        )
+        .await
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(staged[0].as_deref().unwrap()).unwrap();
+    assert_eq!(meta["returnsCentavos"], 29_000);
+    db.cleanup().await;
 }
 
 async fn a_mapped_file_reaches_silver_and_gold_to_the_centavo(backend: Backend) {
