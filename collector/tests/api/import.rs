@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use scout_collector::brands::BrandMatcher;
-use scout_collector::import::{ImportOptions, import_file};
+use scout_collector::import::{ImportOptions, ImportReport, import_file};
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::store::{Arg, Store};
 
@@ -43,6 +43,22 @@ async fn int(store: &Store, sql: &str) -> i64 {
     store.query_int(sql, &[]).await.unwrap()
 }
 
+/// Imports `path` with the default options.
+async fn import(store: &Store, path: &std::path::Path) -> ImportReport {
+    import_file(store, path, &ImportOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Silver's revenue in centavos, all days.
+async fn silver_revenue(store: &Store) -> i64 {
+    int(
+        store,
+        "SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned",
+    )
+    .await
+}
+
 async fn staging_statuses(store: &Store) -> Vec<Option<String>> {
     store
         .query_texts(
@@ -60,22 +76,12 @@ async fn returns_are_reported_apart_from_the_sales_silver_holds(backend: Backend
         return;
     };
     let store = db.store().await;
-    let report = import_file(
-        &store,
-        &corpus("refund_parentheses.csv"),
-        &ImportOptions::default(),
-    )
-    .await
-    .unwrap();
+    let report = import(&store, &corpus("refund_parentheses.csv")).await;
     assert_eq!(report.status, "processed", "{report:?}");
     assert_eq!(report.revenue_centavos, 26_750);
     assert_eq!(report.returns_centavos, 29_000);
     catch_up(&store).await;
-    let silver = int(
-        &store,
-        "SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned",
-    )
-    .await;
+    let silver = silver_revenue(&store).await;
     assert_eq!(silver, 55_750);
     let table = scout_collector::import::summary_table(std::slice::from_ref(&report));
     assert!(
@@ -101,9 +107,7 @@ async fn a_mapped_file_reaches_silver_and_gold_to_the_centavo(backend: Backend) 
         return;
     };
     let store = db.store().await;
-    let report = import_file(&store, &corpus(BASIC), &ImportOptions::default())
-        .await
-        .unwrap();
+    let report = import(&store, &corpus(BASIC)).await;
     assert_eq!(report.status, "processed", "{report:?}");
     assert_eq!(report.format, Some("csv"));
     assert_eq!(report.transactions, BASIC_TRANSACTIONS);
@@ -111,11 +115,7 @@ async fn a_mapped_file_reaches_silver_and_gold_to_the_centavo(backend: Backend) 
     assert_eq!(report.revenue_centavos, BASIC_REVENUE);
     catch_up(&store).await;
 
-    let silver = int(
-        &store,
-        "SELECT CAST(sum(amount_centavos) AS BIGINT) FROM silver.transactions_cleaned",
-    )
-    .await;
+    let silver = silver_revenue(&store).await;
     let gold = int(
         &store,
         "SELECT CAST(sum(revenue_centavos) AS BIGINT) FROM scout.scout_gold_transactions",
@@ -177,20 +177,14 @@ async fn the_same_content_lands_once(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    let first = import_file(&store, &corpus(BASIC), &ImportOptions::default())
-        .await
-        .unwrap();
+    let first = import(&store, &corpus(BASIC)).await;
     assert_eq!(first.status, "processed");
     // Twice, and once more under another name: one staging row, no new bronze.
-    let again = import_file(&store, &corpus(BASIC), &ImportOptions::default())
-        .await
-        .unwrap();
+    let again = import(&store, &corpus(BASIC)).await;
     let dir = tempfile::tempdir().unwrap();
     let renamed = dir.path().join("copy of the export.csv");
     std::fs::copy(corpus(BASIC), &renamed).unwrap();
-    let copy = import_file(&store, &renamed, &ImportOptions::default())
-        .await
-        .unwrap();
+    let copy = import(&store, &renamed).await;
     for r in [&again, &copy] {
         assert_eq!(r.status, "duplicate_file", "{r:?}");
         assert_eq!(r.staging_id, first.staging_id);
@@ -211,9 +205,7 @@ async fn the_same_content_lands_once(backend: Backend) {
     text.push('\n');
     let grown = dir.path().join("export with one more sale.csv");
     std::fs::write(&grown, text).unwrap();
-    let more = import_file(&store, &grown, &ImportOptions::default())
-        .await
-        .unwrap();
+    let more = import(&store, &grown).await;
     assert_eq!(more.status, "processed", "{more:?}");
     assert_eq!((more.inserted, more.duplicates), (1, BASIC_TRANSACTIONS));
     catch_up(&store).await;
@@ -231,13 +223,7 @@ async fn a_file_needing_review_lands_nothing(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    let report = import_file(
-        &store,
-        &corpus("headerless_export.csv"),
-        &ImportOptions::default(),
-    )
-    .await
-    .unwrap();
+    let report = import(&store, &corpus("headerless_export.csv")).await;
     assert_eq!(report.status, "needs_review", "{report:?}");
     assert!(report.mapping_confidence.unwrap() < 0.8);
     assert_eq!(report.inserted, 0);
@@ -275,9 +261,7 @@ async fn a_broken_file_is_staged_as_failed_with_its_reason(backend: Backend) {
         ("binary_garbage.csv", "not a table"),
         ("zip_bomb.xlsx", "xlsx"),
     ] {
-        let report = import_file(&store, &corpus(name), &ImportOptions::default())
-            .await
-            .unwrap();
+        let report = import(&store, &corpus(name)).await;
         assert!(report.failed(), "{name}: {report:?}");
         let error = report.error.clone().unwrap();
         assert!(error.contains(reason), "{name}: {error}");
@@ -459,9 +443,7 @@ async fn store_names_with_quotes_and_backslashes_reach_gold(backend: Backend) {
         }
     }
     std::fs::write(&file, csv).unwrap();
-    let report = import_file(&store, &file, &ImportOptions::default())
-        .await
-        .unwrap();
+    let report = import(&store, &file).await;
     assert_eq!(report.status, "processed", "{report:?}");
     assert_eq!(report.transactions, 12, "{report:?}");
     catch_up(&store).await;
