@@ -216,8 +216,8 @@ pub(super) async fn insert_bronze(pool: &PgPool, rows: &[BronzeRow]) -> Result<u
         "INSERT INTO bronze.raw_transactions (transaction_id, store_id, device_id, \
          transaction_timestamp, items, detected_brands, processing_metadata, payload, \
          ingested_at, captured_at, device_seq, agent_version) \
-         SELECT t.transaction_id, t.store_id, t.device_id, t.ts, t.items::jsonb, \
-         t.brands::jsonb, t.meta::jsonb, t.payload::jsonb, now(), t.captured_at, t.seq, t.version \
+         SELECT t.transaction_id, t.store_id, t.device_id, t.ts, t.items::json, \
+         t.brands::json, t.meta::json, t.payload::json, now(), t.captured_at, t.seq, t.version \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int8[], $11::text[]) \
          AS t(transaction_id, store_id, device_id, ts, items, brands, meta, payload, \

@@ -662,5 +662,58 @@ mod postgres_storage {
             assert_eq!(stored, vec![Some(want.to_owned())]);
             app.finish().await;
         }
+
+        /// Bronze keeps each document as the text that landed (`json`, migration
+        /// `20261211000100`); the contract's view shows the same columns as `jsonb`, so
+        /// operators' SQL with `jsonb` operators runs on it unchanged.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn documents_are_stored_as_text_and_read_as_jsonb_through_the_view() {
+            let Some(db) = TestDb::for_backend(Backend::Postgres).await else {
+                return;
+            };
+            let app = TestApp::spawn(db).await;
+            let id = "14141414-0000-4000-8000-000000000002";
+            let r = app.ingest_ok(&app.token, ndjson(&[clean_line(id)])).await;
+            assert_eq!(r.inserted, 1);
+            let types = |table: &'static str| {
+                let store = app.store.clone();
+                async move {
+                    store
+                        .query_texts(
+                            &format!(
+                                "SELECT concat_ws(',', pg_typeof(items), pg_typeof(detected_brands), \
+                                 pg_typeof(processing_metadata), pg_typeof(payload)) FROM {table}"
+                            ),
+                            &[],
+                        )
+                        .await
+                        .unwrap()
+                }
+            };
+            assert_eq!(
+                types("bronze.raw_transactions").await,
+                vec![Some("json,json,json,json".to_owned())]
+            );
+            assert_eq!(
+                types("bronze.scout_raw_transactions").await,
+                vec![Some("jsonb,jsonb,jsonb,jsonb".to_owned())]
+            );
+            let sent: Value = serde_json::from_str(&clean_line(id)).unwrap();
+            let items = sent["items"].as_array().unwrap().len() as i64;
+            let answers = app
+                .store
+                .query_texts(
+                    &format!(
+                        "SELECT concat_ws(',', payload @> '{{\"transactionId\": \"{id}\"}}', \
+                         jsonb_array_length(items), processing_metadata ? 'endpoint', \
+                         jsonb_typeof(detected_brands)) FROM bronze.scout_raw_transactions"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!(answers, vec![Some(format!("t,{items},t,object"))]);
+            app.finish().await;
+        }
     }
 }

@@ -215,3 +215,19 @@ fn nul_characters_are_refused_with_their_path() {
         Transaction::parse_line(r#"{"transactionId": "t", "edgeVersion": "a\\u0000"}"#).unwrap();
     assert_eq!(t.edge_version.as_deref(), Some("a\\u0000"));
 }
+
+/// Bronze stores what the parser accepted as text, and its view reads it as `jsonb`, which
+/// refuses a lone UTF-16 surrogate; so does the parser, for the whole line.
+#[test]
+fn unpaired_surrogates_are_refused() {
+    for line in [
+        r#"{"transactionId": "t", "note": "\ud800"}"#,
+        r#"{"transactionId": "t", "note": "\udc00 tail"}"#,
+        r#"{"transactionId": "t", "items": [{"productName": "a\ud83d"}]}"#,
+    ] {
+        assert!(Transaction::parse_line(line).is_err(), "{line}");
+    }
+    // A pair is one character.
+    let t = Transaction::parse_line(r#"{"transactionId": "t\ud83d\ude00"}"#).unwrap();
+    assert_eq!(t.transaction_id, "t\u{1F600}");
+}
