@@ -675,29 +675,23 @@ mod postgres_storage {
             let id = "14141414-0000-4000-8000-000000000002";
             let r = app.ingest_ok(&app.token, ndjson(&[clean_line(id)])).await;
             assert_eq!(r.inserted, 1);
-            let types = |table: &'static str| {
-                let store = app.store.clone();
-                async move {
-                    store
-                        .query_texts(
-                            &format!(
-                                "SELECT concat_ws(',', pg_typeof(items), pg_typeof(detected_brands), \
-                                 pg_typeof(processing_metadata), pg_typeof(payload)) FROM {table}"
-                            ),
-                            &[],
-                        )
-                        .await
-                        .unwrap()
-                }
-            };
-            assert_eq!(
-                types("bronze.raw_transactions").await,
-                vec![Some("json,json,json,json".to_owned())]
-            );
-            assert_eq!(
-                types("bronze.scout_raw_transactions").await,
-                vec![Some("jsonb,jsonb,jsonb,jsonb".to_owned())]
-            );
+            for (table, want) in [
+                ("bronze.raw_transactions", "json,json,json,json"),
+                ("bronze.scout_raw_transactions", "jsonb,jsonb,jsonb,jsonb"),
+            ] {
+                let types = app
+                    .store
+                    .query_texts(
+                        &format!(
+                            "SELECT concat_ws(',', pg_typeof(items), pg_typeof(detected_brands), \
+                             pg_typeof(processing_metadata), pg_typeof(payload)) FROM {table}"
+                        ),
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(types, vec![Some(want.to_owned())], "{table}");
+            }
             let sent: Value = serde_json::from_str(&clean_line(id)).unwrap();
             let items = sent["items"].as_array().unwrap().len() as i64;
             let answers = app
