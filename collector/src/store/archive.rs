@@ -52,24 +52,27 @@ impl Moved {
     }
 }
 
-/// Copies then deletes, for the ids bound as `$1`.
-const BRONZE_MOVES: [(&str, &str); 4] = [
-    (
-        "archive.transactions_cleaned",
-        "silver.transactions_cleaned WHERE bronze_id",
-    ),
-    (
-        "archive.transactions_quarantine",
-        "silver.transactions_quarantine WHERE bronze_id",
-    ),
-    (
-        "archive.transaction_quality",
-        "bronze.transaction_quality WHERE bronze_id",
-    ),
-    (
-        "archive.raw_transactions",
-        "bronze.raw_transactions WHERE id",
-    ),
+/// One table a batch moves: its rows whose id column holds one of the ids bound as `$1` are
+/// copied into the archive's table of the same name and deleted from the live one; the count
+/// deleted goes to the field the function picks.
+type Move = (&'static str, &'static str, fn(&mut Moved) -> &mut u64);
+
+const STAGING_MOVES: [Move; 1] = [("staging.universal_file_ingestion", "id", |m| {
+    &mut m.staging_files
+})];
+
+/// A bronze row's dependants first, the row itself last.
+const BRONZE_MOVES: [Move; 4] = [
+    ("silver.transactions_cleaned", "bronze_id", |m| {
+        &mut m.silver_rows
+    }),
+    ("silver.transactions_quarantine", "bronze_id", |m| {
+        &mut m.quarantine_rows
+    }),
+    ("bronze.transaction_quality", "bronze_id", |m| {
+        &mut m.bronze_scores
+    }),
+    ("bronze.raw_transactions", "id", |m| &mut m.bronze_rows),
 ];
 
 impl Store {
@@ -111,40 +114,12 @@ impl Store {
         cut: DateTime<Utc>,
         limit: usize,
     ) -> Result<Moved, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let moved = async {
-            let ids = ids(tx
-                .fetch(
-                    &format!(
-                        "SELECT id FROM staging.universal_file_ingestion WHERE created_at < $1 \
-                         ORDER BY id LIMIT {limit}"
-                    ),
-                    &[Arg::from(cut)],
-                )
-                .await?)?;
-            if ids.is_empty() {
-                return Ok(Moved::default());
-            }
-            let list = [Arg::Ids(&ids)];
-            tx.execute(
-                "INSERT INTO archive.universal_file_ingestion \
-                 SELECT * FROM staging.universal_file_ingestion WHERE id = ANY($1)",
-                &list,
-            )
-            .await?;
-            let n = tx
-                .execute(
-                    "DELETE FROM staging.universal_file_ingestion WHERE id = ANY($1)",
-                    &list,
-                )
-                .await?;
-            Ok(Moved {
-                staging_files: n,
-                ..Moved::default()
-            })
-        }
-        .await;
-        tx.finish(moved).await
+        let select = format!(
+            "SELECT id FROM staging.universal_file_ingestion WHERE created_at < $1 \
+             ORDER BY id LIMIT {limit}"
+        );
+        self.move_batch(&select, &[Arg::from(cut)], &STAGING_MOVES)
+            .await
     }
 
     /// Moves up to `limit` movable bronze rows (with their scores, silver rows and quarantine
@@ -155,34 +130,45 @@ impl Store {
         cut_day: NaiveDate,
         limit: usize,
     ) -> Result<Moved, StoreError> {
+        let select = format!("SELECT b.id {BRONZE_MOVABLE} ORDER BY b.id LIMIT {limit}");
+        self.move_batch(
+            &select,
+            &[Arg::from(cut), Arg::Date(cut_day)],
+            &BRONZE_MOVES,
+        )
+        .await
+    }
+
+    /// One batch in one transaction: the ids `select` finds, through each of `moves` in order.
+    async fn move_batch(
+        &self,
+        select: &str,
+        args: &[Arg<'_>],
+        moves: &[Move],
+    ) -> Result<Moved, StoreError> {
         let mut tx = self.db.begin().await?;
         let moved = async {
-            let ids = ids(tx
-                .fetch(
-                    &format!("SELECT b.id {BRONZE_MOVABLE} ORDER BY b.id LIMIT {limit}"),
-                    &[Arg::from(cut), Arg::Date(cut_day)],
-                )
-                .await?)?;
+            let ids = ids(tx.fetch(select, args).await?)?;
             let mut moved = Moved::default();
             if ids.is_empty() {
                 return Ok(moved);
             }
             let list = [Arg::Ids(&ids)];
-            for (archive, live) in BRONZE_MOVES {
+            for (live, column, count) in moves {
+                let name = live.split_once('.').map_or(*live, |(_, name)| name);
                 tx.execute(
-                    &format!("INSERT INTO {archive} SELECT * FROM {live} = ANY($1)"),
+                    &format!(
+                        "INSERT INTO archive.{name} SELECT * FROM {live} WHERE {column} = ANY($1)"
+                    ),
                     &list,
                 )
                 .await?;
-                let n = tx
-                    .execute(&format!("DELETE FROM {live} = ANY($1)"), &list)
+                *count(&mut moved) = tx
+                    .execute(
+                        &format!("DELETE FROM {live} WHERE {column} = ANY($1)"),
+                        &list,
+                    )
                     .await?;
-                match archive {
-                    "archive.transactions_cleaned" => moved.silver_rows = n,
-                    "archive.transactions_quarantine" => moved.quarantine_rows = n,
-                    "archive.transaction_quality" => moved.bronze_scores = n,
-                    _ => moved.bronze_rows = n,
-                }
             }
             Ok(moved)
         }

@@ -60,15 +60,13 @@ impl Record for AuditEntry<'_> {
     ];
 
     fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
-        // The column is an `integer`: a call longer than ~24 days reads as that.
-        let ms = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
         out.extend([
             Arg::from(self.function_name),
-            Arg::from(ms.min(i64::from(i32::MAX))),
+            Arg::from(millis(self.duration)),
             Arg::from(self.error),
             Arg::from(self.created_at),
             Arg::from(self.device_id),
-            Arg::from(self.row_count.map(|n| n.clamp(0, i64::from(i32::MAX)))),
+            Arg::from(self.row_count.map(integer)),
             Arg::Json(self.details),
         ]);
     }
@@ -103,18 +101,28 @@ impl Record for SqlAuditEntry<'_> {
     ];
 
     fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>) {
-        let ms = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
         out.extend([
             Arg::from(self.created_at),
             Arg::from(self.question),
             Arg::Json(self.plan),
             Arg::from(self.sql_text),
-            Arg::from(ms.min(i64::from(i32::MAX))),
-            Arg::from(self.row_count.map(|n| n.clamp(0, i64::from(i32::MAX)))),
+            Arg::from(millis(self.duration)),
+            Arg::from(self.row_count.map(integer)),
             Arg::from(self.cache_hit),
             Arg::from(self.error),
         ]);
     }
+}
+
+/// A count for an `integer` column, clamped into its range.
+fn integer(n: i64) -> i64 {
+    n.clamp(0, i64::from(i32::MAX))
+}
+
+/// A duration in whole milliseconds for an `integer` column: a call longer than about 24 days
+/// reads as that.
+fn millis(d: Duration) -> i64 {
+    integer(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …)` for one row of `R` with these `values`; a JSON

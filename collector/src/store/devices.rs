@@ -1,11 +1,13 @@
 //! The device registry, heartbeats and the fleet view, written once for both backends.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use scout_common::Heartbeat;
 
 use super::Store;
 use super::error::StoreError;
-use super::sql::{Arg, Row};
+use super::sql::{Arg, Row, Upsert};
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,33 @@ fn device(row: &Row) -> Result<DeviceRecord, StoreError> {
         last_seen_at: row.opt_time("last_seen_at")?,
     })
 }
+
+/// A device's latest heartbeat, replacing the one before.
+static HEARTBEAT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    Upsert {
+        table: "metadata.device_heartbeats",
+        key: "device_id",
+        columns: &[
+            "device_id",
+            "received_at",
+            "sent_at",
+            "agent_version",
+            "uptime_secs",
+            "queue_depth",
+            "queue_bytes",
+            "oldest_pending_age_secs",
+            "dead_letters",
+            "refused_total",
+            "disk_free_bytes",
+            "last_upload_at",
+            "last_error",
+            "payload",
+        ],
+        json: &["payload"],
+        keep: &[],
+    }
+    .sql()
+});
 
 impl Store {
     /// Registers a device with the hash of its token. Returns false if the device is registered
@@ -198,24 +227,7 @@ impl Store {
         ];
         let mut tx = self.db.begin().await?;
         let result = async {
-            tx.execute(
-                "INSERT INTO metadata.device_heartbeats (device_id, received_at, sent_at, \
-                 agent_version, uptime_secs, queue_depth, queue_bytes, oldest_pending_age_secs, \
-                 dead_letters, refused_total, disk_free_bytes, last_upload_at, last_error, \
-                 payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) \
-                 ON CONFLICT (device_id) DO UPDATE SET received_at = excluded.received_at, \
-                 sent_at = excluded.sent_at, agent_version = excluded.agent_version, \
-                 uptime_secs = excluded.uptime_secs, queue_depth = excluded.queue_depth, \
-                 queue_bytes = excluded.queue_bytes, \
-                 oldest_pending_age_secs = excluded.oldest_pending_age_secs, \
-                 dead_letters = excluded.dead_letters, refused_total = excluded.refused_total, \
-                 disk_free_bytes = excluded.disk_free_bytes, \
-                 last_upload_at = excluded.last_upload_at, last_error = excluded.last_error, \
-                 payload = excluded.payload",
-                &latest,
-            )
-            .await?;
+            tx.execute(&HEARTBEAT_UPSERT, &latest).await?;
             tx.execute(
                 "INSERT INTO metadata.device_heartbeat_history (device_id, received_at, payload) \
                  VALUES ($1, $2, $3::jsonb)",

@@ -267,7 +267,8 @@ pub(super) const CUSTOMERS: Aggregate = Aggregate {
 };
 
 /// What a rebuild fills, in order: the three analytics tables read from silver, then the
-/// tables rolled up from them (gold first) and from gold.
+/// tables rolled up from them (gold first: a rebuild reports the rows it wrote there) and from
+/// gold.
 pub(super) const FROM_SILVER: [&Aggregate; 3] = [&BASKETS, &BRAND_DAYPARTS, &BRAND_PAYMENTS];
 pub(super) const ROLLED_UP: [&Aggregate; 3] = [&GOLD, &CUSTOMERS, &PRODUCTS];
 

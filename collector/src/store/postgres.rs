@@ -12,7 +12,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction, Type};
 
 use super::error::StoreError;
-use super::gold::{Aggregate, CLAIMED_SILVER, FROM_SILVER, GOLD, REBUILT, ROLLED_UP};
+use super::gold::{Aggregate, CLAIMED_SILVER, FROM_SILVER, REBUILT, ROLLED_UP};
 use super::sql::{Arg, Record, Row, encode_arg};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -387,29 +387,31 @@ pub(super) async fn rebuild_gold(
     // The roll-ups read the few analytics rows just written per partition (and silver's rows
     // with a customer id, through their index): plain `INSERT … SELECT`s, nothing to gain from
     // parallel workers.
-    let mut gold = 0;
-    for a in ROLLED_UP {
-        let Aggregate {
-            table,
-            columns,
-            ctes,
-            select,
-        } = a;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "WITH {CLAIMED}{ctes} INSERT INTO {table} ({columns}) SELECT {columns} \
-             FROM ({select}) r"
-        )))
-        .bind(&dates)
-        .bind(&stores)
-        .persistent(false)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if a.table == GOLD.table {
-            gold = inserted;
-        }
+    let [gold, rest @ ..] = ROLLED_UP;
+    let written = roll_up(tx, gold, &dates, &stores).await?;
+    for a in rest {
+        roll_up(tx, a, &dates, &stores).await?;
     }
-    Ok(gold)
+    Ok(written)
+}
+
+/// Fills one rolled-up table for the partitions `(dates[i], stores[i])`; returns its rows.
+async fn roll_up(
+    tx: &mut Transaction<'static, Postgres>,
+    a: &Aggregate,
+    dates: &[NaiveDate],
+    stores: &[&str],
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(AssertSqlSafe(format!(
+        "WITH {CLAIMED}{} INSERT INTO {} ({}) SELECT {} FROM ({}) r",
+        a.ctes, a.table, a.columns, a.columns, a.select
+    )))
+    .bind(dates)
+    .bind(stores)
+    .persistent(false)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 /// A claim is large when its partitions hold more than this share of silver's rows (its

@@ -178,6 +178,43 @@ pub trait Record: Sync {
     fn values<'a>(&'a self, out: &mut Vec<Arg<'a>>);
 }
 
+/// An `INSERT` of one row that, when a row with the same `key` exists, updates it instead: every
+/// column but the key and those in `keep` takes the new row's value. Values are bound as `$1`,
+/// `$2`, … in the order of `columns`; those in `json` are cast to `jsonb`.
+pub struct Upsert {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub columns: &'static [&'static str],
+    pub json: &'static [&'static str],
+    pub keep: &'static [&'static str],
+}
+
+impl Upsert {
+    pub fn sql(&self) -> String {
+        let values: Vec<String> = (1..)
+            .zip(self.columns)
+            .map(|(n, c)| match self.json.contains(c) {
+                true => format!("${n}::jsonb"),
+                false => format!("${n}"),
+            })
+            .collect();
+        let set: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| **c != self.key && !self.keep.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+            self.table,
+            self.columns.join(", "),
+            values.join(", "),
+            self.key,
+            set.join(", ")
+        )
+    }
+}
+
 /// Rewrites PostgreSQL-spelled SQL for SQLite: `$N` becomes `?N`, `= ANY($N)` becomes
 /// `IN (SELECT value FROM json_each(?N))` (an [`Arg::Ids`] list), a layer-qualified name
 /// (`bronze.x`, `silver.x`, …) becomes `layer_x`, and `::type` casts are dropped. String
@@ -288,7 +325,23 @@ pub enum Tx {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_text;
+    use super::{Upsert, sqlite_text};
+
+    #[test]
+    fn an_upsert_updates_all_but_its_key_and_kept_columns() {
+        let upsert = Upsert {
+            table: "staging.t",
+            key: "k",
+            columns: &["k", "a", "doc", "first_at", "b"],
+            json: &["doc"],
+            keep: &["first_at"],
+        };
+        assert_eq!(
+            upsert.sql(),
+            "INSERT INTO staging.t (k, a, doc, first_at, b) VALUES ($1, $2, $3::jsonb, $4, $5) \
+             ON CONFLICT (k) DO UPDATE SET a = excluded.a, doc = excluded.doc, b = excluded.b"
+        );
+    }
 
     #[test]
     fn postgres_spelling_becomes_sqlite_spelling() {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
-use super::gold::{FROM_SILVER, GOLD, REBUILT, ROLLED_UP};
+use super::gold::{Aggregate, FROM_SILVER, REBUILT, ROLLED_UP};
 use super::sql::{Arg, Record, Row, encode_arg, sqlite_text};
 use super::sql::{Claim, Partition};
 use crate::bronze::BronzeRow;
@@ -287,24 +287,35 @@ pub(super) async fn rebuild_gold(
         );
         run(tx, sql, &keys, None).await?;
     }
-    let mut gold = 0;
-    for a in FROM_SILVER.into_iter().chain(ROLLED_UP) {
-        // The aggregate's rows, stamped with `created_at` (no default for it on SQLite).
-        let sql = sqlite_text(&format!(
-            "WITH {CLAIMED}{} INSERT INTO {} ({}, created_at) SELECT *, ?2 FROM ({})",
-            a.ctes, a.table, a.columns, a.select
-        ));
-        let inserted = sqlx::query(AssertSqlSafe(sql))
-            .bind(&keys)
-            .bind(&now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if a.table == GOLD.table {
-            gold = inserted;
-        }
+    for a in FROM_SILVER {
+        fill(tx, a, &keys, &now).await?;
     }
-    Ok(gold)
+    let [gold, rest @ ..] = ROLLED_UP;
+    let written = fill(tx, gold, &keys, &now).await?;
+    for a in rest {
+        fill(tx, a, &keys, &now).await?;
+    }
+    Ok(written)
+}
+
+/// Fills one table of the rebuild for the partitions `keys` (`partition_keys`); returns its
+/// rows, stamped `now` as `created_at` (it has no default on SQLite).
+async fn fill(
+    tx: &mut Transaction<'static, Sqlite>,
+    a: &Aggregate,
+    keys: &str,
+    now: &str,
+) -> Result<u64, StoreError> {
+    let sql = sqlite_text(&format!(
+        "WITH {CLAIMED}{} INSERT INTO {} ({}, created_at) SELECT *, ?2 FROM ({})",
+        a.ctes, a.table, a.columns, a.select
+    ));
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .bind(keys)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 #[cfg(test)]

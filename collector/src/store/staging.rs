@@ -1,11 +1,13 @@
 //! Files' side of the store: one staging row per distinct file content, and the column
 //! mappings operators confirmed (per header fingerprint). Written once for both backends.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use super::Store;
 use super::error::StoreError;
-use super::sql::Arg;
+use super::sql::{Arg, Upsert};
 
 /// A file's staging row (`staging.universal_file_ingestion`), as an import writes it.
 #[derive(Debug, Clone)]
@@ -41,6 +43,41 @@ pub struct StagedStatus {
     pub file_name: String,
 }
 
+/// A file's staging row: a file of the same content (its hash) replaces the row, keeping when
+/// it was first staged.
+static STAGE_FILE: LazyLock<String> = LazyLock::new(|| {
+    let upsert = Upsert {
+        table: "staging.universal_file_ingestion",
+        key: "content_sha256",
+        columns: &[
+            "file_id",
+            "file_name",
+            "file_format",
+            "detection_confidence",
+            "schema_inference",
+            "column_mappings",
+            "raw_data",
+            "total_records",
+            "processing_metadata",
+            "status",
+            "error_message",
+            "created_at",
+            "content_sha256",
+            "size_bytes",
+            "header_fingerprint",
+            "updated_at",
+        ],
+        json: &[
+            "schema_inference",
+            "column_mappings",
+            "raw_data",
+            "processing_metadata",
+        ],
+        keep: &["created_at", "size_bytes"],
+    };
+    upsert.sql() + " RETURNING id"
+});
+
 impl Store {
     /// The staging row of a file content, if it was imported before.
     pub async fn staged_file(&self, sha256: &str) -> Result<Option<StagedStatus>, StoreError> {
@@ -66,25 +103,9 @@ impl Store {
     /// Writes a file's staging row (replacing an earlier one for the same content: a retry of a
     /// failed file, say) and returns its id.
     pub async fn stage_file(&self, f: &StagedFile) -> Result<i64, StoreError> {
-        const SQL: &str = "INSERT INTO staging.universal_file_ingestion (file_id, file_name, \
-             file_format, detection_confidence, schema_inference, column_mappings, raw_data, \
-             total_records, processing_metadata, status, error_message, created_at, \
-             content_sha256, size_bytes, header_fingerprint, updated_at) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, $11, $12, \
-             $13, $14, $15, $12) \
-             ON CONFLICT (content_sha256) DO UPDATE SET file_id = excluded.file_id, \
-             file_name = excluded.file_name, file_format = excluded.file_format, \
-             detection_confidence = excluded.detection_confidence, \
-             schema_inference = excluded.schema_inference, \
-             column_mappings = excluded.column_mappings, raw_data = excluded.raw_data, \
-             total_records = excluded.total_records, \
-             processing_metadata = excluded.processing_metadata, status = excluded.status, \
-             error_message = excluded.error_message, \
-             header_fingerprint = excluded.header_fingerprint, updated_at = excluded.updated_at \
-             RETURNING id";
         self.db
             .fetch_one(
-                SQL,
+                &STAGE_FILE,
                 &[
                     Arg::Text(Some(&f.file_id)),
                     Arg::Text(Some(&f.file_name)),
@@ -101,6 +122,7 @@ impl Store {
                     Arg::Text(Some(&f.content_sha256)),
                     Arg::Int(Some(f.size_bytes)),
                     Arg::Text(f.header_fingerprint.as_deref()),
+                    Arg::Time(Some(f.at)),
                 ],
             )
             .await?
