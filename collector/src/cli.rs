@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::brands::BrandMatcher;
 use crate::config::{ServeConfig, default_serve_config};
 use crate::pipeline::{Pipeline, PipelineOptions};
-use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions};
+use crate::store::{DEFAULT_DATABASE_URL, Store, StoreOptions, redact};
 
 /// Scout collector: device ingest and retail analytics.
 #[derive(Debug, Parser)]
@@ -376,20 +376,6 @@ fn brand(args: &BrandArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A database URL with any password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod tests {
@@ -443,18 +429,5 @@ mod tests {
                 .collect();
             assert!(!parse(&args).stops_on_signal(), "{command:?}");
         }
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://scout:s3cret@db:5432/scout"),
-            "postgres://scout:***@db:5432/scout"
-        );
-        assert_eq!(
-            redact("postgres://root@127.0.0.1/test"),
-            "postgres://root@127.0.0.1/test"
-        );
-        assert_eq!(redact("sqlite://scout.db"), "sqlite://scout.db");
     }
 }

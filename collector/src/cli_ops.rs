@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::cli::redact;
 use crate::config::GatesSettings;
 use crate::doctor::{self, Incident, Verdict};
 use crate::routes::fleet::Thresholds;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreOptions, redact};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {

@@ -16,8 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::infer::is_summary_row;
-use super::mapping::{MappingProposal, Target};
+use super::mapping::MappingProposal;
 use super::values::{self, ColumnReading, ColumnReadings, When};
+use super::words::Target;
 use super::{Cell, FileError, Row, RowIter};
 use scout_common::device::DeviceId;
 

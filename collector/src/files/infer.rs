@@ -5,13 +5,12 @@
 //! The score is `1 − Σ penalty`, each issue's penalty being its weight times the share of rows
 //! it touches (at most the weight); weights are in [`weight`]. Issues that need to know what a
 //! column means (ids, amounts, quantities) are added once the mapping is known
-//! ([`add_mapped_issues`]).
+//! (`mapping::add_mapped_issues`).
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::mapping::{MappingProposal, Target};
 use super::values::{self, ColumnReading, ColumnReadings};
 use super::{Cell, Row};
 
@@ -335,7 +334,7 @@ fn decide(t: &Tally, filled: usize) -> (ColumnType, usize) {
     }
 }
 
-fn issue(
+pub(super) fn issue(
     kind: &'static str,
     column: Option<&str>,
     count: usize,
@@ -353,7 +352,7 @@ fn issue(
 
 impl SchemaInference {
     /// Recomputes the score from the issues; per-column kinds share their weight among columns.
-    fn rescore(&mut self, width: usize) {
+    pub(super) fn rescore(&mut self, width: usize) {
         let rows = self.sample_rows.max(1);
         let mut total = 0.0;
         for issue in &mut self.issues {
@@ -369,99 +368,4 @@ impl SchemaInference {
         }
         self.quality_score = ((1.0 - total).clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0;
     }
-}
-
-/// Adds the issues that depend on what columns mean: empty and duplicate transaction ids (a
-/// duplicate only where rows are transactions, not items), negative amounts, non-positive
-/// quantities; and rescores.
-pub fn add_mapped_issues(schema: &mut SchemaInference, mapping: &MappingProposal, rows: &[Row]) {
-    let column = |t: Target| mapping.column_of(t);
-    let rows: Vec<&Row> = rows.iter().filter(|r| !is_summary_row(r)).collect();
-    let line_items = column(Target::Product).is_some()
-        || column(Target::Sku).is_some()
-        || column(Target::Brand).is_some();
-    if let Some(c) = column(Target::TransactionId) {
-        let name = mapping.source_of(c);
-        let empty: Vec<u64> = rows
-            .iter()
-            .filter(|r| r.cells.get(c).is_none_or(Cell::is_empty))
-            .map(|r| r.line)
-            .collect();
-        if !empty.is_empty() {
-            let lines = empty.iter().take(3).copied().collect();
-            schema
-                .issues
-                .push(issue("empty_ids", name, empty.len(), rows.len(), lines));
-        }
-        if !line_items {
-            let mut seen = HashSet::new();
-            let dup: Vec<u64> = rows
-                .iter()
-                .filter_map(|r| {
-                    r.cells
-                        .get(c)
-                        .filter(|x| !x.is_empty())
-                        .map(|x| (r.line, x.display()))
-                })
-                .filter(|(_, id)| !seen.insert(id.clone()))
-                .map(|(line, _)| line)
-                .collect();
-            if !dup.is_empty() {
-                let lines = dup.iter().take(3).copied().collect();
-                schema
-                    .issues
-                    .push(issue("duplicate_ids", name, dup.len(), rows.len(), lines));
-            }
-        }
-    }
-    for target in [Target::TotalAmount, Target::UnitPrice] {
-        let Some(c) = column(target) else { continue };
-        let reading = schema.readings.get(c).copied().unwrap_or_default();
-        let negative: Vec<u64> = rows
-            .iter()
-            .filter(|r| {
-                r.cells
-                    .get(c)
-                    .and_then(|x| values::cell_money(x, reading))
-                    .is_some_and(|m| m < 0)
-            })
-            .map(|r| r.line)
-            .collect();
-        if !negative.is_empty() {
-            let lines = negative.iter().take(3).copied().collect();
-            let name = mapping.source_of(c);
-            schema.issues.push(issue(
-                "negative_amounts",
-                name,
-                negative.len(),
-                rows.len(),
-                lines,
-            ));
-        }
-    }
-    if let Some(c) = column(Target::Quantity) {
-        let reading = schema.readings.get(c).copied().unwrap_or_default();
-        let bad: Vec<u64> = rows
-            .iter()
-            .filter(|r| {
-                r.cells
-                    .get(c)
-                    .and_then(|x| values::cell_number(x, reading))
-                    .is_some_and(|q| q <= 0.0)
-            })
-            .map(|r| r.line)
-            .collect();
-        if !bad.is_empty() {
-            let lines = bad.iter().take(3).copied().collect();
-            let name = mapping.source_of(c);
-            schema.issues.push(issue(
-                "non_positive_quantities",
-                name,
-                bad.len(),
-                rows.len(),
-                lines,
-            ));
-        }
-    }
-    schema.rescore(schema.columns.len());
 }

@@ -7,11 +7,14 @@
 //! columns, lowered when no amount is mapped; below [`REVIEW_THRESHOLD`] a person confirms the
 //! mapping before anything lands. [`header_fingerprint`] keys confirmed mappings for reuse.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::infer::{ColumnType, SchemaInference};
-use super::words::{self, GENDER_VALUES, PAYMENT_VALUES, VOCABULARY};
+use super::infer::{self, ColumnType, SchemaInference, is_summary_row};
+use super::values;
+use super::words::{self, GENDER_VALUES, PAYMENT_VALUES, Target, VOCABULARY};
 use super::{Cell, Row};
 
 /// Below this `mapping_confidence` the file waits for review (`needs_review`).
@@ -19,64 +22,6 @@ pub const REVIEW_THRESHOLD: f64 = 0.8;
 
 /// Lowest confidence at which a column is mapped at all.
 const MIN_COLUMN_CONFIDENCE: f64 = 0.6;
-
-/// A canonical sales field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    TransactionId,
-    /// Date and time together, or the date when a separate time column exists.
-    Timestamp,
-    /// The date, when the time of day is in a column of its own.
-    Date,
-    Time,
-    StoreId,
-    DeviceId,
-    Brand,
-    Product,
-    Sku,
-    Category,
-    Quantity,
-    UnitPrice,
-    TotalAmount,
-    PaymentMethod,
-    CustomerAge,
-    Gender,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TransactionId => "transaction_id",
-            Self::Timestamp => "timestamp",
-            Self::Date => "date",
-            Self::Time => "time",
-            Self::StoreId => "store_id",
-            Self::DeviceId => "device_id",
-            Self::Brand => "brand",
-            Self::Product => "product",
-            Self::Sku => "sku",
-            Self::Category => "category",
-            Self::Quantity => "quantity",
-            Self::UnitPrice => "unit_price",
-            Self::TotalAmount => "total_amount",
-            Self::PaymentMethod => "payment_method",
-            Self::CustomerAge => "customer_age",
-            Self::Gender => "gender",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(name.trim().to_owned())).ok()
-    }
-
-    fn numeric(self) -> bool {
-        matches!(
-            self,
-            Self::Quantity | Self::UnitPrice | Self::TotalAmount | Self::CustomerAge
-        )
-    }
-}
 
 /// One column's proposed field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,4 +384,107 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
         unmapped,
         header_fingerprint: header_fingerprint(columns),
     }
+}
+
+/// Adds the issues that depend on what columns mean: empty and duplicate transaction ids (a
+/// duplicate only where rows are transactions, not items), negative amounts, non-positive
+/// quantities; and rescores.
+pub fn add_mapped_issues(schema: &mut SchemaInference, mapping: &MappingProposal, rows: &[Row]) {
+    let column = |t: Target| mapping.column_of(t);
+    let rows: Vec<&Row> = rows.iter().filter(|r| !is_summary_row(r)).collect();
+    let line_items = column(Target::Product).is_some()
+        || column(Target::Sku).is_some()
+        || column(Target::Brand).is_some();
+    if let Some(c) = column(Target::TransactionId) {
+        let name = mapping.source_of(c);
+        let empty: Vec<u64> = rows
+            .iter()
+            .filter(|r| r.cells.get(c).is_none_or(Cell::is_empty))
+            .map(|r| r.line)
+            .collect();
+        if !empty.is_empty() {
+            let lines = empty.iter().take(3).copied().collect();
+            schema.issues.push(infer::issue(
+                "empty_ids",
+                name,
+                empty.len(),
+                rows.len(),
+                lines,
+            ));
+        }
+        if !line_items {
+            let mut seen = HashSet::new();
+            let dup: Vec<u64> = rows
+                .iter()
+                .filter_map(|r| {
+                    r.cells
+                        .get(c)
+                        .filter(|x| !x.is_empty())
+                        .map(|x| (r.line, x.display()))
+                })
+                .filter(|(_, id)| !seen.insert(id.clone()))
+                .map(|(line, _)| line)
+                .collect();
+            if !dup.is_empty() {
+                let lines = dup.iter().take(3).copied().collect();
+                schema.issues.push(infer::issue(
+                    "duplicate_ids",
+                    name,
+                    dup.len(),
+                    rows.len(),
+                    lines,
+                ));
+            }
+        }
+    }
+    for target in [Target::TotalAmount, Target::UnitPrice] {
+        let Some(c) = column(target) else { continue };
+        let reading = schema.readings.get(c).copied().unwrap_or_default();
+        let negative: Vec<u64> = rows
+            .iter()
+            .filter(|r| {
+                r.cells
+                    .get(c)
+                    .and_then(|x| values::cell_money(x, reading))
+                    .is_some_and(|m| m < 0)
+            })
+            .map(|r| r.line)
+            .collect();
+        if !negative.is_empty() {
+            let lines = negative.iter().take(3).copied().collect();
+            let name = mapping.source_of(c);
+            schema.issues.push(infer::issue(
+                "negative_amounts",
+                name,
+                negative.len(),
+                rows.len(),
+                lines,
+            ));
+        }
+    }
+    if let Some(c) = column(Target::Quantity) {
+        let reading = schema.readings.get(c).copied().unwrap_or_default();
+        let bad: Vec<u64> = rows
+            .iter()
+            .filter(|r| {
+                r.cells
+                    .get(c)
+                    .and_then(|x| values::cell_number(x, reading))
+                    .is_some_and(|q| q <= 0.0)
+            })
+            .map(|r| r.line)
+            .collect();
+        if !bad.is_empty() {
+            let lines = bad.iter().take(3).copied().collect();
+            let name = mapping.source_of(c);
+            schema.issues.push(infer::issue(
+                "non_positive_quantities",
+                name,
+                bad.len(),
+                rows.len(),
+                lines,
+            ));
+        }
+    }
+    schema.rescore(schema.columns.len());
 }

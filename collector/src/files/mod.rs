@@ -57,8 +57,9 @@ use sha2::{Digest, Sha256};
 pub use convert::{ConvertStats, Transactions};
 pub use detect::{Detection, detect};
 pub use infer::{ColumnSchema, ColumnType, Issue, SchemaInference, infer};
-pub use mapping::{ColumnMapping, MappingProposal, REVIEW_THRESHOLD, Target, header_fingerprint};
+pub use mapping::{ColumnMapping, MappingProposal, REVIEW_THRESHOLD, header_fingerprint};
 pub use values::{DateOrder, format_centavos, parse_money};
+pub use words::Target;
 
 /// Rows held for inference and mapping (the rest of a streamed file is read once, converting).
 pub const SAMPLE_ROWS: usize = 2_000;
@@ -555,7 +556,7 @@ fn finish(
     }
     let mut schema = infer::infer(&columns, &sample);
     let mapping = mapping::propose(&columns, &sample, &schema);
-    infer::add_mapped_issues(&mut schema, &mapping, &sample);
+    mapping::add_mapped_issues(&mut schema, &mapping, &sample);
     Ok(Processed {
         detection,
         columns,

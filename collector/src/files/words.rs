@@ -2,9 +2,66 @@
 //! Taglish, abbreviations, and how a header is normalised before it is compared (accents, case,
 //! camelCase, numbering, units and currency marks, dotted paths).
 
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use super::mapping::Target;
+/// A canonical sales field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    TransactionId,
+    /// Date and time together, or the date when a separate time column exists.
+    Timestamp,
+    /// The date, when the time of day is in a column of its own.
+    Date,
+    Time,
+    StoreId,
+    DeviceId,
+    Brand,
+    Product,
+    Sku,
+    Category,
+    Quantity,
+    UnitPrice,
+    TotalAmount,
+    PaymentMethod,
+    CustomerAge,
+    Gender,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransactionId => "transaction_id",
+            Self::Timestamp => "timestamp",
+            Self::Date => "date",
+            Self::Time => "time",
+            Self::StoreId => "store_id",
+            Self::DeviceId => "device_id",
+            Self::Brand => "brand",
+            Self::Product => "product",
+            Self::Sku => "sku",
+            Self::Category => "category",
+            Self::Quantity => "quantity",
+            Self::UnitPrice => "unit_price",
+            Self::TotalAmount => "total_amount",
+            Self::PaymentMethod => "payment_method",
+            Self::CustomerAge => "customer_age",
+            Self::Gender => "gender",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.trim().to_owned())).ok()
+    }
+
+    pub(super) fn numeric(self) -> bool {
+        matches!(
+            self,
+            Self::Quantity | Self::UnitPrice | Self::TotalAmount | Self::CustomerAge
+        )
+    }
+}
 
 /// Header phrases per target (normalised spelling) and how strongly each names it.
 #[rustfmt::skip] // one row of phrases per line reads better than one phrase per line
