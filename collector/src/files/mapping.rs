@@ -392,98 +392,52 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
 pub fn add_mapped_issues(schema: &mut SchemaInference, mapping: &MappingProposal, rows: &[Row]) {
     let column = |t: Target| mapping.column_of(t);
     let rows: Vec<&Row> = rows.iter().filter(|r| !is_summary_row(r)).collect();
+    let mut found = Vec::new();
+    // The lines of the rows whose cell `c` passes `test`.
+    let lines = |c: usize, test: &mut dyn FnMut(&Cell) -> bool| -> Vec<u64> {
+        rows.iter()
+            .filter(|r| r.cells.get(c).is_some_and(&mut *test))
+            .map(|r| r.line)
+            .collect()
+    };
     let line_items = column(Target::Product).is_some()
         || column(Target::Sku).is_some()
         || column(Target::Brand).is_some();
     if let Some(c) = column(Target::TransactionId) {
-        let name = mapping.source_of(c);
+        // A missing cell is an empty id too.
         let empty: Vec<u64> = rows
             .iter()
             .filter(|r| r.cells.get(c).is_none_or(Cell::is_empty))
             .map(|r| r.line)
             .collect();
-        if !empty.is_empty() {
-            let lines = empty.iter().take(3).copied().collect();
-            schema.issues.push(infer::issue(
-                "empty_ids",
-                name,
-                empty.len(),
-                rows.len(),
-                lines,
-            ));
-        }
+        found.push(("empty_ids", c, empty));
         if !line_items {
             let mut seen = HashSet::new();
-            let dup: Vec<u64> = rows
-                .iter()
-                .filter_map(|r| {
-                    r.cells
-                        .get(c)
-                        .filter(|x| !x.is_empty())
-                        .map(|x| (r.line, x.display()))
-                })
-                .filter(|(_, id)| !seen.insert(id.clone()))
-                .map(|(line, _)| line)
-                .collect();
-            if !dup.is_empty() {
-                let lines = dup.iter().take(3).copied().collect();
-                schema.issues.push(infer::issue(
-                    "duplicate_ids",
-                    name,
-                    dup.len(),
-                    rows.len(),
-                    lines,
-                ));
-            }
+            let duplicate = lines(c, &mut |x| !x.is_empty() && !seen.insert(x.display()));
+            found.push(("duplicate_ids", c, duplicate));
         }
     }
     for target in [Target::TotalAmount, Target::UnitPrice] {
         let Some(c) = column(target) else { continue };
         let reading = schema.readings.get(c).copied().unwrap_or_default();
-        let negative: Vec<u64> = rows
-            .iter()
-            .filter(|r| {
-                r.cells
-                    .get(c)
-                    .and_then(|x| values::cell_money(x, reading))
-                    .is_some_and(|m| m < 0)
-            })
-            .map(|r| r.line)
-            .collect();
-        if !negative.is_empty() {
-            let lines = negative.iter().take(3).copied().collect();
-            let name = mapping.source_of(c);
-            schema.issues.push(infer::issue(
-                "negative_amounts",
-                name,
-                negative.len(),
-                rows.len(),
-                lines,
-            ));
-        }
+        let negative = lines(c, &mut |x| {
+            values::cell_money(x, reading).is_some_and(|m| m < 0)
+        });
+        found.push(("negative_amounts", c, negative));
     }
     if let Some(c) = column(Target::Quantity) {
         let reading = schema.readings.get(c).copied().unwrap_or_default();
-        let bad: Vec<u64> = rows
-            .iter()
-            .filter(|r| {
-                r.cells
-                    .get(c)
-                    .and_then(|x| values::cell_number(x, reading))
-                    .is_some_and(|q| q <= 0.0)
-            })
-            .map(|r| r.line)
-            .collect();
-        if !bad.is_empty() {
-            let lines = bad.iter().take(3).copied().collect();
+        let bad = lines(c, &mut |x| {
+            values::cell_number(x, reading).is_some_and(|q| q <= 0.0)
+        });
+        found.push(("non_positive_quantities", c, bad));
+    }
+    for (kind, c, lines) in found {
+        if !lines.is_empty() {
+            let first = lines.iter().take(3).copied().collect();
             let name = mapping.source_of(c);
-            schema.issues.push(infer::issue(
-                "non_positive_quantities",
-                name,
-                bad.len(),
-                rows.len(),
-                lines,
-            ));
+            let issue = infer::issue(kind, name, lines.len(), rows.len(), first);
+            schema.issues.push(issue);
         }
     }
     schema.rescore(schema.columns.len());
