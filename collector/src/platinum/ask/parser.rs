@@ -4,14 +4,14 @@
 //! "top N" ranks; "vs" compares the values named). What cannot be read without guessing is
 //! asked about instead.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
 use super::safety::refusal;
 use super::tokenizer::tokens;
 use super::vocabulary::{STOPWORDS, Word, lookup, number_word, single_words};
 use crate::brands::{BrandMatcher, Method};
-use crate::platinum::dates::{Period, last_weekday, month_range};
+use crate::platinum::dates::{Period, last_weekday, monday_of, month_range};
 use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey};
 
 /// How a question was read.
@@ -94,6 +94,21 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
         }
     }
 
+    // Store codes ("ST-QC-001", "sari-12"): a word that starts with a letter and holds a
+    // digit and a hyphen names a store (filters compare ids without regard to case).
+    let mut store_codes = Vec::new();
+    words.retain(|w| {
+        let code = w.starts_with(|c: char| c.is_alphabetic())
+            && w.contains('-')
+            && w.contains(|c: char| c.is_ascii_digit())
+            && lookup(w).is_none()
+            && !w.starts_with("top");
+        if code {
+            push(&mut store_codes, w.clone());
+        }
+        !code
+    });
+
     let (items, unknown) = recognise(&words, &mut notes);
     if !unknown.is_empty() {
         let mut suggestions = Vec::new();
@@ -112,7 +127,7 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
             suggestions,
         };
     }
-    build(&items, brand_names, as_of, notes)
+    build(&items, brand_names, store_codes, as_of, notes)
 }
 
 /// Turns tokens into items, longest phrase first; returns the words it does not know, each
@@ -207,8 +222,17 @@ fn push<T: PartialEq>(list: &mut Vec<T>, v: T) {
     }
 }
 
-fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<String>) -> Reading {
-    let mut p = Parts::default();
+fn build(
+    items: &[Item],
+    brands: Vec<String>,
+    stores: Vec<String>,
+    as_of: NaiveDate,
+    mut notes: Vec<String>,
+) -> Reading {
+    let mut p = Parts {
+        stores,
+        ..Parts::default()
+    };
     let mut dates: Vec<NaiveDate> = Vec::new();
     let mut i = 0;
     while i < items.len() {
@@ -271,6 +295,21 @@ fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<S
                 (Some(Item::Word(Word::Days)), _) => {
                     p.periods.push(Period::Yesterday);
                     i += 1;
+                }
+                // "last 4 weeks", "huling 3 buwan": that many whole weeks (Monday to Sunday)
+                // or calendar months before the current one.
+                (
+                    Some(Item::Word(Word::Number(n))),
+                    Some(Item::Word(Word::Dimension(
+                        unit @ (Dimension::Week | Dimension::Month),
+                        _,
+                    ))),
+                ) => {
+                    match whole_periods_before(as_of, n, unit) {
+                        Some(period) => p.periods.push(period),
+                        None => return clarify("That reaches too far back: name at most 3 years."),
+                    }
+                    i += 2;
                 }
                 (Some(Item::Word(Word::Weekday(day))), _) => {
                     let date = if w == Word::Recent && as_of.weekday() == day {
@@ -365,6 +404,31 @@ fn build(items: &[Item], brands: Vec<String>, as_of: NaiveDate, mut notes: Vec<S
         _ => return clarify("More than two dates: name one day or one range."),
     }
     shape(p, brands, as_of, &mut notes).map_or_else(|r| *r, |plan| Reading::Plan { plan, notes })
+}
+
+/// The `n` whole weeks or calendar months before the one `as_of` is in.
+fn whole_periods_before(as_of: NaiveDate, n: u32, unit: Dimension) -> Option<Period> {
+    if n == 0 || n > 156 {
+        return None;
+    }
+    if unit == Dimension::Week {
+        let monday = monday_of(as_of);
+        return Some(Period::Between {
+            from: monday - Duration::weeks(i64::from(n)),
+            to: monday - Duration::days(1),
+        });
+    }
+    let this_month = as_of.with_day(1)?;
+    let months = i64::from(as_of.year()) * 12 + i64::from(as_of.month0()) - i64::from(n);
+    let from = NaiveDate::from_ymd_opt(
+        i32::try_from(months.div_euclid(12)).ok()?,
+        u32::try_from(months.rem_euclid(12)).ok()? + 1,
+        1,
+    )?;
+    Some(Period::Between {
+        from,
+        to: this_month - Duration::days(1),
+    })
 }
 
 /// Puts the parts together into a valid plan, or says what is missing.

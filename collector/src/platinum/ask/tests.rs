@@ -89,3 +89,54 @@ fn unknown_and_ambiguous_words_are_asked_about() {
     let r = read("drop table silver", as_of(), Some(&matcher));
     assert!(matches!(r, Reading::Refused { .. }), "{r:?}");
 }
+
+#[test]
+fn store_codes_whole_weeks_and_months_and_analysts_shorthand() {
+    let p = plan("revenue ng ST-MNL-001 nung Oktubre");
+    assert_eq!(p["filters"]["stores"], json!(["st-mnl-001"]));
+    assert_eq!(
+        p["filters"]["period"],
+        json!({"kind": "between", "from": "2026-10-01", "to": "2026-10-31"})
+    );
+    let p = plan("ilang customer ang bumili sa ST-QC-001 kahapon");
+    assert_eq!(p["measures"], json!(["unique_customers"]));
+    assert_eq!(p["filters"]["stores"], json!(["st-qc-001"]));
+    let p = plan("sari-12 vs sari-14 this month");
+    assert_eq!(p["intent"], "compare");
+    assert_eq!(p["filters"]["stores"], json!(["sari-12", "sari-14"]));
+
+    // 2026-12-05 is a Saturday: the four whole weeks before this one, the three months before
+    // December.
+    let p = plan("weekly sales for the last 4 weeks");
+    assert_eq!(p["dimensions"], json!(["week"]));
+    assert_eq!(
+        p["filters"]["period"],
+        json!({"kind": "between", "from": "2026-11-02", "to": "2026-11-29"})
+    );
+    let p = plan("revenue per store past 3 months");
+    assert_eq!(
+        p["filters"]["period"],
+        json!({"kind": "between", "from": "2026-09-01", "to": "2026-11-30"})
+    );
+    let p = plan("benta huling 12 buwan");
+    assert_eq!(p["filters"]["period"]["from"], "2025-12-01");
+
+    let p = plan("top 5 brnds lst wk");
+    assert_eq!(p["limit"], 5);
+    assert_eq!(p["dimensions"], json!(["brand"]));
+    assert_eq!(p["filters"]["period"], json!({"kind": "last_week"}));
+    let p = plan("how many txns paid w/ gcash yesterday");
+    assert_eq!(p["measures"], json!(["transactions"]));
+    assert_eq!(p["filters"]["payment_methods"], json!(["gcash"]));
+    let p = plan("avg txn value per store last month");
+    assert_eq!(p["measures"], json!(["avg_basket_pesos"]));
+    assert_eq!(p["dimensions"], json!(["store"]));
+    let p = plan("average transaction value this month");
+    assert_eq!(p["measures"], json!(["avg_basket_pesos"]));
+    let p = plan("biggest sales day last month");
+    assert_eq!(p["intent"], "top_n");
+    assert_eq!(p["dimensions"], json!(["day"]));
+    let p = plan("which age group buys the most Red Horse last month");
+    assert_eq!(p["dimensions"], json!(["age_bracket"]));
+    assert_eq!(p["filters"]["brands"], json!(["Red Horse"]));
+}
