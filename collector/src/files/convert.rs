@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::infer::is_summary_row;
 use super::mapping::MappingProposal;
 use super::values::{self, ColumnReading, ColumnReadings, When};
-use super::words::Target;
+use super::words::{self, Target};
 use super::{Cell, FileError, Row, RowIter};
 use scout_common::device::DeviceId;
 
@@ -101,10 +101,20 @@ impl Transactions {
         mapping: MappingProposal,
         content_hash: String,
     ) -> Self {
+        let mut readings = readings.clone();
+        // A money column whose header names centavos holds whole centavos.
+        for target in [Target::UnitPrice, Target::TotalAmount] {
+            if let Some(i) = mapping.column_of(target)
+                && mapping.source_of(i).is_some_and(words::names_centavos)
+                && let Some(reading) = readings.get_mut(i)
+            {
+                reading.centavos = true;
+            }
+        }
         Self {
             rows,
             mapping,
-            readings: readings.clone(),
+            readings,
             content_hash,
             open: VecDeque::new(),
             base: 0,

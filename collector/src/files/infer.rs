@@ -86,8 +86,13 @@ pub fn weight(kind: &str) -> f64 {
 }
 
 /// Words that mark a summary row instead of a sale.
-const SUMMARY_WORDS: [&str; 9] = [
+const SUMMARY_WORDS: [&str; 14] = [
     "total",
+    "kabuuang",
+    "overall total",
+    "net total",
+    "gross total",
+    "subtotals",
     "grand total",
     "subtotal",
     "sub-total",

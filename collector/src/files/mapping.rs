@@ -4,7 +4,7 @@
 //! method whatever its header; a column of dates is a timestamp; an "Amount" column of names is
 //! not an amount). Each column gets a confidence; columns are assigned greedily, best pair
 //! first, one column per field. `mapping_confidence` is the mean confidence of the mapped
-//! columns, lowered when no amount is mapped; below [`REVIEW_THRESHOLD`] a person confirms the
+//! columns, lowered when no amount or no date is mapped; below [`REVIEW_THRESHOLD`] a person confirms the
 //! mapping before anything lands. [`header_fingerprint`] keys confirmed mappings for reuse.
 
 use std::collections::HashSet;
@@ -205,6 +205,10 @@ struct ValueEvidence {
     datelike: bool,
     has_time: bool,
     time_only: bool,
+    /// Decimals from 0 to 1: times of day as spreadsheets store them (0.5 is noon).
+    day_fractions: bool,
+    /// Whole numbers that read as Unix times in seconds or milliseconds (years 2001 to 2100).
+    epoch: bool,
     money_marked: bool,
 }
 
@@ -246,6 +250,20 @@ fn value_evidence(index: usize, rows: &[Row], schema: &SchemaInference) -> Value
         datelike: matches!(column.kind, ColumnType::Date | ColumnType::Timestamp),
         has_time: column.kind == ColumnType::Timestamp,
         time_only: column.kind == ColumnType::Time,
+        day_fractions: column.kind == ColumnType::Decimal
+            && texts.iter().all(|t| {
+                t.trim()
+                    .parse::<f64>()
+                    .is_ok_and(|f| (0.0..1.0).contains(&f))
+            }),
+        epoch: column.kind == ColumnType::Integer
+            && !texts.is_empty()
+            && texts.iter().all(|t| {
+                t.trim().parse::<i64>().is_ok_and(|n| {
+                    (1_000_000_000..4_102_444_800).contains(&n)
+                        || (1_000_000_000_000..4_102_444_800_000).contains(&n)
+                })
+            }),
         money_marked: column.currency_marked > 0,
     }
 }
@@ -267,7 +285,7 @@ fn with_values(target: Target, score: f64, v: &ValueEvidence, kind: ColumnType) 
             (score - 0.45, "values are not dates".into())
         }
         Target::Timestamp if v.time_only => (score - 0.3, "values are times of day".into()),
-        Target::Time if !(v.time_only || v.has_time || empty) => {
+        Target::Time if !(v.time_only || v.has_time || v.day_fractions || empty) => {
             (score - 0.4, "values are not times".into())
         }
         Target::PaymentMethod if v.payment >= 0.6 => (
@@ -325,6 +343,32 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
         if values.time_only {
             pairs.push((0.8, index, Target::Time, "values are times of day".into()));
         }
+        // Unix times, where the header speaks of time (`event_time_ms`, `created_at`, `ts`):
+        // a column of large ids would read as epochs too.
+        if values.epoch
+            && header.split(' ').any(|w| {
+                matches!(
+                    w,
+                    "time"
+                        | "timestamp"
+                        | "ts"
+                        | "epoch"
+                        | "unix"
+                        | "date"
+                        | "at"
+                        | "created"
+                        | "oras"
+                        | "petsa"
+                )
+            })
+        {
+            pairs.push((
+                0.84,
+                index,
+                Target::Timestamp,
+                "values are Unix times".into(),
+            ));
+        }
     }
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut mapped: Vec<ColumnMapping> = Vec::new();
@@ -369,6 +413,13 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
         .any(|m| matches!(m.target, Target::TotalAmount | Target::UnitPrice));
     if !has_amount {
         confidence *= 0.6;
+    }
+    // Without a date, every row would be dated the day of the import: a person decides.
+    let has_date = mapped
+        .iter()
+        .any(|m| matches!(m.target, Target::Timestamp | Target::Date));
+    if !has_date && !mapped.is_empty() {
+        confidence *= 0.75;
     }
     let unmapped = columns
         .iter()

@@ -250,3 +250,63 @@ fn undecided_day_order_is_an_issue_and_options_are_checked() {
         })
     ));
 }
+
+#[test]
+fn spreadsheet_times_of_day_settlement_amounts_and_material_codes_map() {
+    // Times written out as fractions of a day (0.5625 is 13:30), under a "Txn" header.
+    let text = "Receipt No,Date,Txn Time,Material Code,Item,Qty,U/P,Amount\n\
+                R1,2025-03-01,0.5625,MC-001,Kopiko,2,8.00,16.00\n\
+                R2,2025-03-01,0.75,MC-002,Piattos,1,20.00,20.00\n\
+                R3,2025-03-02,0.3125,MC-001,Kopiko,1,8.00,8.00\n";
+    assert_maps(
+        text,
+        &[
+            ("Txn Time", "time"),
+            ("Material Code", "sku"),
+            ("U/P", "unit_price"),
+            ("Receipt No", "transaction_id"),
+        ],
+    );
+    let (_, payloads, _) = run(text.as_bytes());
+    assert_eq!(payloads[0]["timestamp"], "2025-03-01T13:30:00+08:00");
+
+    // A settlement's gross amount is the sale; its net is after the wallet's fee.
+    assert_maps(
+        "Reference,Date,Amount,Fee,Net Amount\nG1,2025-03-01,100.00,2.00,98.00\n\
+         G2,2025-03-01,50.00,1.00,49.00\n",
+        &[("Amount", "total_amount"), ("Reference", "transaction_id")],
+    );
+}
+
+#[test]
+fn a_file_without_dates_waits_for_review_and_filipino_totals_are_summaries() {
+    let processed = process(
+        b"Receipt,Product,Qty,Amount\nR1,Kopiko,2,16.00\nR2,Piattos,1,20.00\n",
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(processed.mapping.needs_review, "{:?}", processed.mapping);
+
+    let text = "Petsa,Produkto,Dami,Halaga\n2025-03-01,Kopiko,2,16.00\n\
+                2025-03-01,Piattos,1,20.00\nKABUUANG BENTA,,,36.00\n";
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 2, "{stats:?}");
+}
+
+#[test]
+fn filipino_month_names_unix_milliseconds_and_centavo_columns_read_right() {
+    let text = "Petsa,Produkto,Dami,Halaga\nMarso 20 2024,Kopiko,2,16.00\n\
+                \"Okt 3, 2024\",Piattos,1,20.00\n";
+    let (processed, payloads, _) = run(text.as_bytes());
+    assert!(!processed.mapping.needs_review, "{:?}", processed.mapping);
+    assert_eq!(payloads[0]["timestamp"], "2024-03-20T00:00:00+08:00");
+    assert_eq!(payloads[1]["timestamp"], "2024-10-03T00:00:00+08:00");
+
+    // Milliseconds since 1970 under a header that speaks of time; amounts in whole centavos.
+    let text = "order_ref,event_time_ms,product,qty,total_centavos\n\
+                A1,1710489600000,Kopiko,2,1600\nA2,1710493200000,Piattos,1,2050\n";
+    let (processed, payloads, stats) = run(text.as_bytes());
+    assert!(!processed.mapping.needs_review, "{:?}", processed.mapping);
+    assert_eq!(payloads[0]["timestamp"], "2024-03-15T08:00:00Z");
+    assert_eq!(payloads[1]["items"][0]["totalPrice"], 20.5, "{stats:?}");
+}

@@ -31,6 +31,9 @@ pub struct ColumnReading {
     /// Slashed dates that no value decided (every day ≤ 12): the order is the default, a guess.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub date_order_guessed: bool,
+    /// Amounts in whole centavos, as the column's header says (`total_centavos`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub centavos: bool,
 }
 
 /// The reading of every column of a table.
@@ -67,6 +70,7 @@ impl ColumnReading {
                 DateOrder::Mdy
             },
             date_order_guessed: slashed > 0 && day_first == 0 && month_first == 0,
+            centavos: false,
         }
     }
 }
@@ -259,6 +263,11 @@ fn split_number(s: &str, decimal_comma: bool) -> Option<(String, String)> {
 
 /// Money from a typed cell: floats round to the nearest centavo.
 pub fn cell_money(cell: &Cell, reading: ColumnReading) -> Option<i64> {
+    if reading.centavos {
+        return cell_number(cell, reading)
+            .filter(|f| f.abs() < 1e17)
+            .map(|f| f.round() as i64);
+    }
     match cell {
         Cell::Int(i) => i.checked_mul(100),
         Cell::Float(f) if f.is_finite() && f.abs() < 1e15 => Some((f * 100.0).round() as i64),
@@ -306,7 +315,7 @@ impl When {
 
 const DATE_FORMATS_MDY: [&str; 4] = ["%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y", "%m.%d.%Y"];
 const DATE_FORMATS_DMY: [&str; 4] = ["%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y"];
-const DATE_FORMATS_NAMED: [&str; 8] = [
+const DATE_FORMATS_NAMED: [&str; 9] = [
     "%Y-%m-%d",
     "%Y/%m/%d",
     "%d-%b-%Y",
@@ -315,6 +324,7 @@ const DATE_FORMATS_NAMED: [&str; 8] = [
     "%B %d, %Y",
     "%d %B %Y",
     "%b %d %Y",
+    "%B %d %Y",
 ];
 const TIME_FORMATS: [&str; 6] = [
     "%H:%M:%S",
@@ -366,10 +376,53 @@ pub fn parse_when(raw: &str, order: DateOrder) -> Option<When> {
     }
 }
 
+/// Filipino month names and their usual abbreviations, with the English name chrono reads.
+const FILIPINO_MONTHS: [(&str, &str); 24] = [
+    ("enero", "January"),
+    ("pebrero", "February"),
+    ("marso", "March"),
+    ("abril", "April"),
+    ("mayo", "May"),
+    ("hunyo", "June"),
+    ("hulyo", "July"),
+    ("agosto", "August"),
+    ("setyembre", "September"),
+    ("oktubre", "October"),
+    ("nobyembre", "November"),
+    ("disyembre", "December"),
+    ("ene", "Jan"),
+    ("peb", "Feb"),
+    ("mar", "Mar"),
+    ("abr", "Apr"),
+    ("hun", "Jun"),
+    ("hul", "Jul"),
+    ("ago", "Aug"),
+    ("set", "Sep"),
+    ("sept", "Sep"),
+    ("okt", "Oct"),
+    ("nob", "Nov"),
+    ("dis", "Dec"),
+];
+
+/// The date text with a Filipino month name (`Marso 20, 2024`, `20-Okt-2024`) in English;
+/// `None` when it has none.
+fn english_month(s: &str) -> Option<String> {
+    let start = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let len = s[start..]
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(s.len() - start);
+    let word = s[start..start + len].to_ascii_lowercase();
+    let (_, english) = FILIPINO_MONTHS
+        .iter()
+        .find(|(f, e)| *f == word && !e.eq_ignore_ascii_case(&word))?;
+    Some(format!("{}{english}{}", &s[..start], &s[start + len..]))
+}
+
 fn starts_with_calendar_word(s: &str) -> bool {
-    const WORDS: [&str; 19] = [
+    const WORDS: [&str; 29] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon",
-        "tue", "wed", "thu", "fri", "sat", "sun",
+        "tue", "wed", "thu", "fri", "sat", "sun", "ene", "peb", "abr", "hun", "hul", "ago", "set",
+        "okt", "nob", "dis",
     ];
     s.get(..3)
         .is_some_and(|p| WORDS.iter().any(|w| p.eq_ignore_ascii_case(w)))
@@ -404,6 +457,9 @@ fn split_date_time(s: &str) -> (&str, Option<&str>) {
 fn parse_date(s: &str, order: DateOrder) -> Option<NaiveDate> {
     if let Some(d) = shapes::iso_date(s).filter(plausible_date) {
         return Some(d);
+    }
+    if let Some(english) = english_month(s) {
+        return parse_date(&english, order);
     }
     let numeric = match order {
         DateOrder::Mdy => DATE_FORMATS_MDY.iter().chain(DATE_FORMATS_DMY.iter()),
@@ -478,7 +534,13 @@ pub fn cell_when(cell: &Cell, reading: ColumnReading, serials: bool) -> Option<W
 /// A time of day from a typed cell (Excel stores times as fractions of a day).
 pub fn cell_time(cell: &Cell) -> Option<NaiveTime> {
     match cell {
-        Cell::Text(s) => parse_time(s),
+        Cell::Text(s) => parse_time(s).or_else(|| {
+            // A spreadsheet's time of day written out as its fraction of a day.
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| cell_time(&Cell::Float(f)))
+        }),
         Cell::Naive(t) => Some(t.time()),
         Cell::Float(f) if (0.0..1.0).contains(f) => {
             let secs = (f * 86_400.0).round() as u32;

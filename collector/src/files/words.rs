@@ -74,7 +74,8 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("invoice no", 0.9), ("invoice number", 0.9), ("invoice id", 0.9), ("invoice", 0.8),
         ("order id", 0.9), ("order no", 0.9), ("order number", 0.9), ("sale id", 0.92),
         ("sales id", 0.9), ("sale no", 0.9), ("ref no", 0.82), ("reference no", 0.82),
-        ("reference number", 0.82), ("resibo", 0.9), ("resibo no", 0.93), ("blg ng resibo", 0.93),
+        ("reference number", 0.82), ("reference", 0.8),
+        ("reference id", 0.84), ("ref id", 0.84), ("resibo", 0.9), ("resibo no", 0.93), ("blg ng resibo", 0.93),
         ("numero ng resibo", 0.93), ("transaction", 0.82), ("transaksyon", 0.88),
         ("transaksyon id", 0.95), ("basket id", 0.9), ("ticket no", 0.88), ("id", 0.62),
         ("doc no", 0.88), ("document no", 0.88), ("document number", 0.88), ("doc number", 0.88),
@@ -126,7 +127,8 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("sku", 0.93), ("sku code", 0.95), ("sku id", 0.94), ("sku no", 0.93), ("item code", 0.92),
         ("product code", 0.92), ("product id", 0.86), ("item id", 0.82), ("barcode", 0.92),
         ("bar code", 0.92), ("upc", 0.9), ("ean", 0.86), ("plu", 0.86), ("code", 0.6),
-        ("article no", 0.85),
+        ("article no", 0.85), ("material code", 0.9), ("material no", 0.88),
+        ("material number", 0.88), ("material", 0.72), ("stock code", 0.88),
     ]),
     (Target::Category, &[
         ("category", 0.96), ("product category", 0.97), ("item category", 0.96),
@@ -149,6 +151,8 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("selling price", 0.93), ("retail price", 0.93), ("item price", 0.93), ("rate", 0.62),
         ("unit amt", 0.9), ("unit amount", 0.9), ("u price", 0.9), ("uprice", 0.9),
         ("price per item", 0.95), ("presyo ng item", 0.94),
+        // "U/P": its "P" is taken for pesos, as in "Amount (P)".
+        ("u", 0.86),
     ]),
     (Target::TotalAmount, &[
         ("total amount", 0.97), ("amount", 0.91), ("amt", 0.89), ("total", 0.9),
@@ -157,7 +161,7 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("line total", 0.94), ("line amount", 0.94), ("subtotal", 0.84), ("sales", 0.86),
         ("sales amount", 0.95), ("sale amount", 0.95), ("net sales", 0.92), ("gross sales", 0.9),
         ("total sales", 0.94), ("revenue", 0.92), ("benta", 0.9), ("total price", 0.95),
-        ("net amount", 0.93), ("gross amount", 0.9), ("ext price", 0.9), ("extended price", 0.92),
+        ("net amount", 0.88), ("gross amount", 0.92), ("ext price", 0.9), ("extended price", 0.92),
         ("amount due", 0.9), ("grand total", 0.9), ("value", 0.62), ("amount paid", 0.9),
         ("paid amount", 0.9), ("total value", 0.9), ("halagang binayaran", 0.92),
     ]),
@@ -193,6 +197,37 @@ const GENERIC_LEAVES: [&str; 8] = [
 
 /// A header reduced to lowercase ASCII words: accents stripped, camelCase split, numbering
 /// (`1.`, `(a)`) and unit marks removed, a dotted path cut to its meaningful tail.
+/// Whether a money column's header says its values are whole centavos (`total_centavos`,
+/// `Amount (cents)`, `Halaga sa sentimo`).
+pub(super) fn names_centavos(header: &str) -> bool {
+    let stripped: String = header.nfd().filter(char::is_ascii).collect();
+    stripped
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .flat_map(split_camel)
+        .any(|w| {
+            matches!(
+                w.as_str(),
+                "centavos" | "centavo" | "cents" | "sentimo" | "sentimos"
+            )
+        })
+}
+
+/// `totalCentavos` → `total`, `centavos` (lowercased); a word without capitals as it is.
+fn split_camel(word: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut prev_lower = false;
+    for c in word.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(String::new());
+        }
+        prev_lower = c.is_ascii_lowercase();
+        if let Some(last) = out.last_mut() {
+            last.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
 pub(super) fn normalise(header: &str) -> String {
     let stripped: String = header.nfd().filter(char::is_ascii).collect();
     let leaf = dotted_leaf(&stripped);
