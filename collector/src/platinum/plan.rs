@@ -39,12 +39,16 @@ pub enum Dimension {
     Week,
     Month,
     Daypart,
+    /// The hour of the day in Manila (`07:00`); silver alone has it.
+    Hour,
     /// Weekday or weekend.
     DayType,
     Store,
     Device,
     Brand,
     Category,
+    /// The product's name as sold (else its SKU); silver alone has it.
+    Product,
     PaymentMethod,
     AgeBracket,
     Gender,
@@ -52,16 +56,18 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Day,
         Self::Week,
         Self::Month,
         Self::Daypart,
+        Self::Hour,
         Self::DayType,
         Self::Store,
         Self::Device,
         Self::Brand,
         Self::Category,
+        Self::Product,
         Self::PaymentMethod,
         Self::AgeBracket,
         Self::Gender,
@@ -75,11 +81,13 @@ impl Dimension {
             Self::Week => "week",
             Self::Month => "month",
             Self::Daypart => "daypart",
+            Self::Hour => "hour",
             Self::DayType => "day_type",
             Self::Store => "store",
             Self::Device => "device",
             Self::Brand => "brand",
             Self::Category => "category",
+            Self::Product => "product",
             Self::PaymentMethod => "payment_method",
             Self::AgeBracket => "age_bracket",
             Self::Gender => "gender",

@@ -320,8 +320,19 @@ fn build(
                     dates.push(date);
                     i += 1;
                 }
-                // "noong Oktubre": in October.
-                (Some(Item::Word(Word::Month(_))), _) => {}
+                // "noong Oktubre": in October; "nitong nakaraang linggo": the period named next.
+                (
+                    Some(Item::Word(
+                        Word::Month(_)
+                        | Word::Today
+                        | Word::Yesterday
+                        | Word::ThisWeek
+                        | Word::LastWeek
+                        | Word::ThisMonth
+                        | Word::LastMonth,
+                    )),
+                    _,
+                ) => {}
                 (Some(Item::Word(Word::Linggo)), _) => {
                     return clarify(
                         "\"linggo\" can be a week or Sunday: say \"ngayong linggo\", \"nakaraang linggo\" or \"Sunday\".",
