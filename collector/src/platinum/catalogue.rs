@@ -93,6 +93,7 @@ impl Source {
         use Measure as M;
         let baskets = matches!(m, M::Transactions | M::AvgBasketPesos | M::AvgBasketUnits);
         match self {
+            _ if m == M::RevenueShare => self.has_measure(M::Revenue, flag),
             Self::Gold => matches!(m, M::Revenue | M::Units),
             // Its basket counts serve where a brand or a category is fixed in every group.
             Self::BrandDayparts | Self::BrandPayments => {
@@ -179,6 +180,11 @@ impl Source {
         };
         match m {
             M::Revenue => format!("CAST(coalesce(sum({revenue}), 0) AS BIGINT)"),
+            // The window sums the groups' sums: every row the filters keep.
+            M::RevenueShare => format!(
+                "CAST(coalesce(sum({revenue}), 0) AS DOUBLE PRECISION) * 100.0 \
+                 / nullif(sum(sum({revenue})) OVER (), 0)"
+            ),
             M::Units => format!("CAST(coalesce(sum({units}), 0) AS DOUBLE PRECISION)"),
             M::Transactions => format!("CAST({transactions} AS BIGINT)"),
             M::AvgBasketPesos => format!(

@@ -228,7 +228,7 @@ fn shape(row: &Row, columns: &[Output]) -> Result<Vec<Value>, StoreError> {
             Output::Measure(Measure::Units | Measure::AvgBasketUnits) => {
                 row.opt_float(i)?.map(|v| Value::from(round(v, 4)))
             }
-            Output::Measure(Measure::AvgBasketPesos) => {
+            Output::Measure(Measure::AvgBasketPesos | Measure::RevenueShare) => {
                 row.opt_float(i)?.map(|v| Value::from(round(v, 2)))
             }
         };

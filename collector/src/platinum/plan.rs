@@ -121,16 +121,19 @@ pub enum Measure {
     AvgBasketUnits,
     /// Distinct known customers plus one per anonymous basket.
     UniqueCustomers,
+    /// A group's revenue as a percentage of the revenue of all the rows the filters keep.
+    RevenueShare,
 }
 
 impl Measure {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Revenue,
         Self::Transactions,
         Self::Units,
         Self::AvgBasketPesos,
         Self::AvgBasketUnits,
         Self::UniqueCustomers,
+        Self::RevenueShare,
     ];
 
     pub fn name(self) -> &'static str {
@@ -141,6 +144,7 @@ impl Measure {
             Self::AvgBasketPesos => "avg_basket_pesos",
             Self::AvgBasketUnits => "avg_basket_units",
             Self::UniqueCustomers => "unique_customers",
+            Self::RevenueShare => "revenue_share",
         }
     }
 

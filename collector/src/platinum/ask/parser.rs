@@ -320,10 +320,12 @@ fn build(
                     dates.push(date);
                     i += 1;
                 }
-                // "noong Oktubre": in October; "nitong nakaraang linggo": the period named next.
+                // "noong Oktubre": in October; "nitong nakaraang linggo", "nitong huling 30 araw":
+                // the period named next.
                 (
                     Some(Item::Word(
                         Word::Month(_)
+                        | Word::Last
                         | Word::Today
                         | Word::Yesterday
                         | Word::ThisWeek
@@ -445,7 +447,7 @@ fn whole_periods_before(as_of: NaiveDate, n: u32, unit: Dimension) -> Option<Per
 /// Puts the parts together into a valid plan, or says what is missing.
 fn shape(
     mut p: Parts,
-    brands: Vec<String>,
+    mut brands: Vec<String>,
     as_of: NaiveDate,
     notes: &mut Vec<String>,
 ) -> Result<Plan, Box<Reading>> {
@@ -468,6 +470,35 @@ fn shape(
             None
         }
     };
+    if p.measures.contains(&Measure::RevenueShare) {
+        // A share is of sales; "share of sales" names sales once.
+        p.measures.retain(|m| *m != Measure::Revenue);
+        if p.dims.is_empty() {
+            // "GCash share of sales": shares across every value of the field named.
+            let field = if !p.payments.is_empty() {
+                p.payments.clear();
+                Dimension::PaymentMethod
+            } else if !p.stores.is_empty() {
+                p.stores.clear();
+                Dimension::Store
+            } else if !brands.is_empty() {
+                brands.clear();
+                Dimension::Brand
+            } else if !p.categories.is_empty() {
+                p.categories.clear();
+                Dimension::Category
+            } else if !p.dayparts.is_empty() {
+                p.dayparts.clear();
+                Dimension::Daypart
+            } else {
+                return Err(ask(
+                    "Share of what? Say for example \"share of sales by payment method\".",
+                ));
+            };
+            notes.push(format!("shares across every {}", field.name()));
+            p.dims.push(field);
+        }
+    }
     if p.compare && p.dims.is_empty() {
         let candidates = [
             (p.payments.len(), Dimension::PaymentMethod),

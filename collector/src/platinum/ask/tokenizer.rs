@@ -13,8 +13,14 @@ pub fn tokens(question: &str) -> Vec<String> {
         if c.is_alphanumeric() || inner {
             let c = if c == '’' { '\'' } else { c };
             current.extend(c.to_lowercase());
-        } else if !current.is_empty() {
-            out.push(std::mem::take(&mut current));
+        } else {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            // "% of sales": the sign is a word.
+            if c == '%' {
+                out.push("%".to_owned());
+            }
         }
     }
     if !current.is_empty() {
