@@ -107,6 +107,10 @@ impl Source {
     }
 
     fn has_filters(self, f: &Filters) -> bool {
+        // Only baskets and silver know customers' genders.
+        if !f.genders.is_empty() && !matches!(self, Self::Baskets | Self::Silver) {
+            return false;
+        }
         match self {
             Self::Gold => {
                 f.payment_methods.is_empty() && f.dayparts.is_empty() && f.weekend.is_none()
@@ -220,6 +224,7 @@ impl Source {
             FilterField::PaymentMethod => "t.payment_method",
             FilterField::Daypart => "t.daypart",
             FilterField::DayType => "t.day_type",
+            FilterField::Gender => "t.gender",
         }
     }
 }
@@ -291,6 +296,7 @@ pub enum FilterField {
     PaymentMethod,
     Daypart,
     DayType,
+    Gender,
 }
 
 #[cfg(test)]

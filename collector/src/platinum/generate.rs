@@ -96,6 +96,7 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         (FilterField::Store, &f.stores),
         (FilterField::PaymentMethod, &f.payment_methods),
         (FilterField::Daypart, &f.dayparts),
+        (FilterField::Gender, &f.genders),
     ] {
         if list.is_empty() {
             continue;

@@ -170,6 +170,9 @@ pub struct Filters {
     pub payment_methods: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dayparts: Vec<String>,
+    /// Customers' genders as stored (`female`, `f`, …), compared without regard to case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub genders: Vec<String>,
     /// `true`: weekends only; `false`: weekdays only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekend: Option<bool>,
@@ -306,6 +309,7 @@ impl Plan {
             ("stores", &f.stores),
             ("payment_methods", &f.payment_methods),
             ("dayparts", &f.dayparts),
+            ("genders", &f.genders),
         ] {
             if list.len() > MAX_LIST {
                 return Err(PlanError::Filter {

@@ -50,6 +50,7 @@ pub fn describe(plan: &Plan, period: Option<[NaiveDate; 2]>) -> String {
             list("stores", &f.stores),
             list("paid by", &f.payment_methods),
             list("in the", &f.dayparts),
+            list("customers", &f.genders),
             f.weekend
                 .map(|w| if w { "weekends only" } else { "weekdays only" }.to_owned()),
         ]

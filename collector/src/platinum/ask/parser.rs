@@ -212,6 +212,9 @@ struct Parts {
     stores: Vec<String>,
     payments: Vec<String>,
     dayparts: Vec<String>,
+    genders: Vec<&'static str>,
+    /// "female customers": who is counted, a measure only when no other is named.
+    gender_customers: bool,
     categories: Vec<String>,
     weekend: Vec<bool>,
 }
@@ -247,6 +250,11 @@ fn build(
         };
         i += 1;
         match w {
+            Word::Measure(Measure::UniqueCustomers)
+                if matches!(prev, Some(Item::Word(Word::Gender(_)))) =>
+            {
+                p.gender_customers = true;
+            }
             Word::Measure(m) => push(&mut p.measures, m),
             Word::AvgBasket => p.avg_basket = true,
             Word::Dimension(Dimension::Store, _)
@@ -389,6 +397,7 @@ fn build(
             Word::Payment(v) => push(&mut p.payments, v.to_owned()),
             Word::Daypart(v) => push(&mut p.dayparts, v.to_owned()),
             Word::Weekend(v) => push(&mut p.weekend, v),
+            Word::Gender(v) => push(&mut p.genders, v),
             Word::Category(v) => push(&mut p.categories, v.to_owned()),
             Word::Number(n) => {
                 if matches!(prev, Some(Item::Word(Word::Top | Word::Bottom))) {
@@ -490,6 +499,9 @@ fn shape(
             } else if !p.dayparts.is_empty() {
                 p.dayparts.clear();
                 Dimension::Daypart
+            } else if !p.genders.is_empty() {
+                p.genders.clear();
+                Dimension::Gender
             } else {
                 return Err(ask(
                     "Share of what? Say for example \"share of sales by payment method\".",
@@ -506,6 +518,7 @@ fn shape(
             (brands.len(), Dimension::Brand),
             (p.categories.len(), Dimension::Category),
             (p.dayparts.len(), Dimension::Daypart),
+            (p.genders.len(), Dimension::Gender),
         ];
         match candidates.iter().find(|(n, _)| *n >= 2) {
             Some((_, d)) => p.dims.push(*d),
@@ -515,6 +528,9 @@ fn shape(
                 ));
             }
         }
+    }
+    if p.measures.is_empty() && p.gender_customers {
+        p.measures.push(Measure::UniqueCustomers);
     }
     if p.measures.is_empty() {
         if p.sell || p.top.is_some() || p.compare || p.crosstab || p.trend {
@@ -578,6 +594,16 @@ fn shape(
     plan.filters.stores = p.stores;
     plan.filters.payment_methods = p.payments;
     plan.filters.dayparts = p.dayparts;
+    // Genders as capture apps and files write them.
+    plan.filters.genders = p
+        .genders
+        .iter()
+        .flat_map(|g| match *g {
+            "female" => ["female", "f", "babae", "woman"],
+            _ => ["male", "m", "lalaki", "man"],
+        })
+        .map(str::to_owned)
+        .collect();
     plan.filters.categories = p.categories;
     plan.filters.weekend = weekend;
     if let Some(best_first) = p.top {
