@@ -257,6 +257,10 @@ fn build(
             }
             Word::Measure(m) => push(&mut p.measures, m),
             Word::AvgBasket => p.avg_basket = true,
+            Word::BasketSize => {
+                p.avg_basket = true;
+                push(&mut p.measures, Measure::Units);
+            }
             Word::Dimension(Dimension::Store, _)
                 if matches!(next, Some(Item::Word(Word::Number(_)))) =>
             {

@@ -136,6 +136,10 @@ fn store_codes_whole_weeks_and_months_and_analysts_shorthand() {
     let p = plan("biggest sales day last month");
     assert_eq!(p["intent"], "top_n");
     assert_eq!(p["dimensions"], json!(["day"]));
+    let p = plan("average basket size last 30 days");
+    assert_eq!(p["measures"], json!(["avg_basket_units"]));
+    let p = plan("basket value per store");
+    assert_eq!(p["measures"], json!(["avg_basket_pesos"]));
     let p = plan("which age group buys the most Red Horse last month");
     assert_eq!(p["dimensions"], json!(["age_bracket"]));
     assert_eq!(p["filters"]["brands"], json!(["Red Horse"]));
