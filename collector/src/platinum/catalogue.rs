@@ -73,7 +73,7 @@ impl Source {
     fn has_dimension(self, d: Dimension) -> bool {
         use Dimension as D;
         // Every table has the day and the store; what else each has follows its grain.
-        if matches!(d, D::Day | D::Week | D::Month | D::Store) {
+        if matches!(d, D::Day | D::Week | D::Month | D::Store | D::Period) {
             return true;
         }
         let time_of_day = matches!(d, D::Daypart | D::DayType);
@@ -148,6 +148,8 @@ impl Source {
             D::AgeBracket => "t.age_bracket",
             D::Gender => "t.gender",
             D::BasketBand => "t.basket_band",
+            // Labelled by the generator, which knows the plan's periods.
+            D::Period => "t.transaction_date",
         }
     }
 

@@ -70,10 +70,28 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         format!("${}", params.len())
     };
 
+    let as_of = plan.as_of.unwrap_or(as_of);
+    let f = &plan.filters;
+    let period = f.period.map(|p| p.resolve(as_of));
+    let versus = f.versus.map(|p| p.resolve(as_of));
     let mut select = Vec::new();
     let mut columns = Vec::new();
     for (i, d) in plan.dimensions.iter().enumerate() {
-        select.push(format!("{} AS d{i}", source.dimension(*d, backend)));
+        let expr = match (d, period) {
+            (Dimension::Period, Some((from, to))) => {
+                let label = |(a, b): (NaiveDate, NaiveDate)| format!("{a} to {b}");
+                let (from, to) = (bind(Param::Date(from)), bind(Param::Date(to)));
+                let this = bind(Param::Text(label(period.unwrap_or_default())));
+                let other = bind(Param::Text(versus.map(label).unwrap_or_default()));
+                format!(
+                    "CASE WHEN t.transaction_date BETWEEN {from} AND {to} \
+                     THEN CAST({this} AS TEXT) ELSE CAST({other} AS TEXT) END"
+                )
+            }
+            (Dimension::Period, None) => "CAST('all dates' AS TEXT)".to_owned(),
+            _ => source.dimension(*d, backend).to_owned(),
+        };
+        select.push(format!("{expr} AS d{i}"));
         columns.push(Output::Dimension(*d));
     }
     let flag = BasketFlag::for_plan(plan);
@@ -83,12 +101,16 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
     }
 
     let mut wheres = Vec::new();
-    let f = &plan.filters;
-    let period = f.period.map(|p| p.resolve(plan.as_of.unwrap_or(as_of)));
-    if let Some((from, to)) = period {
+    let mut spans = Vec::new();
+    for (from, to) in period.into_iter().chain(versus) {
         let from = bind(Param::Date(from));
         let to = bind(Param::Date(to));
-        wheres.push(format!("t.transaction_date BETWEEN {from} AND {to}"));
+        spans.push(format!("t.transaction_date BETWEEN {from} AND {to}"));
+    }
+    match spans.as_slice() {
+        [] => {}
+        [one] => wheres.push(one.clone()),
+        both => wheres.push(format!("({})", both.join(" OR "))),
     }
     for (field, list) in [
         (FilterField::Brand, &f.brands),

@@ -53,10 +53,13 @@ pub enum Dimension {
     AgeBracket,
     Gender,
     BasketBand,
+    /// Which of the plan's two periods (`period`, `versus`) a row falls in, as its first and
+    /// last day (`2026-11-23 to 2026-11-29`); the plan's period when it has one.
+    Period,
 }
 
 impl Dimension {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Day,
         Self::Week,
         Self::Month,
@@ -72,6 +75,7 @@ impl Dimension {
         Self::AgeBracket,
         Self::Gender,
         Self::BasketBand,
+        Self::Period,
     ];
 
     /// The name plans, columns and query strings use.
@@ -92,6 +96,7 @@ impl Dimension {
             Self::AgeBracket => "age_bracket",
             Self::Gender => "gender",
             Self::BasketBand => "basket_band",
+            Self::Period => "period",
         }
     }
 
@@ -160,6 +165,10 @@ pub struct Filters {
     /// The period, relative to the plan's `as_of`; all dates when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Period>,
+    /// A second period, compared with `period`: rows of either count, and the `period`
+    /// dimension tells them apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus: Option<Period>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brands: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -329,6 +338,14 @@ impl Plan {
         }
         if let Some(period) = &f.period {
             period.check().map_err(PlanError::Period)?;
+        }
+        if let Some(versus) = &f.versus {
+            versus.check().map_err(PlanError::Period)?;
+            if f.period.is_none() {
+                return Err(PlanError::Period(
+                    "versus needs a period to compare with".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -42,6 +42,10 @@ pub fn describe(plan: &Plan, period: Option<[NaiveDate; 2]>) -> String {
         Some([from, to]) => format!("{from} to {to}"),
         None => "all dates".to_owned(),
     });
+    if let (Some(versus), Some(as_of)) = (plan.filters.versus, plan.as_of) {
+        let (from, to) = versus.resolve(as_of);
+        parts.push(format!("against {from} to {to}"));
+    }
     let f = &plan.filters;
     parts.extend(
         [

@@ -19,7 +19,7 @@ use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey};
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Reading {
     /// A plan, and notes on how words were taken (defaults, corrected spellings, brands).
-    Plan { plan: Plan, notes: Vec<String> },
+    Plan { plan: Box<Plan>, notes: Vec<String> },
     /// A question back: the question was not read, to avoid a guess.
     Clarify {
         clarification: String,
@@ -429,7 +429,13 @@ fn build(
         }),
         _ => return clarify("More than two dates: name one day or one range."),
     }
-    shape(p, brands, as_of, &mut notes).map_or_else(|r| *r, |plan| Reading::Plan { plan, notes })
+    shape(p, brands, as_of, &mut notes).map_or_else(
+        |r| *r,
+        |plan| Reading::Plan {
+            plan: Box::new(plan),
+            notes,
+        },
+    )
 }
 
 /// The `n` whole weeks or calendar months before the one `as_of` is in.
@@ -464,9 +470,16 @@ fn shape(
     as_of: NaiveDate,
     notes: &mut Vec<String>,
 ) -> Result<Plan, Box<Reading>> {
-    if p.periods.len() > 1 {
-        return Err(ask("The question names more than one period: which one?"));
-    }
+    // Two periods ("this week vs last week"): each row says which one it falls in.
+    let versus = match p.periods.len() {
+        0 | 1 => None,
+        2 => {
+            p.dims.insert(0, Dimension::Period);
+            p.compare = true;
+            p.periods.pop()
+        }
+        _ => return Err(ask("The question names more than two periods: which ones?")),
+    };
     if p.avg_basket {
         if let Some(i) = p.measures.iter().position(|m| *m == Measure::Units) {
             p.measures[i] = Measure::AvgBasketUnits;
@@ -594,6 +607,7 @@ fn shape(
     let mut plan = Plan::new(intent, &p.dims, &p.measures);
     plan.as_of = Some(as_of);
     plan.filters.period = p.periods.pop();
+    plan.filters.versus = versus;
     plan.filters.brands = brands;
     plan.filters.stores = p.stores;
     plan.filters.payment_methods = p.payments;
