@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 
 use super::infer::is_summary_row;
 use super::mapping::MappingProposal;
-use super::values::{self, ColumnReading, ColumnReadings, When};
+use super::values::{self, ColumnReading, ColumnReadings};
+use super::when::{self, When};
 use super::words::{self, Target};
 use super::{Cell, FileError, Row, RowIter};
 use scout_common::device::DeviceId;
@@ -240,8 +241,8 @@ impl Transactions {
             .or_else(|| self.cell(row, Target::Date));
         let time = self
             .cell(row, Target::Time)
-            .and_then(|(c, _)| values::cell_time(c));
-        let when = date_cell.and_then(|(c, r)| values::cell_when(c, r, serials));
+            .and_then(|(c, _)| when::cell_time(c));
+        let when = date_cell.and_then(|(c, r)| when::cell_when(c, r, serials));
         match (when, time) {
             (Some(When::Date(d)), Some(t)) => Some(When::Local(d.and_time(t))),
             (Some(w), _) => Some(w),

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use super::{Cell, FileError, Row, RowIter, Table, values};
+use super::{Cell, FileError, Row, RowIter, Table, values, when};
 
 /// Records looked at to find the header.
 const HEADER_WINDOW: usize = 30;
@@ -141,7 +141,7 @@ fn is_label(cell: &Cell) -> bool {
             let s = s.trim();
             values::parse_money(s, false).is_none()
                 && values::parse_money(s, true).is_none()
-                && values::parse_when(s, values::DateOrder::Mdy).is_none()
+                && when::parse_when(s, values::DateOrder::Mdy).is_none()
                 && s.chars().any(char::is_alphabetic)
         }
         _ => false,

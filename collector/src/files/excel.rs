@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 use calamine::{Data, Reader};
 
 use super::{
-    Cell, FileError, MAX_XLSX_UNCOMPRESSED, Options, Row, RowIter, Table, delimited, values,
+    Cell, FileError, MAX_XLSX_UNCOMPRESSED, Options, Row, RowIter, Table, delimited, when,
 };
 
 pub(super) fn read(bytes: &[u8], options: &Options) -> Result<Table, FileError> {
@@ -135,9 +135,9 @@ fn cell(data: &Data) -> Cell {
         Data::String(s) if s.trim().is_empty() => Cell::Empty,
         Data::String(s) => Cell::Text(s.clone()),
         Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
-        Data::DateTime(dt) if dt.is_datetime() => match values::excel_serial(dt.as_f64()) {
-            Some(values::When::Local(t)) => Cell::Naive(t),
-            Some(values::When::Date(d)) => Cell::Naive(d.and_time(chrono::NaiveTime::MIN)),
+        Data::DateTime(dt) if dt.is_datetime() => match when::excel_serial(dt.as_f64()) {
+            Some(when::When::Local(t)) => Cell::Naive(t),
+            Some(when::When::Date(d)) => Cell::Naive(d.and_time(chrono::NaiveTime::MIN)),
             _ => Cell::Float(dt.as_f64()),
         },
         Data::DateTime(dt) => Cell::Float(dt.as_f64()),

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::values::{self, ColumnReading, ColumnReadings};
-use super::{Cell, Row};
+use super::{Cell, Row, when};
 
 /// A column's inferred type (`schema_inference.columns[].type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,13 +159,13 @@ fn classify(cell: &Cell, reading: ColumnReading, t: &mut Tally) {
                 } else {
                     t.decimal += 1;
                 }
-            } else if let Some(w) = values::parse_when(s, reading.date_order) {
+            } else if let Some(w) = when::parse_when(s, reading.date_order) {
                 if w.has_time() {
                     t.timestamp += 1;
                 } else {
                     t.date += 1;
                 }
-            } else if values::parse_time(s).is_some() && s.contains(':') {
+            } else if when::parse_time(s).is_some() && s.contains(':') {
                 t.time += 1;
             } else if (s.starts_with('{') || s.starts_with('['))
                 && serde_json::from_str::<serde_json::Value>(s).is_ok()

@@ -44,6 +44,7 @@ mod parquet;
 mod shapes;
 mod text;
 mod values;
+mod when;
 mod words;
 mod xml;
 

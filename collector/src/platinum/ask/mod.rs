@@ -5,6 +5,7 @@
 //! or Sunday?) gets a clarification, with "did you mean" suggestions where a known word is near.
 
 pub mod parser;
+mod recognise;
 pub mod safety;
 pub mod tokenizer;
 pub mod vocabulary;

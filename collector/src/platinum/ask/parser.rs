@@ -7,9 +7,10 @@
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
+use super::recognise::{Item, recognise, take_store_codes};
 use super::safety::refusal;
 use super::tokenizer::tokens;
-use super::vocabulary::{STOPWORDS, Word, lookup, number_word, single_words};
+use super::vocabulary::{STOPWORDS, Word, lookup};
 use crate::brands::{BrandMatcher, Method};
 use crate::platinum::dates::{Period, last_weekday, monday_of, month_range};
 use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey};
@@ -38,13 +39,6 @@ fn clarify(text: impl Into<String>) -> Reading {
         clarification: text.into(),
         suggestions: Vec::new(),
     }
-}
-
-/// One recognised piece of the question.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Item {
-    Word(Word),
-    Date(NaiveDate),
 }
 
 /// Reads `question` as of `as_of`, with brand names from `brands` when given.
@@ -94,20 +88,7 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
         }
     }
 
-    // Store codes ("ST-QC-001", "sari-12"): a word that starts with a letter and holds a
-    // digit and a hyphen names a store (filters compare ids without regard to case).
-    let mut store_codes = Vec::new();
-    words.retain(|w| {
-        let code = w.starts_with(|c: char| c.is_alphabetic())
-            && w.contains('-')
-            && w.contains(|c: char| c.is_ascii_digit())
-            && lookup(w).is_none()
-            && !w.starts_with("top");
-        if code {
-            push(&mut store_codes, w.clone());
-        }
-        !code
-    });
+    let store_codes = take_store_codes(&mut words);
 
     let (items, unknown) = recognise(&words, &mut notes);
     if !unknown.is_empty() {
@@ -128,69 +109,6 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
         };
     }
     build(&items, brand_names, store_codes, as_of, notes)
-}
-
-/// Turns tokens into items, longest phrase first; returns the words it does not know, each
-/// with the nearest known word when one is close.
-fn recognise(
-    words: &[String],
-    notes: &mut Vec<String>,
-) -> (Vec<Item>, Vec<(String, Option<&'static str>)>) {
-    let mut items = Vec::new();
-    let mut unknown = Vec::new();
-    let mut i = 0;
-    'outer: while i < words.len() {
-        for len in (1..=4.min(words.len() - i)).rev() {
-            if let Some(w) = lookup(&words[i..i + len].join(" ")) {
-                items.push(Item::Word(w));
-                i += len;
-                continue 'outer;
-            }
-        }
-        let word = words[i].as_str();
-        i += 1;
-        if let Ok(date) = NaiveDate::parse_from_str(word, "%Y-%m-%d") {
-            items.push(Item::Date(date));
-        } else if let Ok(n) = word.parse::<u32>() {
-            items.push(Item::Word(Word::Number(n)));
-        } else if let Some(n) = word
-            .strip_prefix("top")
-            .map(|r| r.trim_start_matches('-'))
-            .and_then(|r| r.parse::<u32>().ok())
-        {
-            items.push(Item::Word(Word::Top));
-            items.push(Item::Word(Word::Number(n)));
-        } else if let Some(n) = number_word(word) {
-            items.push(Item::Word(Word::Number(n)));
-        } else if let Some(w) = word
-            .strip_suffix("ng")
-            .filter(|w| w.len() >= 4)
-            .and_then(lookup)
-        {
-            // A Filipino linker: "pinakamabentang", "lingguhang".
-            items.push(Item::Word(w));
-        } else if STOPWORDS.contains(&word) {
-        } else {
-            let (near, distance) = nearest(word);
-            if distance == 1 && word.chars().count() >= 5 {
-                notes.push(format!("read {word:?} as {near:?}"));
-                if let Some(w) = lookup(near) {
-                    items.push(Item::Word(w));
-                }
-            } else {
-                unknown.push((word.to_owned(), (distance <= 2).then_some(near)));
-            }
-        }
-    }
-    (items, unknown)
-}
-
-/// The known single word nearest to `word`, and its edit distance.
-fn nearest(word: &str) -> (&'static str, usize) {
-    single_words()
-        .map(|w| (w, strsim::levenshtein(word, w)))
-        .min_by_key(|(_, d)| *d)
-        .unwrap_or(("sales", usize::MAX))
 }
 
 /// What the items say, before the plan is shaped.

@@ -1,0 +1,96 @@
+//! Words to items: the longest known phrase first, numbers, dates and Filipino linkers, a near
+//! spelling taken when it is unmistakable, and store codes; what is left unknown is reported
+//! with the nearest known word.
+
+use chrono::NaiveDate;
+
+use super::vocabulary::{STOPWORDS, Word, lookup, number_word, single_words};
+
+/// One recognised piece of the question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Item {
+    Word(Word),
+    Date(NaiveDate),
+}
+
+/// Takes store codes ("ST-QC-001", "sari-12") out of the question's words: a word that starts
+/// with a letter and holds a digit and a hyphen names a store (filters compare ids without
+/// regard to case).
+pub(super) fn take_store_codes(words: &mut Vec<String>) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::new();
+    words.retain(|w| {
+        let code = w.starts_with(|c: char| c.is_alphabetic())
+            && w.contains('-')
+            && w.contains(|c: char| c.is_ascii_digit())
+            && lookup(w).is_none()
+            && !w.starts_with("top");
+        if code && !codes.contains(w) {
+            codes.push(w.clone());
+        }
+        !code
+    });
+    codes
+}
+
+/// Turns tokens into items, longest phrase first; returns the words it does not know, each
+/// with the nearest known word when one is close.
+pub(super) fn recognise(
+    words: &[String],
+    notes: &mut Vec<String>,
+) -> (Vec<Item>, Vec<(String, Option<&'static str>)>) {
+    let mut items = Vec::new();
+    let mut unknown = Vec::new();
+    let mut i = 0;
+    'outer: while i < words.len() {
+        for len in (1..=4.min(words.len() - i)).rev() {
+            if let Some(w) = lookup(&words[i..i + len].join(" ")) {
+                items.push(Item::Word(w));
+                i += len;
+                continue 'outer;
+            }
+        }
+        let word = words[i].as_str();
+        i += 1;
+        if let Ok(date) = NaiveDate::parse_from_str(word, "%Y-%m-%d") {
+            items.push(Item::Date(date));
+        } else if let Ok(n) = word.parse::<u32>() {
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(n) = word
+            .strip_prefix("top")
+            .map(|r| r.trim_start_matches('-'))
+            .and_then(|r| r.parse::<u32>().ok())
+        {
+            items.push(Item::Word(Word::Top));
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(n) = number_word(word) {
+            items.push(Item::Word(Word::Number(n)));
+        } else if let Some(w) = word
+            .strip_suffix("ng")
+            .filter(|w| w.len() >= 4)
+            .and_then(lookup)
+        {
+            // A Filipino linker: "pinakamabentang", "lingguhang".
+            items.push(Item::Word(w));
+        } else if STOPWORDS.contains(&word) {
+        } else {
+            let (near, distance) = nearest(word);
+            if distance == 1 && word.chars().count() >= 5 {
+                notes.push(format!("read {word:?} as {near:?}"));
+                if let Some(w) = lookup(near) {
+                    items.push(Item::Word(w));
+                }
+            } else {
+                unknown.push((word.to_owned(), (distance <= 2).then_some(near)));
+            }
+        }
+    }
+    (items, unknown)
+}
+
+/// The known single word nearest to `word`, and its edit distance.
+fn nearest(word: &str) -> (&'static str, usize) {
+    single_words()
+        .map(|w| (w, strsim::levenshtein(word, w)))
+        .min_by_key(|(_, d)| *d)
+        .unwrap_or(("sales", usize::MAX))
+}
