@@ -78,10 +78,11 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
     let mut columns = Vec::new();
     for (i, d) in plan.dimensions.iter().enumerate() {
         let expr = match (d, period) {
-            (Dimension::Period, Some((from, to))) => {
+            (Dimension::Period, Some(span @ (from, to))) => {
                 let label = |(a, b): (NaiveDate, NaiveDate)| format!("{a} to {b}");
                 let (from, to) = (bind(Param::Date(from)), bind(Param::Date(to)));
-                let this = bind(Param::Text(label(period.unwrap_or_default())));
+                let this = bind(Param::Text(label(span)));
+                // Rows outside `period` are `versus`'s (the filter keeps no others).
                 let other = bind(Param::Text(versus.map(label).unwrap_or_default()));
                 format!(
                     "CASE WHEN t.transaction_date BETWEEN {from} AND {to} \
