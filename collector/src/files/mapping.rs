@@ -4,8 +4,8 @@
 //! method whatever its header; a column of dates is a timestamp; an "Amount" column of names is
 //! not an amount). Each column gets a confidence; columns are assigned greedily, best pair
 //! first, one column per field. `mapping_confidence` is the mean confidence of the mapped
-//! columns, lowered when no amount or no date is mapped; below [`REVIEW_THRESHOLD`] a person confirms the
-//! mapping before anything lands. [`header_fingerprint`] keys confirmed mappings for reuse.
+//! columns, lowered when no amount or no date is mapped; below [`REVIEW_THRESHOLD`] a person
+//! confirms the mapping before anything lands. [`header_fingerprint`] keys confirmed mappings for reuse.
 
 use std::collections::HashSet;
 

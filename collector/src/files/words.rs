@@ -200,32 +200,9 @@ const GENERIC_LEAVES: [&str; 8] = [
 /// Whether a money column's header says its values are whole centavos (`total_centavos`,
 /// `Amount (cents)`, `Halaga sa sentimo`).
 pub(super) fn names_centavos(header: &str) -> bool {
-    let stripped: String = header.nfd().filter(char::is_ascii).collect();
-    stripped
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .flat_map(split_camel)
-        .any(|w| {
-            matches!(
-                w.as_str(),
-                "centavos" | "centavo" | "cents" | "sentimo" | "sentimos"
-            )
-        })
-}
-
-/// `totalCentavos` → `total`, `centavos` (lowercased); a word without capitals as it is.
-fn split_camel(word: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut prev_lower = false;
-    for c in word.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
-            out.push(String::new());
-        }
-        prev_lower = c.is_ascii_lowercase();
-        if let Some(last) = out.last_mut() {
-            last.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    normalise(header)
+        .split(' ')
+        .any(|w| matches!(w, "centavos" | "centavo" | "cents" | "sentimo" | "sentimos"))
 }
 
 pub(super) fn normalise(header: &str) -> String {

@@ -4,7 +4,7 @@
 //! "top N" ranks; "vs" compares the values named). What cannot be read without guessing is
 //! asked about instead.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate};
 use serde::Serialize;
 
 use super::recognise::{Item, recognise, take_store_codes};
@@ -356,6 +356,19 @@ fn build(
     )
 }
 
+/// The fields whose values the question named, with how many, in the order a comparison or a
+/// share picks one to group by.
+fn named_fields(p: &Parts, brands: &[String]) -> [(usize, Dimension); 6] {
+    [
+        (p.payments.len(), Dimension::PaymentMethod),
+        (p.stores.len(), Dimension::Store),
+        (brands.len(), Dimension::Brand),
+        (p.categories.len(), Dimension::Category),
+        (p.dayparts.len(), Dimension::Daypart),
+        (p.genders.len(), Dimension::Gender),
+    ]
+}
+
 /// The `n` whole weeks or calendar months before the one `as_of` is in.
 fn whole_periods_before(as_of: NaiveDate, n: u32, unit: Dimension) -> Option<Period> {
     if n == 0 || n > 156 {
@@ -369,12 +382,7 @@ fn whole_periods_before(as_of: NaiveDate, n: u32, unit: Dimension) -> Option<Per
         });
     }
     let this_month = as_of.with_day(1)?;
-    let months = i64::from(as_of.year()) * 12 + i64::from(as_of.month0()) - i64::from(n);
-    let from = NaiveDate::from_ymd_opt(
-        i32::try_from(months.div_euclid(12)).ok()?,
-        u32::try_from(months.rem_euclid(12)).ok()? + 1,
-        1,
-    )?;
+    let from = this_month.checked_sub_months(Months::new(n))?;
     Some(Period::Between {
         from,
         to: this_month - Duration::days(1),
@@ -419,44 +427,27 @@ fn shape(
         p.measures.retain(|m| *m != Measure::Revenue);
         if p.dims.is_empty() {
             // "GCash share of sales": shares across every value of the field named.
-            let field = if !p.payments.is_empty() {
-                p.payments.clear();
-                Dimension::PaymentMethod
-            } else if !p.stores.is_empty() {
-                p.stores.clear();
-                Dimension::Store
-            } else if !brands.is_empty() {
-                brands.clear();
-                Dimension::Brand
-            } else if !p.categories.is_empty() {
-                p.categories.clear();
-                Dimension::Category
-            } else if !p.dayparts.is_empty() {
-                p.dayparts.clear();
-                Dimension::Daypart
-            } else if !p.genders.is_empty() {
-                p.genders.clear();
-                Dimension::Gender
-            } else {
+            let Some((_, field)) = named_fields(&p, &brands).into_iter().find(|(n, _)| *n >= 1)
+            else {
                 return Err(ask(
                     "Share of what? Say for example \"share of sales by payment method\".",
                 ));
             };
+            match field {
+                Dimension::PaymentMethod => p.payments.clear(),
+                Dimension::Store => p.stores.clear(),
+                Dimension::Brand => brands.clear(),
+                Dimension::Category => p.categories.clear(),
+                Dimension::Daypart => p.dayparts.clear(),
+                _ => p.genders.clear(),
+            }
             notes.push(format!("shares across every {}", field.name()));
             p.dims.push(field);
         }
     }
     if p.compare && p.dims.is_empty() {
-        let candidates = [
-            (p.payments.len(), Dimension::PaymentMethod),
-            (p.stores.len(), Dimension::Store),
-            (brands.len(), Dimension::Brand),
-            (p.categories.len(), Dimension::Category),
-            (p.dayparts.len(), Dimension::Daypart),
-            (p.genders.len(), Dimension::Gender),
-        ];
-        match candidates.iter().find(|(n, _)| *n >= 2) {
-            Some((_, d)) => p.dims.push(*d),
+        match named_fields(&p, &brands).into_iter().find(|(n, _)| *n >= 2) {
+            Some((_, d)) => p.dims.push(d),
             None => {
                 return Err(ask(
                     "Compare what? Name two or more stores, brands, payment methods or dayparts.",
