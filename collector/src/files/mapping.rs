@@ -304,8 +304,21 @@ fn with_values(target: Target, score: f64, v: &ValueEvidence, kind: ColumnType) 
     }
 }
 
-/// Proposes a mapping for a table from its headers, its sample and its schema.
-pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> MappingProposal {
+/// How much a line item's own field (`items.subtotal`) is preferred over the record's field of
+/// the same meaning (`order_total`) for an item-level target: rows are items, so a record's
+/// total repeated on each of them is not the item's.
+const ITEM_FIELD_BONUS: f64 = 0.08;
+
+/// Proposes a mapping for a table from its headers, its sample and its schema. `items_key` is
+/// the nested array whose elements became the rows (`items`), when there is one: its fields are
+/// `items.…` columns.
+pub fn propose(
+    columns: &[String],
+    rows: &[Row],
+    schema: &SchemaInference,
+    items_key: Option<&str>,
+) -> MappingProposal {
+    let item_prefix = items_key.map(|k| format!("{k}."));
     // Every (column, target) pair with its confidence and evidence.
     let mut pairs: Vec<(f64, usize, Target, String)> = Vec::new();
     for (index, source) in columns.iter().enumerate() {
@@ -315,13 +328,20 @@ pub fn propose(columns: &[String], rows: &[Row], schema: &SchemaInference) -> Ma
             .get(index)
             .map_or(ColumnType::Empty, |c| c.kind);
         let values = value_evidence(index, rows, schema);
+        let item_field = item_prefix
+            .as_deref()
+            .is_some_and(|p| source.starts_with(p));
         for (target, score, why) in header_candidates(&header) {
-            let (score, value_why) = with_values(target, score, &values, kind);
-            let evidence = if value_why.is_empty() {
+            let (mut score, value_why) = with_values(target, score, &values, kind);
+            let mut evidence = if value_why.is_empty() {
                 why
             } else {
                 format!("{why}; {value_why}")
             };
+            if item_field && target.is_item_level() {
+                score = (score + ITEM_FIELD_BONUS).min(0.99);
+                evidence.push_str("; a line item's field");
+            }
             pairs.push((score, index, target, evidence));
         }
         // Value evidence alone (the better of the two pairs wins in the assignment below).

@@ -556,7 +556,8 @@ fn finish(
         });
     }
     let mut schema = infer::infer(&columns, &sample);
-    let mapping = mapping::propose(&columns, &sample, &schema);
+    let items_key = layout.get("itemsKey").and_then(serde_json::Value::as_str);
+    let mapping = mapping::propose(&columns, &sample, &schema, items_key);
     mapping::add_mapped_issues(&mut schema, &mapping, &sample);
     Ok(Processed {
         detection,

@@ -310,3 +310,25 @@ fn filipino_month_names_unix_milliseconds_and_centavo_columns_read_right() {
     assert_eq!(payloads[0]["timestamp"], "2024-03-15T08:00:00Z");
     assert_eq!(payloads[1]["items"][0]["totalPrice"], 20.5, "{stats:?}");
 }
+
+#[test]
+fn a_line_items_own_amount_beats_the_orders_total() {
+    // Rows are line items: the order's total repeated on each is not an item's amount, even
+    // where its header reads as strongly.
+    let text = r#"{"orders": [
+        {"order_id": "SO-1", "created": "2026-11-02 10:15", "order_total": 95.5,
+         "items": [{"name": "Kopiko Brown", "qty": 3, "subtotal": 30.0},
+                   {"name": "Bear Brand 33g", "qty": 5, "subtotal": 65.5}]},
+        {"order_id": "SO-2", "created": "2026-11-02 11:40", "order_total": 21.0,
+         "items": [{"name": "Piattos", "qty": 1, "subtotal": 21.0}]}
+    ]}"#;
+    let found = mapped(text);
+    assert!(
+        found.contains(&("items.subtotal".into(), "total_amount")),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|(s, _)| s == "order_total"), "{found:?}");
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(stats.revenue_centavos, 9_550 + 2_100);
+}

@@ -30,6 +30,20 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether the field belongs to each item rather than to the whole transaction.
+    pub fn is_item_level(self) -> bool {
+        matches!(
+            self,
+            Self::Brand
+                | Self::Product
+                | Self::Sku
+                | Self::Category
+                | Self::Quantity
+                | Self::UnitPrice
+                | Self::TotalAmount
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TransactionId => "transaction_id",
