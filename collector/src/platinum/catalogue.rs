@@ -73,7 +73,10 @@ impl Source {
     fn has_dimension(self, d: Dimension) -> bool {
         use Dimension as D;
         // Every table has the day and the store; what else each has follows its grain.
-        if matches!(d, D::Day | D::Week | D::Month | D::Store | D::Period) {
+        if matches!(
+            d,
+            D::Day | D::Week | D::Month | D::Weekday | D::Store | D::Period
+        ) {
             return true;
         }
         let time_of_day = matches!(d, D::Daypart | D::DayType);
@@ -138,6 +141,13 @@ impl Source {
             D::Hour => "strftime('%H:00', t.\"timestamp\", '+8 hours')",
             D::Product => "coalesce(t.product_name, t.sku, 'Unknown')",
             D::DayType => "t.day_type",
+            D::Weekday if pg => "to_char(t.transaction_date, 'ID FMDay')",
+            D::Weekday => {
+                "CASE CAST(strftime('%w', t.transaction_date) AS INTEGER) \
+                 WHEN 1 THEN '1 Monday' WHEN 2 THEN '2 Tuesday' WHEN 3 THEN '3 Wednesday' \
+                 WHEN 4 THEN '4 Thursday' WHEN 5 THEN '5 Friday' WHEN 6 THEN '6 Saturday' \
+                 ELSE '7 Sunday' END"
+            }
             D::Store => "t.store_id",
             D::Device => "t.device_id",
             // Silver's unresolved brand is NULL; gold labels it 'Unknown'. Both read 'Unknown'.
@@ -213,6 +223,16 @@ impl Source {
                 "CAST(count(DISTINCT t.customer_id) + count(DISTINCT CASE WHEN \
                  t.customer_id IS NULL THEN {BASKET} END) AS BIGINT)"
             ),
+        }
+    }
+
+    /// The day's ISO weekday number (Monday 1 … Sunday 7), as an integer.
+    pub fn iso_weekday(backend: Backend) -> &'static str {
+        match backend {
+            Backend::Postgres => "CAST(extract(isodow FROM t.transaction_date) AS INTEGER)",
+            Backend::Sqlite => {
+                "((CAST(strftime('%w', t.transaction_date) AS INTEGER) + 6) % 7 + 1)"
+            }
         }
     }
 

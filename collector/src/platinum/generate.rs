@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::catalogue::{BasketFlag, FilterField, Source};
-use super::plan::{Dimension, Intent, Measure, Plan, SortKey};
+use super::plan::{Dimension, Intent, Measure, Plan, SortKey, iso_weekday};
 use crate::store::{Arg, Backend};
 
 /// A value bound to a generated query.
@@ -144,6 +144,20 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         ));
     }
 
+    if !f.weekdays.is_empty() {
+        let days: Vec<String> = f
+            .weekdays
+            .iter()
+            .filter_map(|d| iso_weekday(d))
+            .map(|n| bind(Param::Int(n)))
+            .collect();
+        wheres.push(format!(
+            "{} IN ({})",
+            Source::iso_weekday(backend),
+            days.join(", ")
+        ));
+    }
+
     let mut sql = format!("SELECT {} FROM {} t", select.join(", "), source.table());
     if !wheres.is_empty() {
         sql.push_str(" WHERE ");
@@ -156,7 +170,14 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
     }
     // Sorted outside, so the sort can name the output columns in expressions (PostgreSQL
     // allows bare aliases only).
-    sql = format!("SELECT * FROM ({sql}) q ORDER BY ");
+    // A ranking ranks what was recorded: rows whose group is unknown (no age bracket written)
+    // are not a contender.
+    let ranked = if plan.intent == Intent::TopN {
+        " WHERE d0 IS NOT NULL AND d0 <> ''"
+    } else {
+        ""
+    };
+    sql = format!("SELECT * FROM ({sql}) q{ranked} ORDER BY ");
     sql.push_str(&order_by(plan).join(", "));
     let limit = bind(Param::Int(i64::from(plan.effective_limit())));
     sql.push_str(" LIMIT ");
@@ -224,8 +245,8 @@ mod tests {
             q.sql,
             "SELECT * FROM (SELECT t.brand_name AS d0, CAST(coalesce(sum(t.revenue_centavos), \
              0) AS BIGINT) AS m0 FROM scout.scout_gold_transactions t WHERE t.transaction_date \
-             BETWEEN $1 AND $2 AND lower(t.store_id) IN ($3) GROUP BY 1) q ORDER BY \
-             (m0 IS NULL), m0 DESC, (d0 IS NULL), d0 LIMIT $4"
+             BETWEEN $1 AND $2 AND lower(t.store_id) IN ($3) GROUP BY 1) q WHERE d0 IS NOT \
+             NULL AND d0 <> '' ORDER BY (m0 IS NULL), m0 DESC, (d0 IS NULL), d0 LIMIT $4"
         );
         assert_eq!(
             q.params,

@@ -43,6 +43,8 @@ pub enum Dimension {
     Hour,
     /// Weekday or weekend.
     DayType,
+    /// The day of the week (`1 Monday` … `7 Sunday`, so they sort in the week's order).
+    Weekday,
     Store,
     Device,
     Brand,
@@ -59,13 +61,14 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Day,
         Self::Week,
         Self::Month,
         Self::Daypart,
         Self::Hour,
         Self::DayType,
+        Self::Weekday,
         Self::Store,
         Self::Device,
         Self::Brand,
@@ -87,6 +90,7 @@ impl Dimension {
             Self::Daypart => "daypart",
             Self::Hour => "hour",
             Self::DayType => "day_type",
+            Self::Weekday => "weekday",
             Self::Store => "store",
             Self::Device => "device",
             Self::Brand => "brand",
@@ -185,6 +189,29 @@ pub struct Filters {
     /// `true`: weekends only; `false`: weekdays only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekend: Option<bool>,
+    /// Days of the week, by English name (`sunday`): every such day in the period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weekdays: Vec<String>,
+}
+
+/// The days of the week as filters name them, Monday first (ISO order).
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// A weekday's ISO number (Monday 1 … Sunday 7), from its name in any case.
+pub fn iso_weekday(name: &str) -> Option<i64> {
+    let name = name.trim().to_lowercase();
+    WEEKDAY_NAMES
+        .iter()
+        .position(|d| *d == name)
+        .map(|i| i as i64 + 1)
 }
 
 /// A sort key: one of the plan's measures or dimensions.
@@ -335,6 +362,12 @@ impl Plan {
                     why: format!("{v:?} is empty or longer than {MAX_VALUE_LEN} bytes"),
                 });
             }
+        }
+        if let Some(day) = f.weekdays.iter().find(|d| iso_weekday(d).is_none()) {
+            return Err(PlanError::Filter {
+                field: "weekdays",
+                why: format!("{day:?} is not a day of the week (monday … sunday)"),
+            });
         }
         if let Some(period) = &f.period {
             period.check().map_err(PlanError::Period)?;

@@ -55,6 +55,7 @@ pub fn describe(plan: &Plan, period: Option<[NaiveDate; 2]>) -> String {
             list("paid by", &f.payment_methods),
             list("in the", &f.dayparts),
             list("customers", &f.genders),
+            list("every", &f.weekdays),
             f.weekend
                 .map(|w| if w { "weekends only" } else { "weekdays only" }.to_owned()),
         ]

@@ -4,7 +4,7 @@
 //! "top N" ranks; "vs" compares the values named). What cannot be read without guessing is
 //! asked about instead.
 
-use chrono::{Datelike, Duration, Months, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate, Weekday};
 use serde::Serialize;
 
 use super::recognise::{Item, recognise, take_store_codes};
@@ -13,7 +13,7 @@ use super::tokenizer::tokens;
 use super::vocabulary::{STOPWORDS, Word, lookup};
 use crate::brands::{BrandMatcher, Method};
 use crate::platinum::dates::{Period, last_weekday, monday_of, month_range};
-use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey};
+use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey, WEEKDAY_NAMES};
 
 /// How a question was read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,6 +126,13 @@ struct Parts {
     trend: bool,
     crosstab: bool,
     sell: bool,
+    /// "how many", "ilan": units when no measure is named.
+    how_many: bool,
+    /// "busiest", "slowest": transactions when no measure is named.
+    busy: bool,
+    /// "highest first": sorted by the measure without a cut.
+    order: Option<bool>,
+    weekdays: Vec<Weekday>,
     periods: Vec<Period>,
     stores: Vec<String>,
     payments: Vec<String>,
@@ -141,6 +148,17 @@ fn push<T: PartialEq>(list: &mut Vec<T>, v: T) {
     if !list.contains(&v) {
         list.push(v);
     }
+}
+
+/// Whether a weekday continues a list of weekdays each taken whole ("Saturdays and Sundays").
+fn listing(p: &Parts, prev: Option<Item>) -> bool {
+    !p.weekdays.is_empty()
+        && matches!(
+            prev,
+            Some(Item::Word(
+                Word::Weekday(_) | Word::Weekdays(_) | Word::Linggo
+            ))
+        )
 }
 
 fn build(
@@ -211,6 +229,28 @@ fn build(
             Word::Trend => p.trend = true,
             Word::Crosstab => p.crosstab = true,
             Word::Sell => p.sell = true,
+            Word::HowMany => p.how_many = true,
+            Word::Busy(most) => {
+                p.busy = true;
+                p.top = Some(most);
+            }
+            Word::Order(descending) => p.order = Some(descending),
+            Word::Weekdays(day) => push(&mut p.weekdays, day),
+            // "every Sunday", "tuwing Sabado (at Linggo)": each of them, not the last one.
+            Word::Weekday(day)
+                if matches!(prev, Some(Item::Word(Word::Group))) || listing(&p, prev) =>
+            {
+                push(&mut p.weekdays, day);
+            }
+            // "by weekday", "kada weekday": the day of the week groups.
+            Word::Weekend(false) if matches!(prev, Some(Item::Word(Word::Group | Word::Which))) => {
+                p.singular = false;
+                push(&mut p.dims, Dimension::Weekday);
+            }
+            // "tuwing Linggo", "every linggo": Sundays (a week cannot repeat like this).
+            Word::Linggo if matches!(prev, Some(Item::Word(Word::Group))) || listing(&p, prev) => {
+                push(&mut p.weekdays, Weekday::Sun);
+            }
             Word::Today => p.periods.push(Period::Today),
             Word::Yesterday => p.periods.push(Period::Yesterday),
             Word::ThisWeek => p.periods.push(Period::ThisWeek),
@@ -445,6 +485,13 @@ fn shape(
             p.dims.push(field);
         }
     }
+    // "Nescafe or Kopiko, which sells more": the values named are what is ranked.
+    if p.top.is_some()
+        && p.dims.is_empty()
+        && let Some((_, d)) = named_fields(&p, &brands).into_iter().find(|(n, _)| *n >= 2)
+    {
+        p.dims.push(d);
+    }
     if p.compare && p.dims.is_empty() {
         match named_fields(&p, &brands).into_iter().find(|(n, _)| *n >= 2) {
             Some((_, d)) => p.dims.push(d),
@@ -458,8 +505,16 @@ fn shape(
     if p.measures.is_empty() && p.gender_customers {
         p.measures.push(Measure::UniqueCustomers);
     }
+    if p.measures.is_empty() && p.how_many {
+        p.measures.push(Measure::Units);
+        notes.push("counted in units sold: \"how many\" names no other measure".to_owned());
+    }
+    if p.measures.is_empty() && p.busy && !p.sell {
+        p.measures.push(Measure::Transactions);
+        notes.push("busy means transactions: no other measure was named".to_owned());
+    }
     if p.measures.is_empty() {
-        if p.sell || p.top.is_some() || p.compare || p.crosstab || p.trend {
+        if p.sell || p.top.is_some() || p.compare || p.crosstab || p.trend || p.order.is_some() {
             p.measures.push(Measure::Revenue);
             notes.push("measured as sales (revenue in pesos): no measure was named".to_owned());
         } else {
@@ -533,6 +588,17 @@ fn shape(
         .collect();
     plan.filters.categories = p.categories;
     plan.filters.weekend = weekend;
+    plan.filters.weekdays = p
+        .weekdays
+        .iter()
+        .map(|d| WEEKDAY_NAMES[d.num_days_from_monday() as usize].to_owned())
+        .collect();
+    if plan.measures.contains(&Measure::UniqueCustomers) {
+        notes.push(
+            "customers: distinct customer ids, and each basket without one as a customer of its own"
+                .to_owned(),
+        );
+    }
     if let Some(best_first) = p.top {
         plan.sort = Some(Sort {
             by: SortKey::Measure(p.measures[0]),
@@ -544,6 +610,14 @@ fn shape(
         );
     } else if let Some(n) = p.limit {
         plan.limit = Some(n);
+    }
+    if plan.sort.is_none()
+        && let Some(descending) = p.order
+    {
+        plan.sort = Some(Sort {
+            by: SortKey::Measure(p.measures[0]),
+            descending,
+        });
     }
     plan.validate()
         .map_err(|e| ask(format!("That question does not make a valid query: {e}.")))?;

@@ -10,9 +10,14 @@ fn as_of() -> NaiveDate {
     "2026-12-05".parse().unwrap()
 }
 
+/// One matcher for every question (building it is the slow part of a reading).
+fn matcher() -> &'static BrandMatcher {
+    static MATCHER: std::sync::OnceLock<BrandMatcher> = std::sync::OnceLock::new();
+    MATCHER.get_or_init(|| BrandMatcher::shipped().unwrap())
+}
+
 fn plan(question: &str) -> serde_json::Value {
-    let matcher = BrandMatcher::shipped().unwrap();
-    match read(question, as_of(), Some(&matcher)) {
+    match read(question, as_of(), Some(matcher())) {
         Reading::Plan { plan, .. } => serde_json::to_value(plan).unwrap(),
         other => panic!("{question}: {other:?}"),
     }
@@ -143,4 +148,57 @@ fn store_codes_whole_weeks_and_months_and_analysts_shorthand() {
     let p = plan("which age group buys the most Red Horse last month");
     assert_eq!(p["dimensions"], json!(["age_bracket"]));
     assert_eq!(p["filters"]["brands"], json!(["Red Horse"]));
+}
+
+#[test]
+fn counts_weekdays_and_busy_read_as_meant() {
+    // "How many" counts units unless another measure is named.
+    let p = plan("how many Coke sold last week");
+    assert_eq!(p["measures"], json!(["units"]));
+    let p = plan("ilang Red Horse ang nabenta kahapon");
+    assert_eq!(p["measures"], json!(["units"]));
+    assert_eq!(p["filters"]["brands"], json!(["Red Horse"]));
+    let p = plan("how many transactions yesterday");
+    assert_eq!(p["measures"], json!(["transactions"]));
+
+    // A weekday in the plural, or after "every"/"tuwing", is each of them; one alone is the
+    // last one.
+    let p = plan("sales on Sundays");
+    assert_eq!(p["filters"]["weekdays"], json!(["sunday"]));
+    assert!(p["filters"].get("period").is_none(), "{p}");
+    let p = plan("benta tuwing Sabado at Linggo");
+    assert_eq!(p["filters"]["weekdays"], json!(["saturday", "sunday"]));
+    let p = plan("sales on Sunday");
+    assert!(p["filters"].get("weekdays").is_none(), "{p}");
+    assert_eq!(p["filters"]["period"]["from"], "2026-11-29");
+
+    // The day of the week groups.
+    for q in [
+        "revenue by weekday",
+        "sales by day of the week",
+        "benta kada araw ng linggo",
+    ] {
+        assert_eq!(plan(q)["dimensions"], json!(["weekday"]), "{q}");
+    }
+    let p = plan("anong araw ng linggo pinakamatumal ang benta");
+    assert_eq!(p["intent"], "top_n");
+    assert_eq!(p["sort"], json!({"by": "revenue", "descending": false}));
+
+    // Busy is traffic: transactions, unless sales are named.
+    let p = plan("busiest store on saturdays");
+    assert_eq!(p["measures"], json!(["transactions"]));
+    assert_eq!(p["sort"]["descending"], true);
+    assert_eq!(p["limit"], 1);
+    let p = plan("slowest hour");
+    assert_eq!(p["measures"], json!(["transactions"]));
+    assert_eq!(p["sort"]["descending"], false);
+
+    // A sort without a cut; the values named are what is ranked.
+    let p = plan("sales by category last week highest first");
+    assert_eq!(p["intent"], "aggregate");
+    assert_eq!(p["sort"], json!({"by": "revenue", "descending": true}));
+    assert!(p.get("limit").is_none(), "{p}");
+    let p = plan("kopiko or nescafe which sells more this month");
+    assert_eq!(p["intent"], "top_n");
+    assert_eq!(p["dimensions"], json!(["brand"]));
 }
