@@ -19,7 +19,7 @@ use super::infer::is_summary_row;
 use super::mapping::MappingProposal;
 use super::values::{self, ColumnReading, ColumnReadings};
 use super::when::{self, When};
-use super::words::{self, Target};
+use super::words::{self, LineKind, Target};
 use super::{Cell, FileError, Row, RowIter};
 use scout_common::device::DeviceId;
 
@@ -40,6 +40,8 @@ pub struct ConvertStats {
     /// `revenue_centavos + returns_centavos`.
     pub returns_centavos: i64,
     pub summary_rows_skipped: u64,
+    /// Rows a status column marks voided, cancelled or failed: not sales, not landed.
+    pub voided_rows_skipped: u64,
     /// Items without a readable amount (silver quarantines them as `missing_amount`).
     pub items_without_amount: u64,
     /// Rows whose timestamp could not be read (the transaction lands without one).
@@ -151,7 +153,22 @@ impl Transactions {
             self.stats.summary_rows_skipped += 1;
             return;
         }
-        let line = Line {
+        // Every status column has its say: a void anywhere voids, else a return returns.
+        let kind = self
+            .mapping
+            .columns_of(Target::LineStatus)
+            .filter_map(|i| row.cells.get(i))
+            .filter_map(|c| words::line_kind(&c.display()))
+            .max_by_key(|k| match k {
+                LineKind::Sale => 0,
+                LineKind::Return => 1,
+                LineKind::Void => 2,
+            });
+        if kind == Some(LineKind::Void) {
+            self.stats.voided_rows_skipped += 1;
+            return;
+        }
+        let mut line = Line {
             line: row.line,
             product: self.text(&row, Target::Product),
             brand: self.text(&row, Target::Brand),
@@ -167,6 +184,13 @@ impl Transactions {
                 .cell(&row, Target::TotalAmount)
                 .and_then(|(c, r)| values::cell_money(c, r)),
         };
+        if kind == Some(LineKind::Return) {
+            // A refund printed as a positive amount is still money going back.
+            line.total = line.total.map(|t| -t.abs());
+            if line.total.is_none() {
+                line.unit = line.unit.map(|u| -u.abs());
+            }
+        }
         let id = self.text(&row, Target::TransactionId);
         let has_id_column = self.mapping.column_of(Target::TransactionId).is_some();
         match id {
@@ -307,6 +331,9 @@ impl Transactions {
                     customer.insert("ageBracket".into(), json!(cell.display()));
                 }
             }
+        }
+        if let Some(id) = self.text(row, Target::CustomerId) {
+            customer.insert("id".into(), json!(id));
         }
         if let Some(gender) = self.text(row, Target::Gender) {
             customer.insert("gender".into(), json!(normal_gender(&gender)));

@@ -187,11 +187,7 @@ pub(super) fn split_header(
     };
     let (names, header_line, data_from) = match header_at {
         Some(i) => (
-            window[i]
-                .cells
-                .iter()
-                .map(Cell::display)
-                .collect::<Vec<_>>(),
+            banded_names(i.checked_sub(1).map(|b| &window[b]), &window[i]),
             window[i].line,
             i + 1,
         ),
@@ -229,6 +225,42 @@ pub(super) fn split_header(
         .filter_map(|row| keep(row, width, &columns))
         .collect();
     Ok((columns, header_line, body))
+}
+
+/// The header's names, with the group labels of a band row right above it (a two-row header:
+/// `TRANSACTION` over `No.`, `Date`; `ITEM` over `Qty`, `Price`) put in front of the names
+/// under them, and a band label standing alone where the header row is blank under it (a
+/// label merged over both rows). A band has two labels or more, fewer than the header, on the
+/// line right above it.
+fn banded_names(band: Option<&Row>, header: &Row) -> Vec<String> {
+    let names: Vec<String> = header.cells.iter().map(Cell::display).collect();
+    let Some(band) = band.filter(|b| {
+        let n = non_empty(b);
+        b.line + 1 == header.line
+            && n >= 2
+            && n < non_empty(header)
+            && b.cells.iter().all(|c| c.is_empty() || is_label(c))
+    }) else {
+        return names;
+    };
+    let mut group = String::new();
+    (0..names.len().max(band.cells.len()))
+        .map(|j| {
+            let own = names.get(j).map_or("", |n| n.trim());
+            match band.cells.get(j).filter(|c| !c.is_empty()) {
+                Some(label) if own.is_empty() => {
+                    group.clear();
+                    label.display()
+                }
+                Some(label) => {
+                    group = label.display().trim().to_owned();
+                    format!("{group} {own}")
+                }
+                None if own.is_empty() || group.is_empty() => own.to_owned(),
+                None => format!("{group} {own}"),
+            }
+        })
+        .collect()
 }
 
 fn modal_width(widths: &[usize]) -> usize {

@@ -1,5 +1,5 @@
 //! Excel workbooks, xlsx and legacy xls, through `calamine`. The sheet is `sheet_name` or the
-//! first that holds data; its header is found like delimited text's (title rows, `skip_rows`).
+//! one that holds the most table rows; its header is found like delimited text's (title rows, `skip_rows`).
 //! An xlsx is inflated once into a counting sink before `calamine` opens it, so a zip bomb is
 //! refused at [`MAX_XLSX_UNCOMPRESSED`] whatever sizes its directory claims.
 
@@ -31,22 +31,24 @@ pub(super) fn read(bytes: &[u8], options: &Options) -> Result<Table, FileError> 
             (name, range)
         }
         None => {
-            let mut found = None;
+            // The sheet with the most table rows (three cells or more filled), the first of
+            // equals: a cover page, notes or a small summary ahead of the data lose to it.
+            let mut best: Option<(usize, String, calamine::Range<Data>)> = None;
             for name in &names {
                 let range = workbook
                     .worksheet_range(name)
                     .map_err(|e| damaged(&e.to_string()))?;
-                let filled = range
-                    .rows()
-                    .filter(|r| r.iter().any(|c| !matches!(c, Data::Empty)))
-                    .take(2)
-                    .count();
-                if filled >= 2 {
-                    found = Some((name.clone(), range));
-                    break;
+                let filled = |r: &[Data]| r.iter().filter(|c| !matches!(c, Data::Empty)).count();
+                if range.rows().filter(|r| filled(r) > 0).take(2).count() < 2 {
+                    continue;
+                }
+                let table_rows = range.rows().filter(|r| filled(r) >= 3).count();
+                if best.as_ref().is_none_or(|(n, _, _)| table_rows > *n) {
+                    best = Some((table_rows, name.clone(), range));
                 }
             }
-            found.ok_or(FileError::NoRows)?
+            best.map(|(_, name, range)| (name, range))
+                .ok_or(FileError::NoRows)?
         }
     };
     let (first_row, _) = range.start().unwrap_or((0, 0));

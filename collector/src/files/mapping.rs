@@ -57,6 +57,14 @@ impl MappingProposal {
             .map(|m| m.index)
     }
 
+    /// Every column mapped to `target` (several for a target that [repeats](Target::repeats)).
+    pub fn columns_of(&self, target: Target) -> impl Iterator<Item = usize> + '_ {
+        self.column_mappings
+            .iter()
+            .filter(move |m| m.target == target)
+            .map(|m| m.index)
+    }
+
     /// The header of column `index`, if mapped.
     pub fn source_of(&self, index: usize) -> Option<&str> {
         self.column_mappings
@@ -210,6 +218,13 @@ struct ValueEvidence {
     /// Whole numbers that read as Unix times in seconds or milliseconds (years 2001 to 2100).
     epoch: bool,
     money_marked: bool,
+    /// Share of values that are sale, return or void words, and whether a return or a void
+    /// is among them (a column of `SALE` alone changes nothing).
+    line_kinds: f64,
+    not_all_sales: bool,
+    /// Numbers that read as spreadsheet day numbers of the years 2000 to 2099 (a date cell
+    /// saved without its date style).
+    serials: bool,
 }
 
 fn value_evidence(index: usize, rows: &[Row], schema: &SchemaInference) -> ValueEvidence {
@@ -265,6 +280,25 @@ fn value_evidence(index: usize, rows: &[Row], schema: &SchemaInference) -> Value
                 })
             }),
         money_marked: column.currency_marked > 0,
+        serials: numeric
+            && !texts.is_empty()
+            && texts.iter().all(|t| {
+                t.trim()
+                    .parse::<f64>()
+                    .is_ok_and(|n| (36_526.0..73_051.0).contains(&n))
+            }),
+        line_kinds: if texts.is_empty() {
+            0.0
+        } else {
+            texts
+                .iter()
+                .filter(|t| words::line_kind(t).is_some())
+                .count() as f64
+                / texts.len() as f64
+        },
+        not_all_sales: texts
+            .iter()
+            .any(|t| words::line_kind(t).is_some_and(|k| k != words::LineKind::Sale)),
     }
 }
 
@@ -281,13 +315,20 @@ fn with_values(target: Target, score: f64, v: &ValueEvidence, kind: ColumnType) 
             }
         }
         Target::Quantity if v.money_marked => (score - 0.3, "values carry a currency".into()),
-        Target::Timestamp | Target::Date if !v.datelike && !v.integer_like && !empty => {
+        Target::Timestamp | Target::Date
+            if !v.datelike && !v.integer_like && !v.serials && !empty =>
+        {
             (score - 0.45, "values are not dates".into())
         }
         Target::Timestamp if v.time_only => (score - 0.3, "values are times of day".into()),
         Target::Time if !(v.time_only || v.has_time || v.day_fractions || empty) => {
             (score - 0.4, "values are not times".into())
         }
+        Target::LineStatus if v.line_kinds >= 0.9 && v.not_all_sales => (
+            (score + 0.15).min(0.99),
+            "values are sale, return and void words".into(),
+        ),
+        Target::LineStatus => (score - 0.5, "values are not sale or void words".into()),
         Target::PaymentMethod if v.payment >= 0.6 => (
             (score + 0.05).min(0.99),
             "values are payment methods".into(),
@@ -301,6 +342,35 @@ fn with_values(target: Target, score: f64, v: &ValueEvidence, kind: ColumnType) 
             ((score + 0.03).min(0.99), "values are dates".into())
         }
         _ => (score, String::new()),
+    }
+}
+
+/// Why a header's money or count is not a sale's, if it is not: stock on hand, inventory and
+/// balances count what is on the shelf, costs are what the store paid.
+fn not_a_sale(header: &str, target: Target) -> Option<&'static str> {
+    if !matches!(
+        target,
+        Target::Quantity | Target::UnitPrice | Target::TotalAmount
+    ) {
+        return None;
+    }
+    let words: Vec<&str> = header.split(' ').collect();
+    let has = |w: &str| words.contains(&w);
+    if has("stock")
+        || has("inventory")
+        || has("soh")
+        || has("onhand")
+        || has("balance")
+        || has("reorder")
+        || has("beginning")
+        || has("ending")
+        || header.contains("on hand")
+    {
+        Some("a stock figure, not a sale")
+    } else if has("cost") || has("costs") || has("puhunan") {
+        Some("a cost, not a selling price")
+    } else {
+        None
     }
 }
 
@@ -322,7 +392,12 @@ pub fn propose(
     // Every (column, target) pair with its confidence and evidence.
     let mut pairs: Vec<(f64, usize, Target, String)> = Vec::new();
     for (index, source) in columns.iter().enumerate() {
-        let header = words::normalise(source);
+        // A line item's field reads as the item's, whatever the array is called
+        // (`lines.name` is the item's name).
+        let header = match item_prefix.as_deref().and_then(|p| source.strip_prefix(p)) {
+            Some(field) => words::normalise(&format!("item.{field}")),
+            None => words::normalise(source),
+        };
         let kind = schema
             .columns
             .get(index)
@@ -338,6 +413,11 @@ pub fn propose(
             } else {
                 format!("{why}; {value_why}")
             };
+            if let Some(why) = not_a_sale(&header, target) {
+                score -= 0.5;
+                evidence.push_str("; ");
+                evidence.push_str(why);
+            }
             if item_field && target.is_item_level() {
                 score = (score + ITEM_FIELD_BONUS).min(0.99);
                 evidence.push_str("; a line item's field");
@@ -354,6 +434,14 @@ pub fn propose(
                 format!("{:.0}% of values are payment methods", share * 100.0),
             ));
         }
+        if values.line_kinds >= 0.9 && values.not_all_sales {
+            pairs.push((
+                0.88,
+                index,
+                Target::LineStatus,
+                "values are sale, return and void words".into(),
+            ));
+        }
         if values.gender >= 0.9 {
             pairs.push((0.85, index, Target::Gender, "values are genders".into()));
         }
@@ -363,30 +451,40 @@ pub fn propose(
         if values.time_only {
             pairs.push((0.8, index, Target::Time, "values are times of day".into()));
         }
-        // Unix times, where the header speaks of time (`event_time_ms`, `created_at`, `ts`):
-        // a column of large ids would read as epochs too.
-        if values.epoch
-            && header.split(' ').any(|w| {
-                matches!(
-                    w,
-                    "time"
-                        | "timestamp"
-                        | "ts"
-                        | "epoch"
-                        | "unix"
-                        | "date"
-                        | "at"
-                        | "created"
-                        | "oras"
-                        | "petsa"
-                )
-            })
-        {
+        // Unix times and spreadsheet day numbers, where the header speaks of time
+        // (`event_time_ms`, `created_at`, `ts`): a column of large ids would read as either.
+        let speaks_of_time = header.split(' ').any(|w| {
+            matches!(
+                w,
+                "time"
+                    | "timestamp"
+                    | "ts"
+                    | "epoch"
+                    | "unix"
+                    | "date"
+                    | "day"
+                    | "at"
+                    | "created"
+                    | "posted"
+                    | "oras"
+                    | "petsa"
+                    | "araw"
+            )
+        });
+        if values.epoch && speaks_of_time {
             pairs.push((
                 0.84,
                 index,
                 Target::Timestamp,
                 "values are Unix times".into(),
+            ));
+        }
+        if values.serials && speaks_of_time {
+            pairs.push((
+                0.86,
+                index,
+                Target::Timestamp,
+                "values are spreadsheet day numbers".into(),
             ));
         }
     }
@@ -398,7 +496,7 @@ pub fn propose(
         }
         if mapped
             .iter()
-            .any(|m| m.index == index || m.target == target)
+            .any(|m| m.index == index || (m.target == target && !target.repeats()))
         {
             continue;
         }

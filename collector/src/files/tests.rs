@@ -332,3 +332,89 @@ fn a_line_items_own_amount_beats_the_orders_total() {
     assert_eq!(payloads.len(), 2);
     assert_eq!(stats.revenue_centavos, 9_550 + 2_100);
 }
+
+#[test]
+fn status_columns_refunds_voids_and_report_lines() {
+    // A settlement: refunds printed positive, a failed payment, a report's own lines.
+    let text = "Txn ID,Date,Type,Status,Gross Amount,Member No\n\
+                A1,2026-11-16 06:10,SALE,SETTLED,79.75,M-100\n\
+                A2,2026-11-16 08:36,REFUND,SETTLED,25.50,M-100\n\
+                A3,2026-11-16 11:12,SALE,FAILED,18.00,\n\
+                A4,2026-11-16 13:12,SALE,SETTLED,361.50,M-207\n\
+                Printed by: jdelacruz on 2026-11-17 21:03,,,,,\n\
+                Page 1 of 1,,,,,\n\
+                *** END OF REPORT ***,,,,,\n";
+    let found = mapped(text);
+    assert!(found.contains(&("Type".into(), "line_status")), "{found:?}");
+    assert!(
+        found.contains(&("Member No".into(), "customer_id")),
+        "{found:?}"
+    );
+    let (processed, payloads, stats) = run(text.as_bytes());
+    assert!(!processed.needs_review(), "{:?}", processed.mapping);
+    // The failed payment is not a sale; the refund is money going back.
+    assert_eq!(payloads.len(), 3);
+    assert_eq!(stats.voided_rows_skipped, 1);
+    assert_eq!(stats.returns_centavos, 2_550);
+    assert_eq!(stats.revenue_centavos, 7_975 - 2_550 + 36_150);
+    assert_eq!(stats.summary_rows_skipped, 3);
+    let t = Transaction::parse(payloads[0].clone()).unwrap();
+    assert_eq!(t.transaction_id, "A1");
+    assert_eq!(payloads[0]["customer"]["id"], "M-100");
+
+    // `OK`/`VOID` lines of a POS report.
+    let text = "Receipt,Date,Product,Qty,Amount,Status\n\
+                000656,2026-11-28,Surf 65g,5,47.50,OK\n\
+                000657,2026-11-28,Kopiko Brown,2,16.00,VOID\n\
+                000658,2026-11-28,Piattos,1,21.00,OK\n";
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(stats.voided_rows_skipped, 1);
+    assert_eq!(stats.revenue_centavos, 4_750 + 2_100);
+}
+
+#[test]
+fn stock_counts_wait_and_two_row_headers_and_unstyled_serials_map() {
+    // Stock on hand and its cost are not sales: with no sales figure left, a person decides.
+    let text = "Item Code,Description,Qty On Hand,Unit Cost,Stock Value,Count Date\n\
+                4800016644290,Lucky Me Pancit Canton 60g,28,11.20,313.60,2026-11-30\n\
+                8996001600146,Kopiko Brown Coffee 25g,139,6.40,889.60,2026-11-30\n";
+    let processed = process(text.as_bytes(), &Options::default()).unwrap();
+    assert!(processed.needs_review(), "{:?}", processed.mapping);
+    let targets: Vec<&str> = processed
+        .mapping
+        .column_mappings
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect();
+    assert!(!targets.contains(&"quantity"), "{targets:?}");
+    assert!(!targets.contains(&"unit_price"), "{targets:?}");
+
+    // Group labels over the header row, one merged over both rows; dates as spreadsheet day
+    // numbers without a date style (46,000.5 is 2025-12-09 at noon).
+    let text = "TRANSACTION,,,ITEM,,,Payment Method\n\
+                No.,Date,Store,Product,Qty,Amount,\n\
+                752,46000.5,501,Lucky Me Pancit Canton,2,28.00,Cash\n\
+                752,46000.5,501,Century Tuna,2,76.50,Cash\n\
+                768,46000.75,501,Piattos,5,92.50,GCash\n";
+    assert_maps(
+        text,
+        &[
+            ("TRANSACTION No.", "transaction_id"),
+            ("TRANSACTION Date", "timestamp"),
+            ("TRANSACTION Store", "store_id"),
+            ("ITEM Product", "product"),
+            ("ITEM Qty", "quantity"),
+            ("ITEM Amount", "total_amount"),
+            ("Payment Method", "payment_method"),
+        ],
+    );
+    let (_, payloads, stats) = run(text.as_bytes());
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(stats.revenue_centavos, 2_800 + 7_650 + 9_250);
+    let t = Transaction::parse(payloads[0].clone()).unwrap();
+    assert_eq!(
+        t.timestamp.map(|t| t.to_rfc3339()),
+        Some("2025-12-09T04:00:00+00:00".to_owned())
+    );
+}

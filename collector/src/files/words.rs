@@ -27,6 +27,10 @@ pub enum Target {
     PaymentMethod,
     CustomerAge,
     Gender,
+    /// The customer's id (a loyalty or member number): what counts distinct customers.
+    CustomerId,
+    /// Whether a row is a sale, a return or a voided line (`SALE`/`REFUND`, `OK`/`VOID`).
+    LineStatus,
 }
 
 impl Target {
@@ -42,6 +46,12 @@ impl Target {
                 | Self::UnitPrice
                 | Self::TotalAmount
         )
+    }
+
+    /// Whether several columns may map to it: a file may have both a type (`SALE`/`REFUND`)
+    /// and a status (`SETTLED`/`FAILED`), and each says something.
+    pub fn repeats(self) -> bool {
+        self == Self::LineStatus
     }
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +72,8 @@ impl Target {
             Self::PaymentMethod => "payment_method",
             Self::CustomerAge => "customer_age",
             Self::Gender => "gender",
+            Self::CustomerId => "customer_id",
+            Self::LineStatus => "line_status",
         }
     }
 
@@ -161,7 +173,7 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
     (Target::UnitPrice, &[
         ("unit price", 0.97), ("price", 0.9), ("presyo", 0.93), ("presyo kada isa", 0.96),
         ("presyo bawat isa", 0.96), ("halaga kada isa", 0.94), ("srp", 0.9),
-        ("price per unit", 0.96), ("price each", 0.94), ("each", 0.7), ("unit cost", 0.76),
+        ("price per unit", 0.96), ("price each", 0.94), ("each", 0.7),
         ("selling price", 0.93), ("retail price", 0.93), ("item price", 0.93), ("rate", 0.62),
         ("unit amt", 0.9), ("unit amount", 0.9), ("u price", 0.9), ("uprice", 0.9),
         ("price per item", 0.95), ("presyo ng item", 0.94),
@@ -192,6 +204,22 @@ pub(super) const VOCABULARY: &[(Target, &[(&str, f64)])] = &[
         ("age", 0.95), ("edad", 0.95), ("customer age", 0.97), ("age group", 0.92),
         ("age bracket", 0.95), ("age range", 0.93), ("gulang", 0.9), ("buyer age", 0.95),
         ("edad ng customer", 0.96), ("edad ng mamimili", 0.96),
+    ]),
+    (Target::CustomerId, &[
+        ("customer id", 0.95), ("customer no", 0.92), ("customer number", 0.92),
+        ("customer code", 0.92), ("member id", 0.92), ("member no", 0.9), ("member number", 0.9),
+        ("loyalty id", 0.92), ("loyalty no", 0.9), ("loyalty number", 0.9),
+        ("loyalty card", 0.86), ("loyalty card no", 0.9), ("suki id", 0.92), ("suki no", 0.9),
+        ("buyer id", 0.92), ("client id", 0.88), ("cust id", 0.92), ("cust no", 0.9),
+        ("customer ref", 0.86), ("membership no", 0.9), ("membership id", 0.9),
+    ]),
+    // A header alone does not make a status column: its values must be sale, return and void
+    // words (see `line_kind`).
+    (Target::LineStatus, &[
+        ("status", 0.72), ("type", 0.62), ("transaction type", 0.8), ("txn type", 0.8),
+        ("trans type", 0.8), ("line status", 0.82), ("line type", 0.8), ("sale type", 0.8),
+        ("item status", 0.8), ("transaction status", 0.8), ("txn status", 0.8), ("kind", 0.62),
+        ("uri ng transaksyon", 0.8), ("estado", 0.72),
     ]),
     (Target::Gender, &[
         ("gender", 0.97), ("sex", 0.95), ("kasarian", 0.97), ("customer gender", 0.97),
@@ -315,6 +343,33 @@ pub(super) const PAYMENT_VALUES: [&str; 24] = [
     "e-wallet",
     "ewallet",
 ];
+
+/// What a row is, by its status or type column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Sale,
+    /// A return or refund: its amount counts against sales.
+    Return,
+    /// A voided, cancelled or failed line: not a sale at all.
+    Void,
+}
+
+/// A status or type value's meaning (`SALE`, `Refunded`, `VOID`, `Cancelled`), in any case.
+pub(super) fn line_kind(value: &str) -> Option<LineKind> {
+    let v = value.trim().to_lowercase();
+    let v = v.trim_matches(|c: char| !c.is_alphanumeric());
+    Some(match v {
+        "sale" | "sales" | "sold" | "ok" | "okay" | "completed" | "complete" | "paid"
+        | "success" | "successful" | "settled" | "posted" | "approved" | "valid" | "normal"
+        | "done" | "purchase" | "payment" | "closed" | "finalized" | "benta" | "nabenta"
+        | "bayad" => LineKind::Sale,
+        "refund" | "refunded" | "return" | "returned" | "returns" | "chargeback"
+        | "credit memo" | "ibinalik" | "sauli" | "isinauli" => LineKind::Return,
+        "void" | "voided" | "cancelled" | "canceled" | "cancel" | "reversed" | "reversal"
+        | "failed" | "declined" | "rejected" | "expired" | "kanselado" => LineKind::Void,
+        _ => return None,
+    })
+}
 
 /// Genders as people write them, lower case.
 pub(super) const GENDER_VALUES: [&str; 12] = [
