@@ -110,8 +110,11 @@ impl Source {
     }
 
     fn has_filters(self, f: &Filters) -> bool {
-        // Only baskets and silver know customers' genders.
+        // Only baskets and silver know customers' genders; only silver, product names.
         if !f.genders.is_empty() && !matches!(self, Self::Baskets | Self::Silver) {
+            return false;
+        }
+        if !f.products.is_empty() && self != Self::Silver {
             return false;
         }
         match self {

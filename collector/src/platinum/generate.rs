@@ -144,6 +144,24 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         ));
     }
 
+    if !f.products.is_empty() {
+        // `%` and `_` in a word are themselves, not patterns.
+        let likes: Vec<String> = f
+            .products
+            .iter()
+            .map(|w| {
+                let escaped = w
+                    .trim()
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let value = bind(Param::Text(format!("%{escaped}%")));
+                format!("lower(t.product_name) LIKE {value} ESCAPE '\\'")
+            })
+            .collect();
+        wheres.push(format!("({})", likes.join(" OR ")));
+    }
     if !f.weekdays.is_empty() {
         let days: Vec<String> = f
             .weekdays

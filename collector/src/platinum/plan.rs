@@ -189,6 +189,10 @@ pub struct Filters {
     /// `true`: weekends only; `false`: weekdays only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekend: Option<bool>,
+    /// Words of product names (`sardinas`): items whose name contains any of them, compared
+    /// without regard to case. Silver alone has product names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
     /// Days of the week, by English name (`sunday`): every such day in the period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weekdays: Vec<String>,
@@ -346,6 +350,7 @@ impl Plan {
             ("payment_methods", &f.payment_methods),
             ("dayparts", &f.dayparts),
             ("genders", &f.genders),
+            ("products", &f.products),
         ] {
             if list.len() > MAX_LIST {
                 return Err(PlanError::Filter {

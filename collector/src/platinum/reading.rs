@@ -56,6 +56,7 @@ pub fn describe(plan: &Plan, period: Option<[NaiveDate; 2]>) -> String {
             list("in the", &f.dayparts),
             list("customers", &f.genders),
             list("every", &f.weekdays),
+            list("products named", &f.products),
             f.weekend
                 .map(|w| if w { "weekends only" } else { "weekdays only" }.to_owned()),
         ]

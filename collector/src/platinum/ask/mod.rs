@@ -3,6 +3,8 @@
 //! knows brand names, and [`parser`] builds a [`Plan`](super::Plan) or asks back. A question is
 //! never guessed at: an unknown word, a missing measure or an ambiguous word ("linggo": week
 //! or Sunday?) gets a clarification, with "did you mean" suggestions where a known word is near.
+//! The engine may read a question again with its unknown words taken as product names, when
+//! silver has products so named ("sardinas", "pandesal").
 
 pub mod parser;
 mod recognise;
@@ -10,7 +12,7 @@ pub mod safety;
 pub mod tokenizer;
 pub mod vocabulary;
 
-pub use parser::{Reading, read};
+pub use parser::{Reading, read, read_with_products};
 
 #[cfg(test)]
 mod tests;

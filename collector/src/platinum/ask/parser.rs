@@ -25,6 +25,9 @@ pub enum Reading {
     Clarify {
         clarification: String,
         suggestions: Vec<String>,
+        /// The words not known, when that is why (the engine looks for them in product names).
+        #[serde(skip)]
+        unknown: Vec<String>,
     },
     /// Refused outright, with the reason.
     Refused { reason: String },
@@ -38,11 +41,23 @@ fn clarify(text: impl Into<String>) -> Reading {
     Reading::Clarify {
         clarification: text.into(),
         suggestions: Vec::new(),
+        unknown: Vec::new(),
     }
 }
 
 /// Reads `question` as of `as_of`, with brand names from `brands` when given.
 pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> Reading {
+    read_with_products(question, as_of, brands, &[])
+}
+
+/// Reads `question` with `products` (each a word of it, and the word product names hold for
+/// it: `sardinas` → `sardine`) taken as product filters rather than asked about.
+pub fn read_with_products(
+    question: &str,
+    as_of: NaiveDate,
+    brands: Option<&BrandMatcher>,
+    products: &[(String, String)],
+) -> Reading {
     if let Some(reason) = refusal(question) {
         return Reading::Refused { reason };
     }
@@ -89,16 +104,26 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
     }
 
     let store_codes = take_store_codes(&mut words);
+    let mut product_words: Vec<String> = Vec::new();
+    words.retain(|w| {
+        let Some((_, named)) = products.iter().find(|(word, _)| word == w) else {
+            return true;
+        };
+        if !product_words.contains(named) {
+            product_words.push(named.clone());
+        }
+        false
+    });
 
     let (items, unknown) = recognise(&words, &mut notes);
     if !unknown.is_empty() {
         let mut suggestions = Vec::new();
         let mut parts = Vec::new();
-        for (word, near) in unknown {
+        for (word, near) in &unknown {
             match near {
                 Some(n) => {
                     parts.push(format!("{word:?} (did you mean {n:?}?)"));
-                    suggestions.push(n.to_owned());
+                    suggestions.push((*n).to_owned());
                 }
                 None => parts.push(format!("{word:?}")),
             }
@@ -106,9 +131,24 @@ pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> 
         return Reading::Clarify {
             clarification: format!("I do not know the word(s) {}.", parts.join(", ")),
             suggestions,
+            unknown: unknown.into_iter().map(|(w, _)| w).collect(),
         };
     }
-    build(&items, brand_names, store_codes, as_of, notes)
+    let mut reading = build(&items, brand_names, store_codes, as_of, notes);
+    if let Reading::Plan { plan, notes } = &mut reading
+        && !product_words.is_empty()
+    {
+        notes.push(format!(
+            "items whose product name contains {}",
+            product_words
+                .iter()
+                .map(|w| format!("{w:?}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+        plan.filters.products = product_words;
+    }
+    reading
 }
 
 /// What the items say, before the plan is shaped.
@@ -529,6 +569,7 @@ fn shape(
                 ]
                 .map(str::to_owned)
                 .to_vec(),
+                unknown: Vec::new(),
             }));
         }
     }
@@ -546,6 +587,7 @@ fn shape(
                 suggestions: ["brands", "stores", "categories"]
                     .map(str::to_owned)
                     .to_vec(),
+                unknown: Vec::new(),
             }));
         }
         Intent::TopN
