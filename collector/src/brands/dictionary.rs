@@ -81,6 +81,9 @@ pub(crate) struct BrandSpec {
     pub(crate) keys: Vec<KeySpec>,
     /// Normalised single words that confirm a weak key.
     pub(crate) context: Vec<String>,
+    /// Normalised single words that, right after one of the brand's forms, mean the form is
+    /// something else ("century egg" is not Century Tuna).
+    pub(crate) not_before: Vec<String>,
     pub(crate) fuzzy: FuzzySetting,
 }
 

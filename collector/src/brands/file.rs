@@ -38,6 +38,8 @@ pub(crate) struct BrandDoc {
     pub(crate) generic: Vec<Spanned<AliasDoc>>,
     #[serde(default)]
     pub(crate) context: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) not_before: Vec<Spanned<String>>,
     pub(crate) fuzzy: Option<Spanned<FuzzyDoc>>,
 }
 

@@ -9,6 +9,7 @@ use foldhash::fast::RandomState;
 use super::dictionary::{Category, Dictionary, FuzzySetting, KeyKind, KeySpec};
 use super::fuzzy::{FuzzyIndex, default_threshold};
 use super::normalize::normalize_key;
+use super::shorthand::Shorthand;
 use super::{Brand, BrandKind, BrandMatcher, DictionaryStats};
 
 /// Shortest key the fuzzy step compares, in letters written together.
@@ -41,6 +42,12 @@ pub(crate) struct Index {
     pub(crate) numbers: Set<Box<str>>,
     /// Per brand, the words that confirm its weak entries.
     pub(crate) context: Vec<Set<Box<str>>>,
+    /// Per brand (and company, always empty), the words that cancel its forms when they follow.
+    pub(crate) not_before: Vec<Set<Box<str>>>,
+    /// Every word of every form and context list: real words, never read as shorthand.
+    pub(crate) words: Set<Box<str>>,
+    /// Skeletons of the forms and context words, for shorthand (`shorthand.rs`).
+    pub(crate) shorthand: Shorthand,
     /// Per brand, the companies (ids) that own it.
     pub(crate) owners: Vec<Vec<u32>>,
     /// Canonical names (compact) of brands and companies → id.
@@ -56,6 +63,11 @@ impl Index {
             if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
                 self.numbers.insert(word.into());
             }
+            self.words.insert(word.into());
+        }
+        if key.strong && key.kind != KeyKind::Generic {
+            self.shorthand
+                .add_form(id, &key.spaced, key.kind != KeyKind::Company);
         }
         for (i, _) in key.compact.char_indices().skip(1) {
             self.prefixes.insert(key.compact[..i].into());
@@ -122,6 +134,13 @@ pub(crate) fn build(dictionary: &Dictionary) -> (Vec<Brand>, Index, DictionarySt
         index
             .context
             .push(spec.context.iter().map(|w| w.as_str().into()).collect());
+        index
+            .not_before
+            .push(spec.not_before.iter().map(|w| w.as_str().into()).collect());
+        index.shorthand.add_context(&spec.context);
+        index
+            .words
+            .extend(spec.context.iter().map(|w| w.as_str().into()));
     }
     index.owners = vec![Vec::new(); dictionary.brands.len()];
     for (k, spec) in dictionary.companies.iter().enumerate() {
@@ -156,6 +175,7 @@ pub(crate) fn build(dictionary: &Dictionary) -> (Vec<Brand>, Index, DictionarySt
             }
         }
         index.context.push(Set::default());
+        index.not_before.push(Set::default());
     }
     index.noise = dictionary.noise.iter().map(|w| w.as_str().into()).collect();
     stats.categories = categories.len();

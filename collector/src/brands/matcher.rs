@@ -6,7 +6,10 @@
 //! A strong entry is taken as is; a weak one only with one of its brand's context words within
 //! six words (or in the item's other fields), or when the device reported that brand. Words no
 //! entry explains go to the fuzzy step (always for transcripts; for a single detection only when
-//! nothing found scores 0.9 or more, since a fuzzy match never does).
+//! nothing found scores 0.9 or more, since a fuzzy match never does). The fuzzy step first reads
+//! runs of shorthand words as a brand's vowel-dropped form (`shorthand.rs`: "SFGRD" is
+//! Safeguard), then compares by similarity. A form followed by one of its brand's `not_before`
+//! words is not the brand ("century egg").
 
 use super::dictionary::{KeyKind, MAX_WORDS};
 use super::index::{Entry, FUZZY_MIN_LEN};
@@ -25,6 +28,9 @@ const DEVICE_ONLY_PENALTY: f64 = 0.1;
 const DEVICE_BOOST: f64 = 0.05;
 /// Longest window the fuzzy step compares, in words.
 const FUZZY_MAX_WORDS: usize = 3;
+/// The similarity a shorthand form counts as (score = fuzzy weight × this): below an alias and a
+/// confirmed weak word, at the level of a close misspelling.
+const SHORTHAND_SIMILARITY: f64 = 0.94;
 
 /// What surrounds the text being scanned.
 pub(crate) struct Ctx<'a> {
@@ -286,6 +292,9 @@ impl BrandMatcher {
         ctx: &Ctx<'_>,
     ) -> Option<Hit<'m>> {
         let whole = start == 0 && end == norm.len();
+        // "century egg": a word after the form that says it is something else.
+        let next = (end < norm.len()).then(|| norm.word(end));
+        let blocked = |e: &Entry| next.is_some_and(|w| self.blocked_before(e.brand, w));
         let hit = |e: &'m Entry, method, score, device| Hit {
             brand: e.brand,
             start,
@@ -298,7 +307,7 @@ impl BrandMatcher {
         };
         if let Some(e) = entries
             .iter()
-            .find(|e| e.strong && e.kind != KeyKind::Company)
+            .find(|e| e.strong && e.kind != KeyKind::Company && !blocked(e))
         {
             return Some(match e.kind {
                 KeyKind::Name => hit(e, Method::Exact, if whole { 1.0 } else { 0.97 }, false),
@@ -307,7 +316,9 @@ impl BrandMatcher {
         }
         if ctx.assert_brand
             && whole
-            && let Some(e) = entries.iter().find(|e| e.kind == KeyKind::Name)
+            && let Some(e) = entries
+                .iter()
+                .find(|e| e.kind == KeyKind::Name && !blocked(e))
         {
             return Some(hit(e, Method::Exact, 1.0, false));
         }
@@ -315,7 +326,7 @@ impl BrandMatcher {
         // than any context word; a tie between brands is ambiguous.
         let mut best: Option<(&'m Entry, usize)> = None;
         let mut tie = false;
-        for e in entries.iter().filter(|e| !e.strong) {
+        for e in entries.iter().filter(|e| !e.strong && !blocked(e)) {
             let words = self.context_words(e.brand, norm, start, end, ctx);
             let rank = if words > 0 {
                 words + 1
@@ -341,9 +352,14 @@ impl BrandMatcher {
             // No brand here: a company's name, if the form is one ("san miguel" alone).
             _ => entries
                 .iter()
-                .find(|e| e.kind == KeyKind::Company)
+                .find(|e| e.kind == KeyKind::Company && !blocked(e))
                 .map(|e| hit(e, Method::Company, e.score, false)),
         }
+    }
+
+    /// Whether `word` right after a form of `brand` says the form is something else.
+    fn blocked_before(&self, brand: u32, word: &str) -> bool {
+        self.index.not_before[brand as usize].contains(word)
     }
 
     /// Context words of `brand` near `start..end` and in the item's other fields.
@@ -361,14 +377,19 @@ impl BrandMatcher {
         }
         let lo = start.saturating_sub(CONTEXT_WINDOW);
         let hi = (end + CONTEXT_WINDOW).min(norm.len());
+        // A context word, or its shorthand ("CHS" for cheese, "LD" for load).
+        let confirms = |w: &str| {
+            set.contains(w)
+                || (!self.index.words.contains(w) && self.index.shorthand.confirms(brand, set, w))
+        };
         let near = (lo..hi)
-            .filter(|&k| (k < start || k >= end) && set.contains(norm.word(k)))
+            .filter(|&k| (k < start || k >= end) && confirms(norm.word(k)))
             .count();
         let fields: usize = ctx
             .extra
             .iter()
             .flatten()
-            .map(|f| f.words().filter(|w| set.contains(*w)).count())
+            .map(|f| f.words().filter(|w| confirms(w)).count())
             .sum();
         near + fields
     }
@@ -399,6 +420,11 @@ impl BrandMatcher {
         let mut found = Vec::new();
         let mut i = 0;
         while i < n {
+            if let Some(h) = self.shorthand_at(norm, i, &eligible) {
+                i = h.end;
+                found.push(h);
+                continue;
+            }
             let mut best: Option<(usize, &'m super::fuzzy::FuzzyKey, f64)> = None;
             let mut end = i;
             while end < n && end - i < FUZZY_MAX_WORDS && eligible[end] {
@@ -409,6 +435,7 @@ impl BrandMatcher {
                 }
                 if let Some((key, sim)) = self.index.fuzzy.best(window, &mut scratch)
                     && best.is_none_or(|(_, _, s)| sim > s)
+                    && !(end < n && self.blocked_before(key.brand, norm.word(end)))
                 {
                     best = Some((end, key, sim));
                 }
@@ -437,6 +464,45 @@ impl BrandMatcher {
             }
         }
         hits.extend(found);
+    }
+
+    /// The longest run of shorthand words from `i` that is one brand's vowel-dropped form
+    /// ("sfgrd", "grt tst"). Words the dictionary itself uses are real words, not shorthand.
+    fn shorthand_at<'m>(
+        &'m self,
+        norm: &Normalized,
+        i: usize,
+        eligible: &[bool],
+    ) -> Option<Hit<'m>> {
+        let n = norm.len();
+        let longest = self.index.shorthand.max_words().min(n - i);
+        for len in (1..=longest).rev() {
+            let end = i + len;
+            if !(i..end).all(|k| eligible[k] && !self.index.words.contains(norm.word(k))) {
+                continue;
+            }
+            let Some(key) = self
+                .index
+                .shorthand
+                .brand_of((i..end).map(|k| norm.word(k)))
+            else {
+                continue;
+            };
+            if end < n && self.blocked_before(key.brand, norm.word(end)) {
+                continue;
+            }
+            return Some(Hit {
+                brand: key.brand,
+                start: i,
+                end,
+                method: Method::Fuzzy,
+                score: FUZZY_WEIGHT * SHORTHAND_SIMILARITY,
+                kind: KeyKind::Alias,
+                display: &key.display,
+                device: false,
+            });
+        }
+        None
     }
 }
 

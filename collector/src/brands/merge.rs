@@ -203,6 +203,7 @@ impl Merger {
                     company,
                     keys: Vec::new(),
                     context: Vec::new(),
+                    not_before: Vec::new(),
                     fuzzy: fuzzy.unwrap_or(FuzzySetting::Default),
                 });
                 let index = self.brands.len() - 1;
@@ -307,6 +308,10 @@ impl Merger {
                 let w = single_word(src, word, &format!("{label}, field context"))?;
                 self.brands[index].context.push(w);
             }
+        }
+        for word in &doc.not_before {
+            let w = single_word(src, word, &format!("{label}, field not_before"))?;
+            self.brands[index].not_before.push(w);
         }
         Ok(())
     }
@@ -561,6 +566,8 @@ impl Merger {
         for b in &mut self.brands {
             b.context.sort_unstable();
             b.context.dedup();
+            b.not_before.sort_unstable();
+            b.not_before.dedup();
         }
         self.noise.sort_unstable();
         self.noise.dedup();

@@ -32,7 +32,9 @@
 //!
 //! Order of work per text (see `matcher.rs`): normalise (`normalize.rs`), then at each word the
 //! longest dictionary entry starting there (exact name or alias; weak entries need context),
-//! then, for the words still unexplained, the fuzzy step (`fuzzy.rs`).
+//! then, for the words still unexplained, the fuzzy step: till shorthand first ("SFGRD" is
+//! Safeguard, `shorthand.rs`), then similarity (`fuzzy.rs`). A context word may itself be in
+//! shorthand ("EDEN CHS"), and a brand's `not_before` words cancel its forms ("century egg").
 
 mod category;
 mod dictionary;
@@ -43,6 +45,7 @@ mod load;
 mod matcher;
 mod merge;
 mod normalize;
+mod shorthand;
 mod suggest;
 mod taught;
 mod transaction;

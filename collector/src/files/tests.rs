@@ -4,6 +4,16 @@
 use super::*;
 use scout_common::transaction::Transaction;
 
+/// The mapped targets, in column order.
+fn targets(processed: &Processed) -> Vec<&'static str> {
+    processed
+        .mapping
+        .column_mappings
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect()
+}
+
 fn run(bytes: &[u8]) -> (Processed, Vec<serde_json::Value>, ConvertStats) {
     let processed = process(bytes, &Options::default()).unwrap();
     let copy = process(bytes, &Options::default()).unwrap();
@@ -21,12 +31,7 @@ fn item_rows_group_into_transactions_the_parser_accepts() {
                 T2,03/15/2025,09:10,Safeguard,1,\"₱1,035.25\",Cash\n";
     let (processed, payloads, stats) = run(text.as_bytes());
     assert_eq!(processed.detection.format, FileFormat::Csv);
-    let targets: Vec<&str> = processed
-        .mapping
-        .column_mappings
-        .iter()
-        .map(|m| m.target.as_str())
-        .collect();
+    let targets = targets(&processed);
     assert_eq!(
         targets,
         [
@@ -381,12 +386,7 @@ fn stock_counts_wait_and_two_row_headers_and_unstyled_serials_map() {
                 8996001600146,Kopiko Brown Coffee 25g,139,6.40,889.60,2026-11-30\n";
     let processed = process(text.as_bytes(), &Options::default()).unwrap();
     assert!(processed.needs_review(), "{:?}", processed.mapping);
-    let targets: Vec<&str> = processed
-        .mapping
-        .column_mappings
-        .iter()
-        .map(|m| m.target.as_str())
-        .collect();
+    let targets = targets(&processed);
     assert!(!targets.contains(&"quantity"), "{targets:?}");
     assert!(!targets.contains(&"unit_price"), "{targets:?}");
 

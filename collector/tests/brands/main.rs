@@ -1,12 +1,13 @@
 //! Brand detection from outside the module: accuracy on the labelled set
 //! (`collector/tests/data/brand_labels.tsv`), the ambiguous-word rules, whole transactions, the
-//! operator's extension file, and the `scout-collector brand` command.
+//! operator's extension file, till shorthand, and the `scout-collector brand` command.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests report by panicking
 
 mod labelled;
 mod operator;
 mod rules;
+mod shorthand;
 
 use std::sync::OnceLock;
 
