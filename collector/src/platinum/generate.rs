@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::catalogue::{BasketFlag, FilterField, Source};
-use super::plan::{Dimension, Intent, Measure, Plan, SortKey, iso_weekday};
+use super::plan::{Dimension, Intent, MAX_LIMIT, Measure, Plan, SortKey, iso_weekday};
 use crate::store::{Arg, Backend};
 
 /// A value bound to a generated query.
@@ -188,18 +188,40 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
     }
     // Sorted outside, so the sort can name the output columns in expressions (PostgreSQL
     // allows bare aliases only).
-    // A ranking ranks what was recorded: rows whose group is unknown (no age bracket written)
-    // are not a contender.
-    let ranked = if plan.intent == Intent::TopN {
-        " WHERE d0 IS NOT NULL AND d0 <> ''"
+    let order = order_by(plan);
+    if plan.intent == Intent::TopN {
+        // A ranking ranks what was recorded: rows whose group is unknown (no age bracket
+        // written) are not a contender. With ties, its cut keeps them: the top 1 of two
+        // products that sold as much is both of them, not whichever sorts first.
+        let outputs: Vec<String> = (0..plan.dimensions.len())
+            .map(|i| format!("d{i}"))
+            .chain((0..plan.measures.len()).map(|i| format!("m{i}")))
+            .collect();
+        let cut = bind(Param::Int(i64::from(plan.effective_limit())));
+        // Ranked by the sort key alone, equal keys share a rank; numbered in the full order,
+        // they do not.
+        let (rank, by) = if plan.with_ties {
+            ("rank", &order[..2.min(order.len())])
+        } else {
+            ("row_number", &order[..])
+        };
+        sql = format!(
+            "SELECT {} FROM (SELECT q.*, {rank}() OVER (ORDER BY {}) AS tie_rank FROM ({sql}) \
+             q WHERE d0 IS NOT NULL AND d0 <> '') q WHERE tie_rank <= {cut} ORDER BY ",
+            outputs.join(", "),
+            by.join(", ")
+        );
+        sql.push_str(&order.join(", "));
+        let cap = bind(Param::Int(i64::from(MAX_LIMIT)));
+        sql.push_str(" LIMIT ");
+        sql.push_str(&cap);
     } else {
-        ""
-    };
-    sql = format!("SELECT * FROM ({sql}) q{ranked} ORDER BY ");
-    sql.push_str(&order_by(plan).join(", "));
-    let limit = bind(Param::Int(i64::from(plan.effective_limit())));
-    sql.push_str(" LIMIT ");
-    sql.push_str(&limit);
+        sql = format!("SELECT * FROM ({sql}) q ORDER BY ");
+        sql.push_str(&order.join(", "));
+        let limit = bind(Param::Int(i64::from(plan.effective_limit())));
+        sql.push_str(" LIMIT ");
+        sql.push_str(&limit);
+    }
     Query {
         sql,
         params,
@@ -261,10 +283,12 @@ mod tests {
         let q = generate(&plan, Backend::Postgres, d("2026-12-05"));
         assert_eq!(
             q.sql,
-            "SELECT * FROM (SELECT t.brand_name AS d0, CAST(coalesce(sum(t.revenue_centavos), \
+            "SELECT d0, m0 FROM (SELECT q.*, row_number() OVER (ORDER BY (m0 IS NULL), m0 DESC, \
+             (d0 IS NULL), d0) AS tie_rank FROM (SELECT t.brand_name AS d0, CAST(coalesce(sum(t.revenue_centavos), \
              0) AS BIGINT) AS m0 FROM scout.scout_gold_transactions t WHERE t.transaction_date \
              BETWEEN $1 AND $2 AND lower(t.store_id) IN ($3) GROUP BY 1) q WHERE d0 IS NOT \
-             NULL AND d0 <> '' ORDER BY (m0 IS NULL), m0 DESC, (d0 IS NULL), d0 LIMIT $4"
+             NULL AND d0 <> '') q WHERE tie_rank <= $4 ORDER BY (m0 IS NULL), m0 DESC, \
+             (d0 IS NULL), d0 LIMIT $5"
         );
         assert_eq!(
             q.params,
@@ -272,7 +296,8 @@ mod tests {
                 Param::Date(d("2026-12-04")),
                 Param::Date(d("2026-12-04")),
                 Param::Text("102".into()),
-                Param::Int(5)
+                Param::Int(5),
+                Param::Int(i64::from(MAX_LIMIT))
             ]
         );
         assert_eq!(q.source, Source::Gold);

@@ -248,6 +248,11 @@ pub struct Plan {
     pub sort: Option<Sort>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// A top-N's cut keeps the groups tied with the last one kept (two products that sold as
+    /// much are both the least sold). Questions ask for it; a plan given whole cuts at `limit`
+    /// unless it says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_ties: bool,
     /// The day relative periods count from (default: today in Asia/Manila).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<NaiveDate>,
@@ -287,6 +292,7 @@ impl Plan {
             filters: Filters::default(),
             sort: None,
             limit: None,
+            with_ties: false,
             as_of: None,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::ask::{Reading, read, read_with_products};
+use super::ask::{Reading, products_note, read, read_with_products};
 use super::dates::manila_today;
 use super::execute::{Answer, AnswerError, Engine, STATEMENT_TIMEOUT};
 use crate::store::{Arg, ReadLimits};
@@ -115,7 +115,20 @@ impl Engine {
             reading = read_with_products(question, as_of, self.brands(), &products);
         }
         match reading {
-            Reading::Plan { plan, notes } => {
+            Reading::Plan {
+                mut plan,
+                mut notes,
+                product_hints,
+            } => {
+                // "Coke Mismo": the brand's product so named, when silver has one.
+                if plan.filters.products.is_empty()
+                    && !product_hints.is_empty()
+                    && let Some(found) = self.product_words(&product_hints).await?
+                {
+                    let named: Vec<String> = found.into_iter().map(|(_, n)| n).collect();
+                    notes.push(products_note(&named));
+                    plan.filters.products = named;
+                }
                 let answer = self.answer(&plan, Some(question)).await?;
                 Ok(Outcome::Answered {
                     answer: Box::new(answer),

@@ -12,7 +12,7 @@ pub mod safety;
 pub mod tokenizer;
 pub mod vocabulary;
 
-pub use parser::{Reading, read, read_with_products};
+pub use parser::{Reading, products_note, read, read_with_products};
 
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,14 @@ use crate::platinum::plan::{Dimension, Intent, Measure, Plan, Sort, SortKey, WEE
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Reading {
     /// A plan, and notes on how words were taken (defaults, corrected spellings, brands).
-    Plan { plan: Box<Plan>, notes: Vec<String> },
+    Plan {
+        plan: Box<Plan>,
+        notes: Vec<String>,
+        /// Words of a brand's name in the question beyond the brand's own name ("mismo" in
+        /// "Coke Mismo"): a product of the brand, when product names hold them.
+        #[serde(skip)]
+        product_hints: Vec<String>,
+    },
     /// A question back: the question was not read, to avoid a guess.
     Clarify {
         clarification: String,
@@ -45,6 +52,12 @@ fn clarify(text: impl Into<String>) -> Reading {
     }
 }
 
+/// The note saying which product names a `products` filter keeps.
+pub fn products_note(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    format!("items whose product name contains {}", quoted.join(" or "))
+}
+
 /// Reads `question` as of `as_of`, with brand names from `brands` when given.
 pub fn read(question: &str, as_of: NaiveDate, brands: Option<&BrandMatcher>) -> Reading {
     read_with_products(question, as_of, brands, &[])
@@ -67,6 +80,7 @@ pub fn read_with_products(
         return clarify("Ask about sales, units, transactions or customers.");
     }
     let mut brand_names: Vec<String> = Vec::new();
+    let mut product_hints: Vec<String> = Vec::new();
     if let Some(matcher) = brands {
         for d in matcher.detect_all(question) {
             let sure = match d.method {
@@ -98,6 +112,24 @@ pub fn read_with_products(
                     "read {:?} as the brand {}",
                     d.matched, d.brand.name
                 ));
+            }
+            // A word of the form that does not name the brand on its own names its product.
+            let own: Vec<String> = tokens(&d.brand.name)
+                .iter()
+                .flat_map(|t| t.split('-').map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            for w in &matched {
+                if w.chars().count() >= 4
+                    && w.chars().all(char::is_alphabetic)
+                    && !own.contains(w)
+                    && !product_hints.contains(w)
+                    && !matcher
+                        .detect_all(w)
+                        .iter()
+                        .any(|alone| alone.brand.name == d.brand.name)
+                {
+                    product_hints.push(w.clone());
+                }
             }
             brand_names.push(d.brand.name.clone());
         }
@@ -135,17 +167,17 @@ pub fn read_with_products(
         };
     }
     let mut reading = build(&items, brand_names, store_codes, as_of, notes);
-    if let Reading::Plan { plan, notes } = &mut reading
+    if let Reading::Plan {
+        product_hints: hints,
+        ..
+    } = &mut reading
+    {
+        *hints = product_hints;
+    }
+    if let Reading::Plan { plan, notes, .. } = &mut reading
         && !product_words.is_empty()
     {
-        notes.push(format!(
-            "items whose product name contains {}",
-            product_words
-                .iter()
-                .map(|w| format!("{w:?}"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ));
+        notes.push(products_note(&product_words));
         plan.filters.products = product_words;
     }
     reading
@@ -432,6 +464,7 @@ fn build(
         |plan| Reading::Plan {
             plan: Box::new(plan),
             notes,
+            product_hints: Vec::new(),
         },
     )
 }
@@ -650,6 +683,7 @@ fn shape(
             p.limit
                 .unwrap_or(if p.which || p.singular { 1 } else { 10 }),
         );
+        plan.with_ties = true;
     } else if let Some(n) = p.limit {
         plan.limit = Some(n);
     }

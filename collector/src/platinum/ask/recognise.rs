@@ -74,7 +74,10 @@ pub(super) fn recognise(
         } else if STOPWORDS.contains(&word) {
         } else {
             let (near, distance) = nearest(word);
-            if distance == 1 && word.chars().count() >= 5 {
+            // One letter off in a word of five or more, two in one of eight or more
+            // ("tranasctions").
+            let letters = word.chars().count();
+            if (distance == 1 && letters >= 5) || (distance == 2 && letters >= 8) {
                 notes.push(format!("read {word:?} as {near:?}"));
                 if let Some(w) = lookup(near) {
                     items.push(Item::Word(w));

@@ -202,3 +202,44 @@ fn counts_weekdays_and_busy_read_as_meant() {
     assert_eq!(p["intent"], "top_n");
     assert_eq!(p["dimensions"], json!(["brand"]));
 }
+
+#[test]
+fn rankings_keep_ties_and_brand_forms_hint_at_products() {
+    let p = plan("least sold product this month");
+    assert_eq!(p["intent"], "top_n");
+    assert_eq!(p["with_ties"], true);
+    let Reading::Plan { product_hints, .. } = read(
+        "ilang Coke Mismo nabenta last week?",
+        as_of(),
+        Some(matcher()),
+    ) else {
+        panic!("not read");
+    };
+    assert_eq!(product_hints, ["mismo"]);
+    // The brand's own name, or a word that alone names it, is no product hint.
+    for q in [
+        "Coca-Cola sales last week",
+        "how many Bear Brand sold last week",
+    ] {
+        let Reading::Plan { product_hints, .. } = read(q, as_of(), Some(matcher())) else {
+            panic!("{q}: not read");
+        };
+        assert!(product_hints.is_empty(), "{q}: {product_hints:?}");
+    }
+    // Everyday words of analysts.
+    for (q, measure) in [
+        ("hw many shoppers last week", "unique_customers"),
+        ("bentahan kada tindahan", "revenue"),
+        ("how many sticks of Marlboro yesterday", "units"),
+    ] {
+        assert_eq!(plan(q)["measures"], json!([measure]), "{q}");
+    }
+    assert_eq!(
+        plan("peak hour last week")["measures"],
+        json!(["transactions"])
+    );
+    assert_eq!(
+        plan("tranasctions per store yesterday")["measures"],
+        json!(["transactions"])
+    );
+}
