@@ -35,6 +35,7 @@
 mod convert;
 mod delimited;
 mod detect;
+mod evidence;
 mod excel;
 mod infer;
 mod json;

@@ -9,10 +9,13 @@
 pub mod parser;
 mod recognise;
 pub mod safety;
+mod shaping;
+pub mod stopwords;
 pub mod tokenizer;
 pub mod vocabulary;
 
-pub use parser::{Reading, products_note, read, read_with_products};
+pub use parser::{products_note, read, read_with_products};
+pub use shaping::Reading;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,8 @@
 
 use chrono::NaiveDate;
 
-use super::vocabulary::{STOPWORDS, Word, lookup, number_word, single_words};
+use super::stopwords::STOPWORDS;
+use super::vocabulary::{Word, lookup, number_word, single_words};
 
 /// One recognised piece of the question.
 #[derive(Debug, Clone, Copy, PartialEq)]
