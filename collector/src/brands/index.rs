@@ -2,23 +2,16 @@
 //! that let the scan stop early, the numbers that belong to names, the context words, which
 //! companies own which brands, and the fuzzy keys.
 
-use std::collections::{HashMap, HashSet};
-
-use foldhash::fast::RandomState;
+use std::collections::HashSet;
 
 use super::dictionary::{Category, Dictionary, FuzzySetting, KeyKind, KeySpec};
 use super::fuzzy::{FuzzyIndex, default_threshold};
 use super::normalize::normalize_key;
 use super::shorthand::Shorthand;
-use super::{Brand, BrandKind, BrandMatcher, DictionaryStats};
+use super::{Brand, BrandKind, BrandMatcher, DictionaryStats, Map, Set};
 
 /// Shortest key the fuzzy step compares, in letters written together.
 pub(crate) const FUZZY_MIN_LEN: usize = 5;
-
-/// The index's maps and sets: every word of every item is looked up in them, so they hash with
-/// foldhash rather than SipHash (the keys are the collector's own dictionary, not a caller's).
-pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
-pub(crate) type Set<K> = HashSet<K, RandomState>;
 
 /// One dictionary entry under its compact form.
 #[derive(Debug)]

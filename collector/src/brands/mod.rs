@@ -50,7 +50,10 @@ mod suggest;
 mod taught;
 mod transaction;
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+use foldhash::fast::RandomState;
 
 use serde::Serialize;
 use serde::ser::SerializeStruct;
@@ -60,6 +63,12 @@ pub use dictionary::{Dictionary, DictionaryError, SHIPPED, SHIPPED_ORIGIN};
 pub use suggest::{SUGGESTION_FLOOR, Suggestion};
 pub use taught::{TAUGHT_ORIGIN, TaughtEntry, to_toml};
 pub use transaction::TransactionBrands;
+
+/// The matcher's maps and sets: every word of every item is looked up in them, so they hash
+/// with foldhash rather than SipHash (the keys are the collector's own dictionary, not a
+/// caller's).
+pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
+pub(crate) type Set<K> = HashSet<K, RandomState>;
 
 /// Environment variable naming an operator's dictionary file, merged over the shipped one.
 pub const BRANDS_FILE_ENV: &str = "SCOUT_BRANDS_FILE";

@@ -8,7 +8,7 @@
 //! shorthand word next to an ambiguous word confirms it when its skeleton (or, four letters or
 //! more, its beginning) is one of the brand's context words.
 
-use super::index::{Map, Set};
+use super::{Map, Set};
 
 /// Vowels dropped from a skeleton.
 fn is_vowel(b: u8) -> bool {
