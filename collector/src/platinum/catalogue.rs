@@ -110,8 +110,9 @@ impl Source {
     }
 
     fn has_filters(self, f: &Filters) -> bool {
-        // Only baskets and silver know customers' genders; only silver, product names.
-        if !f.genders.is_empty() && !matches!(self, Self::Baskets | Self::Silver) {
+        // Only baskets and silver know customers' genders and ages; only silver, product names.
+        let customers_named = !f.genders.is_empty() || !f.age_brackets.is_empty();
+        if customers_named && !matches!(self, Self::Baskets | Self::Silver) {
             return false;
         }
         if !f.products.is_empty() && self != Self::Silver {
@@ -250,6 +251,7 @@ impl Source {
             FilterField::Daypart => "t.daypart",
             FilterField::DayType => "t.day_type",
             FilterField::Gender => "t.gender",
+            FilterField::AgeBracket => "t.age_bracket",
         }
     }
 }
@@ -322,6 +324,7 @@ pub enum FilterField {
     Daypart,
     DayType,
     Gender,
+    AgeBracket,
 }
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ pub fn generate(plan: &Plan, backend: Backend, as_of: NaiveDate) -> Query {
         (FilterField::PaymentMethod, &f.payment_methods),
         (FilterField::Daypart, &f.dayparts),
         (FilterField::Gender, &f.genders),
+        (FilterField::AgeBracket, &f.age_brackets),
     ] {
         if list.is_empty() {
             continue;

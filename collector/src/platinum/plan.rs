@@ -193,6 +193,9 @@ pub struct Filters {
     /// without regard to case. Silver alone has product names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<String>,
+    /// Customers' age brackets as stored (`18-24`, `55+`), compared without regard to case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub age_brackets: Vec<String>,
     /// Days of the week, by English name (`sunday`): every such day in the period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weekdays: Vec<String>,
@@ -357,6 +360,7 @@ impl Plan {
             ("dayparts", &f.dayparts),
             ("genders", &f.genders),
             ("products", &f.products),
+            ("age_brackets", &f.age_brackets),
         ] {
             if list.len() > MAX_LIST {
                 return Err(PlanError::Filter {

@@ -55,6 +55,7 @@ pub fn describe(plan: &Plan, period: Option<[NaiveDate; 2]>) -> String {
             list("paid by", &f.payment_methods),
             list("in the", &f.dayparts),
             list("customers", &f.genders),
+            list("aged", &f.age_brackets),
             list("every", &f.weekdays),
             list("products named", &f.products),
             f.weekend

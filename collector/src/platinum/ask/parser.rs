@@ -6,7 +6,7 @@
 
 use chrono::{Datelike, Duration, Months, NaiveDate, Weekday};
 
-use super::recognise::{Item, recognise, take_store_codes};
+use super::recognise::{Item, recognise, take_age_brackets, take_store_codes};
 use super::safety::refusal;
 use super::shaping::{Parts, Reading, clarify, push, shape};
 use super::stopwords::STOPWORDS;
@@ -100,6 +100,7 @@ pub fn read_with_products(
     }
 
     let store_codes = take_store_codes(&mut words);
+    let age_brackets = take_age_brackets(&mut words);
     let mut product_words: Vec<String> = Vec::new();
     words.retain(|w| {
         let Some((_, named)) = products.iter().find(|(word, _)| word == w) else {
@@ -132,11 +133,13 @@ pub fn read_with_products(
     }
     let mut reading = build(&items, brand_names, store_codes, as_of, notes);
     if let Reading::Plan {
+        plan,
         product_hints: hints,
         ..
     } = &mut reading
     {
         *hints = product_hints;
+        plan.filters.age_brackets = age_brackets;
     }
     if let Reading::Plan { plan, notes, .. } = &mut reading
         && !product_words.is_empty()

@@ -33,6 +33,38 @@ pub(super) fn take_store_codes(words: &mut Vec<String>) -> Vec<String> {
     codes
 }
 
+/// Takes age brackets ("18-24", "55+") out of the question's words, as stored, with the word
+/// for who they are right after them ("55+ customers" filters; it measures nothing).
+pub(super) fn take_age_brackets(words: &mut Vec<String>) -> Vec<String> {
+    let age = |s: &str| s.parse::<u32>().is_ok_and(|n| n <= 120) && s.len() <= 3;
+    let is_bracket = |w: &str| match w.split_once('-') {
+        Some((lo, hi)) => age(lo) && age(hi) && lo.parse::<u32>().ok() < hi.parse::<u32>().ok(),
+        None => w.strip_suffix('+').is_some_and(age),
+    };
+    let mut brackets: Vec<String> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    let mut after_bracket = false;
+    for w in words.drain(..) {
+        if is_bracket(&w) {
+            if !brackets.contains(&w) {
+                brackets.push(w);
+            }
+            after_bracket = true;
+            continue;
+        }
+        let who = matches!(
+            w.as_str(),
+            "customers" | "customer" | "shoppers" | "buyers" | "mamimili" | "people"
+        );
+        if !(after_bracket && who) {
+            kept.push(w);
+        }
+        after_bracket = false;
+    }
+    *words = kept;
+    brackets
+}
+
 /// Turns tokens into items, longest phrase first; returns the words it does not know, each
 /// with the nearest known word when one is close.
 pub(super) fn recognise(

@@ -238,6 +238,12 @@ fn rankings_keep_ties_and_brand_forms_hint_at_products() {
         plan("peak hour last week")["measures"],
         json!(["transactions"])
     );
+    let p = plan("which payment method do 18-24 yr olds use most");
+    assert_eq!(p["filters"]["age_brackets"], json!(["18-24"]));
+    assert_eq!(p["dimensions"], json!(["payment_method"]));
+    let p = plan("sales of 55+ customers last month");
+    assert_eq!(p["filters"]["age_brackets"], json!(["55+"]));
+    assert_eq!(p["measures"], json!(["revenue"]));
     assert_eq!(
         plan("tranasctions per store yesterday")["measures"],
         json!(["transactions"])

@@ -10,7 +10,9 @@ pub fn tokens(question: &str) -> Vec<String> {
         let inner = (c == '-' || c == '\'' || c == '’')
             && !current.is_empty()
             && chars.peek().is_some_and(|n| n.is_alphanumeric());
-        if c.is_alphanumeric() || inner {
+        // "55+": an age bracket open at the top.
+        let plus = c == '+' && !current.is_empty() && current.chars().all(|d| d.is_ascii_digit());
+        if c.is_alphanumeric() || inner || plus {
             let c = if c == '’' { '\'' } else { c };
             current.extend(c.to_lowercase());
         } else {
