@@ -7,6 +7,13 @@
 //! and letter sets differing by at most three letters (a 32-bit mask each), so Jaro-Winkler runs
 //! on a handful of keys per window. Names shorter than five letters are never fuzzy-matched: at
 //! that length one letter changes the word.
+//!
+//! Jaro-Winkler rewards a shared beginning, so on its own it takes everyday words that start like
+//! a brand for the brand ("bagoong" ~ "Baygon", "cleanser" ~ "Clear Men", "pall mall" ~
+//! "Palmolive"). A match must therefore also be a few edits away: its Damerau-Levenshtein
+//! similarity (edits over the longer length) must reach [`MIN_EDIT_SIMILARITY`]. A misspelling
+//! drops, doubles or swaps a letter or two ("safegaurd", "colgte", "marlbro"); a different word
+//! differs in many.
 
 /// Default similarity threshold for a key of `len` letters; `None` = not fuzzy-matched.
 pub(crate) fn default_threshold(len: usize) -> Option<f64> {
@@ -59,6 +66,10 @@ fn letters(s: &str) -> u32 {
 /// Letter-set difference above which two words cannot be a misspelling of each other at the
 /// thresholds used here.
 const MAX_LETTER_DIFF: u32 = 3;
+
+/// Least Damerau-Levenshtein similarity (1 − edits ÷ longer length) of a fuzzy match: one edit in
+/// four letters.
+pub(crate) const MIN_EDIT_SIMILARITY: f64 = 0.75;
 
 /// One fuzzy-matchable key.
 #[derive(Debug)]
@@ -134,7 +145,10 @@ impl FuzzyIndex {
                 continue;
             }
             let sim = strsim::jaro_winkler(q, &key.folded);
-            if sim >= key.threshold && best.is_none_or(|(_, s)| sim > s) {
+            if sim >= key.threshold
+                && best.is_none_or(|(_, s)| sim > s)
+                && strsim::normalized_damerau_levenshtein(q, &key.folded) >= MIN_EDIT_SIMILARITY
+            {
                 best = Some((key, sim));
             }
         }
@@ -197,5 +211,19 @@ mod tests {
         assert!(sim > 0.9);
         assert!(index.best("salamat", &mut scratch).is_none());
         assert!(index.best("sukli", &mut scratch).is_none());
+    }
+
+    #[test]
+    fn a_shared_beginning_is_not_enough() {
+        let mut index = FuzzyIndex::default();
+        index.insert("baygon", "baygon", 1, 0.91);
+        index.insert("palmolive", "palmolive", 2, 0.89);
+        index.insert("clearmen", "clear men", 3, 0.89);
+        let mut scratch = String::new();
+        for word in ["bagoong", "pallmall", "cleanser"] {
+            assert!(index.best(word, &mut scratch).is_none(), "{word}");
+        }
+        assert_eq!(index.best("baigon", &mut scratch).unwrap().0.brand, 1);
+        assert_eq!(index.best("palmoliv", &mut scratch).unwrap().0.brand, 2);
     }
 }

@@ -6,10 +6,12 @@
 //! A strong entry is taken as is; a weak one only with one of its brand's context words within
 //! six words (or in the item's other fields), or when the device reported that brand. Words no
 //! entry explains go to the fuzzy step (always for transcripts; for a single detection only when
-//! nothing found scores 0.9 or more, since a fuzzy match never does). The fuzzy step first reads
-//! runs of shorthand words as a brand's vowel-dropped form (`shorthand.rs`: "SFGRD" is
-//! Safeguard), then compares by similarity. A form followed by one of its brand's `not_before`
-//! words is not the brand ("century egg").
+//! nothing found scores 0.9 or more, since a fuzzy match never does). A noise word (the store's
+//! everyday vocabulary) is never fuzzy-matched alone, only in a window with a word that is not
+//! noise ("lemon sqaure"). The fuzzy step first reads runs of shorthand words as a brand's
+//! vowel-dropped form (`shorthand.rs`: "SFGRD" is Safeguard), then compares by similarity
+//! (`fuzzy.rs`). A form followed by one of its brand's `not_before` words is not the brand
+//! ("century egg").
 
 use super::dictionary::{KeyKind, MAX_WORDS};
 use super::index::{Entry, FUZZY_MIN_LEN};
@@ -406,16 +408,21 @@ impl BrandMatcher {
             hits.iter().any(|h| h.start <= k && k < h.end)
                 || unconfirmed.iter().any(|&(s, e)| s <= k && k < e)
         };
-        let eligible: Vec<bool> = (0..n)
+        // A noise word is never matched on its own, but it may sit in a window with a word that
+        // is not noise: "lemon sqaure" is Lemon Square, "lemon" alone is nothing.
+        let noise: Vec<bool> = (0..n)
+            .map(|k| self.index.noise.contains(norm.word(k)))
+            .collect();
+        let usable: Vec<bool> = (0..n)
             .map(|k| {
                 let w = norm.word(k);
                 w.is_ascii()
                     && w.len() >= 2
                     && !w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-                    && !self.index.noise.contains(w)
                     && !covered(k)
             })
             .collect();
+        let eligible: Vec<bool> = (0..n).map(|k| usable[k] && !noise[k]).collect();
         let mut scratch = String::new();
         let mut found = Vec::new();
         let mut i = 0;
@@ -427,10 +434,12 @@ impl BrandMatcher {
             }
             let mut best: Option<(usize, &'m super::fuzzy::FuzzyKey, f64)> = None;
             let mut end = i;
-            while end < n && end - i < FUZZY_MAX_WORDS && eligible[end] {
+            let mut content = false;
+            while end < n && end - i < FUZZY_MAX_WORDS && usable[end] {
+                content |= !noise[end];
                 end += 1;
                 let window = norm.compact(i, end);
-                if window.len() < FUZZY_MIN_LEN {
+                if !content || window.len() < FUZZY_MIN_LEN {
                     continue;
                 }
                 if let Some((key, sim)) = self.index.fuzzy.best(window, &mut scratch)

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests report by panicking
 
+mod generic;
 mod labelled;
 mod operator;
 mod rules;
