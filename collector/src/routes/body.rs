@@ -67,7 +67,27 @@ struct BodyTooLarge;
 /// The body stalled, or took too long in all.
 #[derive(Debug, thiserror::Error)]
 #[error("the body {0}")]
-struct BodyTimedOut(&'static str);
+pub(super) struct BodyTimedOut(&'static str);
+
+/// The timeout behind `e`, if a body's stall or slowness is what broke it (through the layers
+/// that wrap a body's stream errors: multipart, axum).
+pub(super) fn timed_out_in<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a BodyTimedOut> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(t) = err.downcast_ref::<BodyTimedOut>() {
+            return Some(t);
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>()
+            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<BodyTimedOut>())
+        {
+            return Some(t);
+        }
+        next = err.source();
+    }
+    None
+}
 
 /// The request body as a byte reader: wire bytes counted against `limit`, each chunk awaited at
 /// most `limits.body_idle()` and the whole body at most `limits.body_timeout()`, gunzipped if
@@ -78,9 +98,29 @@ pub(super) fn body_reader(
     limit: u64,
     limits: &IngestLimits,
 ) -> Pin<Box<dyn AsyncRead + Send>> {
-    let idle = limits.body_idle();
-    let deadline = tokio::time::Instant::now() + limits.body_timeout();
-    let chunks = futures_util::stream::unfold(
+    let chunks = timed_chunks(body, limit, limits.body_idle(), limits.body_timeout());
+    let reader = StreamReader::new(Box::pin(chunks));
+    match encoding {
+        Encoding::Identity => Box::pin(reader),
+        Encoding::Gzip => {
+            let mut decoder =
+                async_compression::tokio::bufread::GzipDecoder::new(BufReader::new(reader));
+            decoder.multiple_members(true);
+            Box::pin(decoder)
+        }
+    }
+}
+
+/// The body's chunks, counted against `limit` (wire bytes), each awaited at most `idle` and all
+/// of them at most `total`: a client that stalls or trickles cannot hold its connection.
+fn timed_chunks(
+    body: Body,
+    limit: u64,
+    idle: std::time::Duration,
+    total: std::time::Duration,
+) -> impl futures_util::Stream<Item = io::Result<axum::body::Bytes>> + Send + 'static {
+    let deadline = tokio::time::Instant::now() + total;
+    futures_util::stream::unfold(
         (body.into_data_stream(), 0_u64, false),
         move |(mut chunks, mut seen, failed)| async move {
             if failed {
@@ -110,17 +150,65 @@ pub(super) fn body_reader(
             let failed = chunk.is_err();
             Some((chunk, (chunks, seen, failed)))
         },
-    );
-    let reader = StreamReader::new(Box::pin(chunks));
-    match encoding {
-        Encoding::Identity => Box::pin(reader),
-        Encoding::Gzip => {
-            let mut decoder =
-                async_compression::tokio::bufread::GzipDecoder::new(BufReader::new(reader));
-            decoder.multiple_members(true);
-            Box::pin(decoder)
+    )
+}
+
+/// Largest body of a form or a question (`/login`, `/v1/nl2sql`): a question and its plan are a
+/// few KB.
+pub(super) const SMALL_BODY_LIMIT: u64 = 256 * 1024;
+
+/// Middleware for routes whose bodies are small (logins, questions): the body is read whole
+/// under the ingest's idle and total timeouts and [`SMALL_BODY_LIMIT`], before the handler runs,
+/// so a client that stalls or trickles its body gets 408 and loses its connection instead of
+/// holding it (and a file descriptor) for ever.
+pub(super) async fn small_body(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(e) = refuse_declared_length_over(request.headers(), SMALL_BODY_LIMIT) {
+        return closing(e);
+    }
+    let (parts, body) = request.into_parts();
+    let limits = &state.limits;
+    let mut chunks = Box::pin(timed_chunks(
+        body,
+        SMALL_BODY_LIMIT,
+        limits.body_idle(),
+        limits.body_timeout(),
+    ));
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(e) => return closing(body_error(e, SMALL_BODY_LIMIT)),
         }
     }
+    next.run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Middleware for uploads: the body still streams to the handler, but a chunk that does not
+/// come within the ingest's idle timeout ends it with an error (the upload fails with 408's
+/// reason instead of waiting for ever). Its size is the handler's to cap.
+pub(super) async fn upload_body(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    // No total: a large file on a slow link may take long, as long as bytes keep coming.
+    let chunks = timed_chunks(
+        body,
+        u64::MAX,
+        state.limits.body_idle(),
+        std::time::Duration::from_secs(24 * 3600),
+    );
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        Body::from_stream(chunks),
+    ))
+    .await
 }
 
 pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {

@@ -218,6 +218,9 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> A
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::TooLarge { limit };
     }
+    if let Some(timed_out) = super::body::timed_out_in(&e) {
+        return ApiError::RequestTimeout(timed_out.to_string());
+    }
     ApiError::BadRequest(format!(
         "the multipart body is not valid: {}",
         e.body_text()

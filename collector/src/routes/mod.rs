@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use tokio::sync::{Notify, Semaphore};
 
@@ -103,10 +104,12 @@ impl AppState {
 
 /// The collector's HTTP surface (the product contract, §2 and §4).
 pub fn router(state: AppState) -> Router {
+    let small = || middleware::from_fn_with_state(state.clone(), body::small_body);
+    let upload = || middleware::from_fn_with_state(state.clone(), body::upload_body);
     Router::new()
         .route("/", get(control::index))
-        .route("/login", post(control::login))
-        .route("/logout", post(control::logout))
+        .route("/login", post(control::login).layer(small()))
+        .route("/logout", post(control::logout).layer(small()))
         .route("/v1/dashboard", get(control::figures))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
@@ -115,18 +118,25 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(fleet::devices))
         .route("/v1/gates", get(gates::gates))
         .route("/functions/v1/ingest-stream", post(ingest::ingest_stream))
-        .route("/v1/nl2sql", post(platinum::nl2sql))
-        .route("/functions/v1/nl2sql", post(platinum::nl2sql))
+        .route("/v1/nl2sql", post(platinum::nl2sql).layer(small()))
+        .route(
+            "/functions/v1/nl2sql",
+            post(platinum::nl2sql).layer(small()),
+        )
         .route("/v1/crosstab", get(platinum::crosstab))
         // Uploads stream to a temporary file under their own cap (`max_file_bytes`), so axum's
         // in-memory body limit does not apply to them.
         .route(
             "/v1/files",
-            post(files::upload).layer(DefaultBodyLimit::disable()),
+            post(files::upload)
+                .layer(DefaultBodyLimit::disable())
+                .layer(upload()),
         )
         .route(
             "/functions/v1/drive-universal-processor",
-            post(files::upload).layer(DefaultBodyLimit::disable()),
+            post(files::upload)
+                .layer(DefaultBodyLimit::disable())
+                .layer(upload()),
         )
         .with_state(state)
 }

@@ -18,6 +18,7 @@ use crate::helpers::{Backend, TestApp, TestDb, clean_line, install_crypto, ndjso
 
 crate::both_backends!(
     stalled_bodies_time_out_and_free_their_slots,
+    stalled_forms_questions_and_uploads_time_out,
     a_client_that_goes_away_frees_its_slots,
     silent_half_sent_and_idle_connections_are_closed,
     lines_naming_another_store_are_rejected,
@@ -266,6 +267,59 @@ async fn stalled_bodies_time_out_and_free_their_slots(backend: Backend) {
     assert_eq!(response.status(), 200);
     let answer: IngestResponse = response.json().await.unwrap();
     assert_eq!(answer.inserted, 1, "{answer:?}");
+    collector.kill();
+    db.cleanup().await;
+}
+
+async fn stalled_forms_questions_and_uploads_time_out(backend: Backend) {
+    let db = TestDb::for_backend(backend).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (collector, _) = collector(&db, dir.path(), &["--body-idle-secs", "1"]);
+    let addr = addr_of(&collector);
+    // Bodies promised and never sent: no token is needed to try this, so the collector must
+    // not wait for them.
+    for (path, kind, start) in [
+        (
+            "/login",
+            "application/x-www-form-urlencoded",
+            &b"token=abc"[..],
+        ),
+        (
+            "/v1/nl2sql",
+            "application/json",
+            &b"{\"question\": \"sales"[..],
+        ),
+        ("/functions/v1/nl2sql", "application/json", &b"{"[..]),
+        (
+            "/v1/files",
+            "multipart/form-data; boundary=x",
+            &b"--x\r\n"[..],
+        ),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {kind}\r\n\
+             Content-Length: 100000\r\n\r\n"
+        );
+        let (answer, took) = exchange(&addr, &head, start, Duration::from_secs(20));
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(took < Duration::from_secs(8), "{path}: {took:?}");
+    }
+    // A question larger than any question is refused before it is read.
+    let head = format!(
+        "POST /v1/nl2sql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100000000\r\n\r\n"
+    );
+    let (answer, _) = exchange(&addr, &head, b"", Duration::from_secs(20));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A question sent whole is still answered.
+    let client = client();
+    let response = client
+        .post(collector.url("/v1/nl2sql"))
+        .json(&serde_json::json!({"question": "sales yesterday"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     collector.kill();
     db.cleanup().await;
 }
