@@ -865,3 +865,42 @@ async fn the_real_agent_stores_a_full_body_at_the_item_limit_in_bounded_memory()
         m.at_rest_kib
     );
 }
+
+#[tokio::test]
+async fn a_web_page_of_another_origin_cannot_post_transactions() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new().unwrap();
+    let agent = AgentProcess::start(dir.path());
+    let client = reqwest::Client::new();
+    let url = agent.url("/v1/transactions");
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // What a browser sends for a form or `fetch` of a page elsewhere: refused before reading.
+    for origin in ["https://evil.example", "http://localhost:9", "null"] {
+        let response = client
+            .post(&url)
+            .header("Origin", origin)
+            .header("Content-Type", "text/plain")
+            .body(tx("cross-origin", 200))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{origin}");
+    }
+    // A page of the agent itself, and the capture app (no `Origin`), are taken.
+    for (id, origin) in [
+        ("same-origin", Some(format!("http://{host}"))),
+        ("app", None),
+    ] {
+        let mut request = client.post(&url).body(tx(id, 200));
+        if let Some(o) = &origin {
+            request = request.header("Origin", o);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 202, "{origin:?}");
+    }
+}

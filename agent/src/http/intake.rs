@@ -63,12 +63,42 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
 }
 
 #[tracing::instrument(skip_all, fields(bytes))]
+/// Whether a browser sent the request from a page of another origin: browsers name the page's
+/// origin on every cross-origin `POST`, even one simple enough to need no preflight
+/// (`text/plain`), and any web page open on the device could otherwise feed the outbox, which
+/// uploads under the device's token. The capture app is not a browser page and sends no
+/// `Origin`; a page served from this address has its own host as origin.
+fn from_another_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return false;
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/'));
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        // `Origin: null` (a sandboxed frame, a local file) or no host to compare with.
+        _ => true,
+    }
+}
+
 pub async fn transactions(
     State(state): State<AgentState>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     state.intake.requests.fetch_add(1, Ordering::Relaxed);
+    if from_another_origin(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "a web page from another origin may not post transactions here".to_owned(),
+        );
+    }
     let body = match read_body(&headers, body).await {
         Ok(body) => body,
         Err(response) => return response,
