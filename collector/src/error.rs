@@ -27,6 +27,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("missing Content-Type; send NDJSON (application/x-ndjson)")]
     MissingContentType,
+    #[error(
+        "unsupported content type {0:?}; send the file as multipart/form-data in a part named `file`"
+    )]
+    NotMultipart(String),
     #[error("unsupported content encoding {0:?}; send identity or gzip")]
     UnsupportedEncoding(String),
     #[error("{0}")]
@@ -52,6 +56,7 @@ impl ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_)
             | Self::MissingContentType
+            | Self::NotMultipart(_)
             | Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

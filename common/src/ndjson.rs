@@ -2,7 +2,8 @@
 //! numbered lines. It never holds more than one partial line (capped), so a 10 MB body streams
 //! through in constant memory, and every error names its line.
 //!
-//! Rules: lines end with `\n` (a preceding `\r` is dropped); blank lines are counted but not
+//! Rules: lines end with `\n` (a preceding `\r` is dropped, and so is a UTF-8 byte-order mark
+//! at a line's start, which Windows tools write and JSON never holds); blank lines are counted but not
 //! returned; a line longer than the cap is reported once and skipped up to its newline, and the
 //! lines after it are read normally; invalid UTF-8 is an error for that line only. A final line
 //! without a newline is returned by [`LineFramer::finish`].
@@ -178,6 +179,7 @@ impl LineFramer {
 
     fn decode(number: u64, raw: &[u8]) -> Option<Result<Line, FrameError>> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
@@ -267,6 +269,26 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(matches!(got[0], Err(FrameError { line: 1, .. })));
         assert_eq!(got[1], ok(2, "ok"));
+    }
+
+    #[test]
+    fn byte_order_marks_at_line_starts_are_dropped() {
+        let mut framer = LineFramer::new(64);
+        let lines = collect(
+            &mut framer,
+            &[
+                b"\xEF\xBB\xBF{\"a\":1}\r\n\xEF",
+                b"\xBB\xBF{\"b\":2}\n\xEF\xBB\xBF\n{\"c\":\"\xEF\xBB\xBF\"}",
+            ],
+        );
+        assert_eq!(
+            lines,
+            vec![
+                ok(1, "{\"a\":1}"),
+                ok(2, "{\"b\":2}"),
+                ok(4, "{\"c\":\"\u{feff}\"}"),
+            ]
+        );
     }
 
     #[test]

@@ -18,9 +18,15 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     bearer_of(headers).ok_or(ApiError::MissingToken)
 }
 
+/// The bearer token of the request's one `Authorization` header; none when there are two or
+/// more (which one a proxy on the way would have checked is anybody's guess).
 fn bearer_of(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return None;
+    }
+    first
         .and_then(|v| v.to_str().ok())
         .and_then(devices::bearer_token)
 }

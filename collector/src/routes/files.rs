@@ -7,13 +7,14 @@
 //! before any of the body is read. The file part streams to a temporary file, counted against
 //! `max_file_bytes` as it comes (413 beyond it), so an upload never sits in memory; reading and
 //! converting it run on blocking threads, as the import does. A missing `file` part or options
-//! that do not parse are a 400. A file that cannot be read is a 422 with the report (its staging
+//! that do not parse are a 400, as is a second `file` part (one file per request); a body that
+//! is not multipart form data is a 415. A file that cannot be read is a 422 with the report (its staging
 //! row says `failed`); a processed, duplicate or needs-review file is a 200.
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 
@@ -118,7 +119,7 @@ pub async fn upload(
         &headers,
         state.max_file_bytes.saturating_add(FRAMING_BYTES),
     )?;
-    let mut multipart = multipart.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let mut multipart = multipart.map_err(|e| not_multipart(&headers, &e))?;
     let mut options_text = None;
     let mut received: Option<(tempfile::TempPath, Option<String>)> = None;
     while let Some(mut field) = multipart
@@ -127,7 +128,12 @@ pub async fn upload(
         .map_err(|e| multipart_error(e, state.max_file_bytes))?
     {
         match field.name() {
-            Some("file") if received.is_none() => {
+            Some("file") if received.is_some() => {
+                return Err(ApiError::BadRequest(
+                    "the body holds a second `file` part: send one file per request".into(),
+                ));
+            }
+            Some("file") => {
                 let name = field.file_name().map(str::to_owned);
                 let (file, path) = tokio::task::spawn_blocking(tempfile::NamedTempFile::new)
                     .await
@@ -174,7 +180,7 @@ pub async fn upload(
                     ApiError::BadRequest("the `options` part is not UTF-8 text".into())
                 })?);
             }
-            // Other parts (a second file, a form's extra fields) are read past and ignored.
+            // Other parts (a form's extra fields) are read past and ignored.
             _ => {
                 while field
                     .chunk()
@@ -211,6 +217,26 @@ pub async fn upload(
             report,
         }),
     ))
+}
+
+/// A body axum cannot read as multipart: 415 when it does not say it is multipart form data at
+/// all, 400 when it says so but is broken (no boundary).
+fn not_multipart(headers: &HeaderMap, e: &MultipartRejection) -> ApiError {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match declared {
+        Some(ct)
+            if ct
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data") =>
+        {
+            ApiError::BadRequest(e.body_text())
+        }
+        Some(ct) => ApiError::NotMultipart(ct),
+        None => ApiError::NotMultipart(String::new()),
+    }
 }
 
 /// A broken or cut-off multipart body: the client's fault (400), or axum's own limit (413).

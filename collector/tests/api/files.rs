@@ -376,7 +376,47 @@ async fn bad_options_and_a_missing_file_part_are_400(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 415);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/form-data"),
+        "{answer}"
+    );
+    // Multipart without its boundary is a broken body.
+    let response = app
+        .client
+        .post(app.url("/v1/files"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "multipart/form-data")
+        .body(corpus(BASIC))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
+    // Two files in one request: refused whole, nothing lands.
+    let first = corpus(BASIC);
+    let (status, answer) = post(
+        &app,
+        "/v1/files",
+        Some(ADMIN),
+        multipart(&[
+            ("file", Some(BASIC), &first),
+            ("file", Some("second.csv"), b"a,b\n1,2\n"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("second `file`"),
+        "{answer}"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) FROM bronze.raw_transactions").await,
+        0
+    );
     // Good options work: a forced format and a delimiter by name.
     let (status, answer) = upload(
         &app,

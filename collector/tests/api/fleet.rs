@@ -309,6 +309,18 @@ async fn heartbeat_with_a_bad_token_gets_401(backend: Backend) {
         .unwrap();
     assert_eq!(missing.status(), 401);
 
+    // The device's own token twice is still two headers: refused.
+    let twice = app
+        .client
+        .post(app.url("/v1/heartbeat"))
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("authorization", format!("Bearer {}", app.token))
+        .json(&hb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 401);
+
     let token = app.add_device("SCOUTPI-0009", "109").await;
     assert!(app.store.revoke_device("SCOUTPI-0009").await.unwrap());
     assert_eq!(post_heartbeat(&app, &token, &hb).await.status(), 401);
@@ -425,6 +437,24 @@ async fn admin_token_guards_the_fleet_view(backend: Backend) {
     assert_eq!(get(Some(&app.token)).await.unwrap().status(), 401);
     let with_admin = &format!("{ADMIN_TOKEN}x");
     assert_eq!(get(Some(with_admin)).await.unwrap().status(), 401);
+
+    // Two Authorization headers are refused whichever of them holds the token: which one a
+    // proxy on the way checked cannot be known.
+    for pair in [
+        [ADMIN_TOKEN, "not-the-admin-token"],
+        ["not-the-admin-token", ADMIN_TOKEN],
+        [ADMIN_TOKEN, ADMIN_TOKEN],
+    ] {
+        let response = app
+            .client
+            .get(app.url("/v1/devices"))
+            .header("authorization", format!("Bearer {}", pair[0]))
+            .header("authorization", format!("Bearer {}", pair[1]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{pair:?}");
+    }
 
     let ok = get(Some(ADMIN_TOKEN)).await.unwrap();
     assert_eq!(ok.status(), 200);
