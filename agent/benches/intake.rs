@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use scout_agent::intake::{parse_body, submit};
+use scout_agent::intake::{Owner, parse_body, submit};
 use scout_agent::outbox::{NewRecord, Outbox, OutboxConfig, OutboxHandle};
 use scout_common::DeviceId;
 use tempfile::TempDir;
@@ -72,7 +72,7 @@ async fn run(callers: u64, path: Path) -> f64 {
     let dir = TempDir::new().unwrap();
     let (outbox, _) = Outbox::open(dir.path().join("outbox.db"), OutboxConfig::new(GIB)).unwrap();
     let handle = OutboxHandle::spawn(outbox);
-    let device = DeviceId::parse("SCOUTPI-0004").unwrap();
+    let device = Owner::new(DeviceId::parse("SCOUTPI-0004").unwrap(), "104");
     let next_id = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + run_for();
     let started = Instant::now();
@@ -125,7 +125,7 @@ async fn run(callers: u64, path: Path) -> f64 {
 
 /// `parse_body` alone on one core: the CPU intake spends per transaction before the commit.
 fn parse_only() {
-    let device = DeviceId::parse("SCOUTPI-0004").unwrap();
+    let device = Owner::new(DeviceId::parse("SCOUTPI-0004").unwrap(), "104");
     let count = if quick::quick() { 1_000 } else { 20_000 };
     let bodies: Vec<String> = (0..count).map(transaction).collect();
     let started = Instant::now();

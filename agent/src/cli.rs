@@ -271,12 +271,13 @@ async fn status_command(config: &AgentConfig, json: bool) -> anyhow::Result<Exit
 
 fn enqueue(config: &AgentConfig, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     let device = DeviceId::parse(&config.device_id).context("Invalid device_id")?;
+    let owner = crate::intake::Owner::new(device, &config.store_id);
     let mut outbox = crate::intake::open_outbox_for_enqueue(config)
         .with_context(|| format!("Failed to open the outbox {}", config.outbox_path.display()))?;
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     let summary =
-        crate::intake::enqueue_paths(&mut outbox, &device, &paths, &mut stdin, &mut stdout);
+        crate::intake::enqueue_paths(&mut outbox, &owner, &paths, &mut stdin, &mut stdout);
     let _ = stdout.flush();
     outbox.close().context("Failed to close the outbox")?;
     Ok(if summary.all_taken() {

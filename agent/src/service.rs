@@ -141,9 +141,14 @@ pub async fn run_checked(
     let server_task = {
         let stop = stopped();
         tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(stop)
-                .await
+            scout_common::serve::serve(
+                listener,
+                router(state),
+                scout_common::serve::plain,
+                stop,
+                crate::http::CONNECTIONS,
+            )
+            .await;
         })
     };
     crate::systemd::ready(&format!("listening on {addr}"));

@@ -17,7 +17,8 @@ use chrono::Utc;
 use scout_agent::config::AgentConfig;
 use scout_agent::intake::spool::{ScanReport, SpoolConfig, SpoolWatcher};
 use scout_agent::intake::{
-    self, BodyFormat, ItemErrorKind, Position, enqueue_paths, open_outbox_for_enqueue, parse_body,
+    self, BodyFormat, ItemErrorKind, Owner, Position, enqueue_paths, open_outbox_for_enqueue,
+    parse_body,
 };
 use scout_agent::outbox::{BufferError, Outbox, OutboxConfig, OutboxHandle};
 use scout_common::DeviceId;
@@ -25,8 +26,9 @@ use tempfile::TempDir;
 
 const MB: u64 = 1024 * 1024;
 
-fn device() -> DeviceId {
-    DeviceId::parse("SCOUTPI-0004").unwrap()
+/// This agent: device SCOUTPI-0004 of store 104.
+fn owner() -> Owner {
+    Owner::new(DeviceId::parse("SCOUTPI-0004").unwrap(), "104")
 }
 
 /// A realistic transaction of about `len` bytes.
@@ -59,7 +61,7 @@ impl Spool {
             dir: dir.path().join("spool"),
             poll_interval: Duration::from_millis(50),
             archive,
-            device_id: device(),
+            owner: owner(),
         };
         let watcher = SpoolWatcher::new(config, handle.clone());
         Self {
@@ -289,7 +291,7 @@ async fn a_full_outbox_leaves_files_in_place_until_the_backlog_drains() {
         .map(|i| {
             parse_body(
                 tx(&format!("old-{i}"), 3000).as_bytes(),
-                &device(),
+                &owner(),
                 Utc::now(),
             )
             .unwrap()
@@ -376,7 +378,7 @@ async fn submit_answers_after_the_commit_with_each_items_fate() {
         tx("b", 300),
         tx("a", 300)
     );
-    let parsed = parse_body(body.as_bytes(), &device(), Utc::now()).unwrap();
+    let parsed = parse_body(body.as_bytes(), &owner(), Utc::now()).unwrap();
     let report = intake::submit(&handle, parsed).await.unwrap();
     assert_eq!(report.format, BodyFormat::Ndjson);
     assert_eq!((report.accepted, report.duplicates), (2, 1));
@@ -389,7 +391,7 @@ async fn submit_answers_after_the_commit_with_each_items_fate() {
 
     // A full outbox refuses the request whole.
     let lines: Vec<String> = (0..400).map(|i| tx(&format!("t{i}"), 3000)).collect();
-    let parsed = parse_body(lines.join("\n").as_bytes(), &device(), Utc::now()).unwrap();
+    let parsed = parse_body(lines.join("\n").as_bytes(), &owner(), Utc::now()).unwrap();
     let err = intake::submit(&handle, parsed).await.unwrap_err();
     assert!(matches!(err, BufferError::Full { .. }), "{err:?}");
     assert!(err.is_capacity());
@@ -428,7 +430,7 @@ fn enqueue_reads_files_directories_and_stdin_and_reports_each() {
     let mut out = Vec::new();
     let summary = enqueue_paths(
         &mut outbox,
-        &device(),
+        &owner(),
         &[inbox.clone(), single, PathBuf::from("-"), empty, missing],
         &mut stdin.as_slice(),
         &mut out,
@@ -491,7 +493,7 @@ fn enqueue_never_quarantines_and_reports_a_full_outbox_per_file() {
     let mut out = Vec::new();
     let summary = enqueue_paths(
         &mut outbox,
-        &device(),
+        &owner(),
         &[big, also_big],
         &mut std::io::empty(),
         &mut out,
@@ -526,7 +528,7 @@ fn an_item_for_another_device_is_refused_clearly() {
         tx("x", 300)
             .replace("SCOUTPI-0004", "scoutpi-0005")
             .as_bytes(),
-        &device(),
+        &owner(),
         Utc::now(),
     )
     .unwrap();
@@ -537,6 +539,32 @@ fn an_item_for_another_device_is_refused_clearly() {
         "body: deviceId SCOUTPI-0005 is another device; this agent is SCOUTPI-0004 (the \
          collector would refuse it)"
     );
+}
+
+#[test]
+fn an_item_for_another_store_is_refused_clearly() {
+    // Store 105's line beside this store's (a number where the capture app sends one: the
+    // same store): the one is refused, the others taken.
+    let body = format!(
+        "{}\n{}\n{}\n",
+        tx("a", 300),
+        tx("b", 300).replace("\"104\"", "\"105\""),
+        tx("c", 300).replace("\"104\"", "104"),
+    );
+    let parsed = parse_body(body.as_bytes(), &owner(), Utc::now()).unwrap();
+    assert_eq!(parsed.accepted.len(), 2, "{:?}", parsed.rejected);
+    let err = &parsed.rejected[0];
+    assert!(matches!(err.kind, ItemErrorKind::OtherStore { .. }));
+    assert_eq!(err.transaction_id.as_deref(), Some("b"));
+    assert_eq!(
+        err.to_string(),
+        "line 2: storeId 105 is another store; this agent is configured for store 104 (the \
+         collector would refuse it)"
+    );
+    // A configuration that names no store checks none.
+    let unset = Owner::new(owner().device, " ");
+    let parsed = parse_body(body.as_bytes(), &unset, Utc::now()).unwrap();
+    assert_eq!(parsed.accepted.len(), 3);
 }
 
 #[tokio::test]
@@ -606,7 +634,7 @@ fn enqueue_lists_the_first_refusals_and_counts_the_rest() {
     let mut out = Vec::new();
     let summary = enqueue_paths(
         &mut outbox,
-        &device(),
+        &owner(),
         &[PathBuf::from("-")],
         &mut stdin.as_bytes(),
         &mut out,
@@ -903,4 +931,76 @@ async fn a_web_page_of_another_origin_cannot_post_transactions() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 202, "{origin:?}");
     }
+}
+
+/// Sends `head` and `body` on a new connection and reads until the agent closes it (or `limit`
+/// passes): what came back, and how long the agent took.
+fn stall(addr: &str, head: &str, body: &[u8], limit: Duration) -> (String, Duration) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn connections_that_stall_are_closed_and_the_agent_keeps_serving() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new().unwrap();
+    let agent = AgentProcess::start(dir.path());
+    let addr = agent.addr.clone();
+    let limit = Duration::from_secs(40);
+    // Half a request header, a body promised and never sent, and a connection that says
+    // nothing: each is closed by the agent within its timeouts (10 s), together.
+    let cases = [
+        (
+            "POST /v1/transactions HTTP/1.1\r\nHost: x\r\n".to_owned(),
+            Vec::new(),
+        ),
+        (
+            format!(
+                "POST /v1/transactions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: \
+                 application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
+            ),
+            tx("stalled", 300).into_bytes(),
+        ),
+        (String::new(), Vec::new()),
+    ];
+    let stalls: Vec<_> = cases
+        .into_iter()
+        .map(|(head, body)| {
+            let addr = addr.clone();
+            std::thread::spawn(move || stall(&addr, &head, &body, limit))
+        })
+        .collect();
+    let answers: Vec<_> = stalls.into_iter().map(|t| t.join().unwrap()).collect();
+    for (answer, took) in &answers {
+        assert!(*took < Duration::from_secs(25), "{took:?}: {answer}");
+    }
+    assert_eq!(answers[0].0, "", "half a header gets no answer");
+    assert!(answers[1].0.starts_with("HTTP/1.1 408"), "{}", answers[1].0);
+    assert!(answers[1].0.contains("stalled"), "{}", answers[1].0);
+    assert_eq!(answers[2].0, "");
+    // Nothing of the stalled body was taken, and the agent still serves.
+    let response = reqwest::Client::new()
+        .post(agent.url("/v1/transactions"))
+        .body(tx("after", 200))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let status: serde_json::Value = reqwest::get(agent.url("/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["backlog"]["count"], 1, "{status}");
 }

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde_json::json;
 
-use super::AgentState;
+use scout_common::serve::body::{timed_chunks, timed_out_in, too_large_in};
+
+use super::{AgentState, BODY_IDLE, BODY_TOTAL};
 use crate::intake::{self, IntakeError, MAX_BODY_BYTES};
 
 /// Buffer to start with when the request does not say its length.
@@ -28,13 +30,15 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// Reads the body into one buffer, sized from `Content-Length` when there is one: collecting
 /// the chunks and then joining them would hold the body twice. Over [`MAX_BODY_BYTES`] is
-/// refused (413) from `Content-Length` before reading, or as soon as the count passes it.
+/// refused (413) from `Content-Length` before reading, or as soon as the count passes it; a body
+/// that stalls for [`BODY_IDLE`] or takes longer than [`BODY_TOTAL`] is a 408. Either answer
+/// closes the connection, whose body is left unread.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
     let too_large = || {
-        error(
+        closing(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than the limit of {MAX_BODY_BYTES} bytes"),
-        )
+        ))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -46,20 +50,39 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
         None => UNSIZED_BODY_START,
     };
     let mut bytes = Vec::with_capacity(capacity);
-    let mut chunks = body.into_data_stream();
+    let mut chunks = std::pin::pin!(timed_chunks(
+        body,
+        MAX_BODY_BYTES as u64,
+        BODY_IDLE,
+        BODY_TOTAL
+    ));
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the body: {e}"),
-            )
+            if too_large_in(&e) {
+                too_large()
+            } else if let Some(timed_out) = timed_out_in(&e) {
+                closing(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("{timed_out}; send the request again"),
+                ))
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the body: {e}"),
+                )
+            }
         })?;
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// An answer that also closes the connection (the rest of its body is not read).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 #[tracing::instrument(skip_all, fields(bytes))]
@@ -104,7 +127,11 @@ pub async fn transactions(
         Err(response) => return response,
     };
     tracing::Span::current().record("bytes", body.len());
-    let parsed = intake::parse_body(&body, state.config.device_id(), chrono::Utc::now());
+    let parsed = intake::parse_body(
+        &body,
+        &intake::Owner::from(state.config.as_ref()),
+        chrono::Utc::now(),
+    );
     // The accepted items hold their own copies.
     drop(body);
     let parsed = match parsed {

@@ -7,15 +7,33 @@ mod status;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use scout_common::serve::Connections;
 use tokio::sync::watch;
 
 use crate::config::CheckedConfig;
 use crate::outbox::OutboxHandle;
 use crate::uplink::UplinkStatus;
+
+/// The local server's connection rules. The capture app and a technician's browser send a
+/// request in milliseconds over loopback or the store's network; the limits only close
+/// connections that are held without being used (a misbehaving client, or anyone on the network
+/// opening sockets until the agent has no file descriptors left).
+pub const CONNECTIONS: Connections = Connections {
+    header_timeout: Duration::from_secs(10),
+    keep_alive: Duration::from_secs(60),
+    drain: Duration::from_secs(10),
+};
+
+/// How long intake waits for the next bytes of a request body.
+pub const BODY_IDLE: Duration = Duration::from_secs(10);
+
+/// How long intake waits for a whole request body (16 MB at most, on a local network).
+pub const BODY_TOTAL: Duration = Duration::from_secs(60);
 
 /// Intake counters since start (for `/metrics`).
 #[derive(Debug, Default)]

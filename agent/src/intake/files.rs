@@ -14,10 +14,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use scout_common::DeviceId;
 
 use super::spool::is_transaction_file;
-use super::{ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, parse_body};
+use super::{ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, Owner, parse_body};
 use crate::config::AgentConfig;
 use crate::outbox::{
     BufferError, DEFAULT_BUSY_TIMEOUT, GroupLimits, NewRecord, OnCorruption, Outbox, OutboxConfig,
@@ -131,7 +130,7 @@ pub fn open_outbox_for_enqueue(config: &AgentConfig) -> Result<Outbox, BufferErr
 /// line per input, its refused items, and a total to `out`.
 pub fn enqueue_paths(
     outbox: &mut Outbox,
-    device: &DeviceId,
+    owner: &Owner,
     inputs: &[PathBuf],
     stdin: &mut dyn Read,
     out: &mut dyn Write,
@@ -145,7 +144,7 @@ pub fn enqueue_paths(
         match source.read(stdin) {
             Err(failure) => outcome.failure = Some(failure),
             Ok(bytes) => {
-                let parsed = parse_body(&bytes, device, Utc::now());
+                let parsed = parse_body(&bytes, owner, Utc::now());
                 // The items hold their own copies.
                 drop(bytes);
                 match parsed {

@@ -56,7 +56,7 @@ use std::fmt;
 use scout_common::ndjson::DEFAULT_MAX_LINE_BYTES;
 
 pub use files::{EnqueueSummary, FileOutcome, enqueue_paths, open_outbox_for_enqueue};
-pub use parse::{Accepted, BodyFormat, Parsed, parse_body};
+pub use parse::{Accepted, BodyFormat, Owner, Parsed, parse_body};
 pub use refusal::{IntakeError, ItemError, ItemErrorKind};
 pub use submit::{IntakeReport, StoredItem, submit};
 

@@ -1,5 +1,6 @@
 //! Reading a body: its format (one JSON object, a JSON array read element by element, or
-//! NDJSON), each item's checks (what the collector would reject, another device's id, what the
+//! NDJSON), each item's checks (what the collector would reject, another device's id or
+//! another store's, what the
 //! outbox cannot hold), and the bounds on what one body may cost ([`MAX_BODY_ITEMS`],
 //! [`MAX_DETAILED_REFUSALS`], [`MAX_ITEM_TEXT_BYTES`], [`MAX_NESTING`]).
 
@@ -19,6 +20,33 @@ use super::{
     MAX_NESTING, Position,
 };
 use crate::outbox::{MAX_TRANSACTION_ID_LEN, NewRecord};
+
+/// Whose transactions this agent takes: its device's and its store's. An item naming another
+/// of either is refused at intake, where the capture app still hears of it, rather than
+/// refused by the collector later and kept aside as a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub device: DeviceId,
+    /// `None` (no store check) only where a configuration names no store; the service's
+    /// checked configuration always does.
+    pub store: Option<String>,
+}
+
+impl Owner {
+    pub fn new(device: DeviceId, store: &str) -> Self {
+        let store = store.trim();
+        Self {
+            device,
+            store: (!store.is_empty()).then(|| store.to_owned()),
+        }
+    }
+}
+
+impl From<&crate::config::CheckedConfig> for Owner {
+    fn from(config: &crate::config::CheckedConfig) -> Self {
+        Self::new(config.device_id().clone(), config.store_id())
+    }
+}
 
 /// Bytes fed to the NDJSON framer at a time.
 const FRAME_CHUNK: usize = 64 * 1024;
@@ -65,10 +93,10 @@ impl Parsed {
 }
 
 /// Reads a body (see the module documentation for the format rules and what is refused).
-/// `device` is this agent's id; `captured_at` is stamped on every item.
+/// `owner` is this agent's device and store; `captured_at` is stamped on every item.
 pub fn parse_body(
     bytes: &[u8],
-    device: &DeviceId,
+    owner: &Owner,
     captured_at: DateTime<Utc>,
 ) -> Result<Parsed, IntakeError> {
     if bytes.len() > MAX_BODY_BYTES {
@@ -76,7 +104,7 @@ pub fn parse_body(
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut items = Items {
-        device,
+        owner,
         captured_at,
         parsed: Parsed {
             format: BodyFormat::Ndjson,
@@ -245,7 +273,7 @@ enum Item<'a> {
 
 /// What a body yielded so far, with the rules that bound it.
 struct Items<'d> {
-    device: &'d DeviceId,
+    owner: &'d Owner,
     captured_at: DateTime<Utc>,
     parsed: Parsed,
     /// Where each accepted item is serialised before its payload is copied out.
@@ -289,7 +317,7 @@ impl Items<'_> {
         match accept(
             value,
             position,
-            self.device,
+            self.owner,
             self.captured_at,
             &mut self.scratch,
         ) {
@@ -324,7 +352,7 @@ impl Items<'_> {
 fn accept(
     value: Value,
     position: Position,
-    device: &DeviceId,
+    owner: &Owner,
     captured_at: DateTime<Utc>,
     scratch: &mut Vec<u8>,
 ) -> Result<Accepted, ItemError> {
@@ -332,11 +360,20 @@ fn accept(
         .map_err(|err| ItemErrorKind::Transaction(err).at(position, None))?;
     let transaction_id = transaction.transaction_id;
     if let Some(found) = &transaction.device_id
-        && found != device
+        && *found != owner.device
     {
         return Err(ItemErrorKind::OtherDevice {
             found: found.to_string(),
-            expected: device.to_string(),
+            expected: owner.device.to_string(),
+        }
+        .at(position, Some(transaction_id)));
+    }
+    if let (Some(found), Some(expected)) = (&transaction.store_id, &owner.store)
+        && found != expected
+    {
+        return Err(ItemErrorKind::OtherStore {
+            found: found.clone(),
+            expected: expected.clone(),
         }
         .at(position, Some(transaction_id)));
     }

@@ -27,6 +27,12 @@ pub enum ItemErrorKind {
          (the collector would refuse it)"
     )]
     OtherDevice { found: String, expected: String },
+    /// The item names another store.
+    #[error(
+        "storeId {found} is another store; this agent is configured for store {expected} \
+         (the collector would refuse it)"
+    )]
+    OtherStore { found: String, expected: String },
     #[error("transactionId is {len} bytes; the limit is {MAX_TRANSACTION_ID_LEN}")]
     IdTooLong { len: usize },
     #[error("transaction is {len} bytes; the limit is {MAX_ITEM_BYTES}")]
@@ -112,6 +118,10 @@ impl ItemErrorKind {
                 })
             }
             Self::OtherDevice { found, expected } => Self::OtherDevice {
+                found: clip(found),
+                expected: clip(expected),
+            },
+            Self::OtherStore { found, expected } => Self::OtherStore {
                 found: clip(found),
                 expected: clip(expected),
             },

@@ -33,10 +33,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use scout_common::DeviceId;
 use tokio::fs;
 
-use super::{IntakeError, ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, Parsed, parse_body};
+use super::{
+    IntakeError, ItemError, MAX_BODY_BYTES, MAX_DETAILED_REFUSALS, Owner, Parsed, parse_body,
+};
 use crate::config::CheckedConfig;
 use crate::outbox::{BufferError, OutboxHandle};
 
@@ -65,8 +66,8 @@ pub struct SpoolConfig {
     pub poll_interval: Duration,
     /// Move taken files into `dir/archive/` instead of deleting them.
     pub archive: bool,
-    /// This agent's device; items naming another are refused.
-    pub device_id: DeviceId,
+    /// This agent's device and store; items naming another are refused.
+    pub owner: Owner,
 }
 
 /// The spool settings of the service's configuration.
@@ -76,7 +77,7 @@ impl From<&CheckedConfig> for SpoolConfig {
             dir: config.spool_dir().to_path_buf(),
             poll_interval: config.spool_poll(),
             archive: config.spool_archive(),
-            device_id: config.device_id().clone(),
+            owner: Owner::from(config),
         }
     }
 }
@@ -295,7 +296,7 @@ impl SpoolWatcher {
             self.seen.remove(path);
             return FileResult::Skipped;
         }
-        let parsed = match parse_body(&bytes, &self.config.device_id, Utc::now()) {
+        let parsed = match parse_body(&bytes, &self.config.owner, Utc::now()) {
             Ok(parsed) => parsed,
             Err(err) => {
                 let reason = err.to_string();

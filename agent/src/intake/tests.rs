@@ -10,8 +10,9 @@ use serde_json::Value;
 use super::*;
 use crate::outbox::MAX_TRANSACTION_ID_LEN;
 
-fn device() -> DeviceId {
-    DeviceId::parse("SCOUTPI-0004").unwrap()
+/// This agent: device SCOUTPI-0004 of store 104.
+fn owner() -> Owner {
+    Owner::new(DeviceId::parse("SCOUTPI-0004").unwrap(), "104")
 }
 
 fn at() -> DateTime<Utc> {
@@ -19,7 +20,7 @@ fn at() -> DateTime<Utc> {
 }
 
 fn parse(body: &str) -> Parsed {
-    parse_body(body.as_bytes(), &device(), at()).unwrap()
+    parse_body(body.as_bytes(), &owner(), at()).unwrap()
 }
 
 fn positions(errors: &[ItemError]) -> Vec<Position> {
@@ -106,7 +107,7 @@ fn an_array_takes_good_items_and_names_the_index_of_bad_ones() {
 #[test]
 fn ndjson_errors_name_their_line_and_neighbours_survive() {
     let body = b"{\"transactionId\":\"a\"}\n\n{\"transactionId\": \r\n[1,2]\n\"text\"\n{\"transactionId\":\"b\",\"deviceId\":\"ScoutPi-0004\"}\r\n\xff\n{\"transactionId\":\"c\"}";
-    let parsed = parse_body(body, &device(), at()).unwrap();
+    let parsed = parse_body(body, &owner(), at()).unwrap();
     assert_eq!(parsed.format, BodyFormat::Ndjson);
     assert_eq!(
         parsed
@@ -152,7 +153,7 @@ fn objects_on_several_lines_are_ndjson_and_a_broken_array_is_named() {
 #[test]
 fn a_byte_order_mark_is_ignored() {
     let body = b"\xEF\xBB\xBF{\"transactionId\":\"a\"}";
-    let parsed = parse_body(body, &device(), at()).unwrap();
+    let parsed = parse_body(body, &owner(), at()).unwrap();
     assert_eq!(parsed.format, BodyFormat::Object);
     assert_eq!(parsed.accepted.len(), 1);
 }
@@ -161,7 +162,7 @@ fn a_byte_order_mark_is_ignored() {
 fn empty_bodies_are_refused_whole() {
     for body in ["", "  \n\r\n ", "[]", " [ ] "] {
         assert_eq!(
-            parse_body(body.as_bytes(), &device(), at()),
+            parse_body(body.as_bytes(), &owner(), at()),
             Err(IntakeError::Empty),
             "{body:?}"
         );
@@ -264,7 +265,7 @@ fn an_array_is_read_element_by_element_with_the_same_bounds() {
 fn a_body_with_more_items_to_take_than_the_limit_is_refused_whole() {
     let body = format!("[{}{{}}]", "{},".repeat(MAX_BODY_ITEMS));
     assert_eq!(
-        parse_body(body.as_bytes(), &device(), at()),
+        parse_body(body.as_bytes(), &owner(), at()),
         Err(IntakeError::TooManyItems)
     );
     // Exactly the limit is fine; refused items do not count towards it.

@@ -14,6 +14,9 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, BufReader};
 use tokio_util::io::StreamReader;
 
+pub(super) use scout_common::serve::body::timed_out_in;
+use scout_common::serve::body::{timed_chunks, too_large_in};
+
 use crate::config::IngestLimits;
 use crate::error::ApiError;
 
@@ -59,36 +62,6 @@ pub(super) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError
     }
 }
 
-/// The body limit was passed while reading.
-#[derive(Debug, thiserror::Error)]
-#[error("body limit passed")]
-struct BodyTooLarge;
-
-/// The body stalled, or took too long in all.
-#[derive(Debug, thiserror::Error)]
-#[error("the body {0}")]
-pub(super) struct BodyTimedOut(&'static str);
-
-/// The timeout behind `e`, if a body's stall or slowness is what broke it (through the layers
-/// that wrap a body's stream errors: multipart, axum).
-pub(super) fn timed_out_in<'a>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a BodyTimedOut> {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if let Some(t) = err.downcast_ref::<BodyTimedOut>() {
-            return Some(t);
-        }
-        if let Some(io) = err.downcast_ref::<io::Error>()
-            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<BodyTimedOut>())
-        {
-            return Some(t);
-        }
-        next = err.source();
-    }
-    None
-}
-
 /// The request body as a byte reader: wire bytes counted against `limit`, each chunk awaited at
 /// most `limits.body_idle()` and the whole body at most `limits.body_timeout()`, gunzipped if
 /// asked.
@@ -109,48 +82,6 @@ pub(super) fn body_reader(
             Box::pin(decoder)
         }
     }
-}
-
-/// The body's chunks, counted against `limit` (wire bytes), each awaited at most `idle` and all
-/// of them at most `total`: a client that stalls or trickles cannot hold its connection.
-fn timed_chunks(
-    body: Body,
-    limit: u64,
-    idle: std::time::Duration,
-    total: std::time::Duration,
-) -> impl futures_util::Stream<Item = io::Result<axum::body::Bytes>> + Send + 'static {
-    let deadline = tokio::time::Instant::now() + total;
-    futures_util::stream::unfold(
-        (body.into_data_stream(), 0_u64, false),
-        move |(mut chunks, mut seen, failed)| async move {
-            if failed {
-                return None;
-            }
-            let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            let chunk = match tokio::time::timeout(wait, chunks.next()).await {
-                Ok(None) => return None,
-                Ok(Some(Ok(chunk))) => {
-                    seen += chunk.len() as u64;
-                    if seen > limit {
-                        Err(io::Error::other(BodyTooLarge))
-                    } else {
-                        Ok(chunk)
-                    }
-                }
-                Ok(Some(Err(e))) => Err(io::Error::other(e)),
-                Err(_) if wait < idle => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    BodyTimedOut("took longer than the body timeout in all"),
-                )),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    BodyTimedOut("stalled: no bytes within the idle timeout"),
-                )),
-            };
-            let failed = chunk.is_err();
-            Some((chunk, (chunks, seen, failed)))
-        },
-    )
 }
 
 /// Largest body of a form or a question (`/login`, `/v1/nl2sql`): a question and its plan are a
@@ -212,10 +143,9 @@ pub(super) async fn upload_body(
 }
 
 pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {
-    let inner = e.get_ref();
-    if inner.is_some_and(|inner| inner.downcast_ref::<BodyTooLarge>().is_some()) {
+    if too_large_in(&e) {
         ApiError::TooLarge { limit }
-    } else if let Some(timed_out) = inner.and_then(|inner| inner.downcast_ref::<BodyTimedOut>()) {
+    } else if let Some(timed_out) = timed_out_in(&e) {
         ApiError::RequestTimeout(timed_out.to_string())
     } else {
         ApiError::BadRequest(format!("could not read request body: {e}"))

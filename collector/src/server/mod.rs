@@ -1,25 +1,21 @@
-//! Serving the router on an already-bound listener, plain or TLS (rustls, ring), with one
-//! graceful shutdown path: stop accepting, let in-flight requests finish within a bound.
-//! Connections that hold a socket without sending a request are closed ([`idle`]).
-
-mod idle;
+//! Serving the router on an already-bound listener, plain or TLS (rustls, ring), under the
+//! connection rules both binaries share ([`scout_common::serve`]: header and keep-alive
+//! timeouts, one graceful shutdown path that lets in-flight requests finish within a bound).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use scout_common::serve::{self, Connections, Socket};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::config::ConnectionTimeouts;
 
@@ -45,7 +41,9 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` until `shutdown` completes, then drains for at most `drain`.
+/// Serves `app` until `shutdown` completes, then drains for at most `drain`, under the
+/// connection rules of [`scout_common::serve`]; with `tls`, each connection's handshake first
+/// (within [`HANDSHAKE_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -54,86 +52,32 @@ pub async fn serve(
     drain: Duration,
     timeouts: ConnectionTimeouts,
 ) -> anyhow::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let (header_timeout, keep_alive) = (timeouts.header(), timeouts.keep_alive());
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let clock = idle::Clock::new();
-        let stream = idle::Tracked::new(stream, clock.clone());
-        let service = TowerToHyperService::new(idle::Counted::new(app.clone(), clock.clone()));
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let served = async {
-                match tls {
-                    None => {
-                        let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    Some(acceptor) => {
-                        let stream =
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(e)) => {
-                                    debug!(%peer, error = %e, "TLS handshake failed");
-                                    return Ok(());
-                                }
-                                Err(_) => {
-                                    debug!(%peer, "TLS handshake timed out");
-                                    return Ok(());
-                                }
-                            };
-                        let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(conn.into_owned()).await
+    let rules = Connections {
+        header_timeout: timeouts.header(),
+        keep_alive: timeouts.keep_alive(),
+        drain,
+    };
+    match tls {
+        None => serve::serve(listener, app, serve::plain, shutdown, rules).await,
+        Some(acceptor) => {
+            let handshake = move |socket: Socket, peer: SocketAddr| {
+                let acceptor = acceptor.clone();
+                async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => Some(stream),
+                        Ok(Err(e)) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            None
+                        }
+                        Err(_) => {
+                            debug!(%peer, "TLS handshake timed out");
+                            None
+                        }
                     }
                 }
             };
-            // The connection is dropped (closed) when it expires; no request is in progress
-            // then, so nothing is cut short.
-            let result = tokio::select! {
-                result = served => result,
-                why = idle::watch(clock, header_timeout, keep_alive) => {
-                    debug!(%peer, ?why, "closing a connection that sent no request in time");
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    info!(
-        connections = graceful.count(),
-        "shutting down: draining in-flight requests"
-    );
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        warn!(
-            ?drain,
-            "drain time passed; closing the remaining connections"
-        );
+            serve::serve(listener, app, handshake, shutdown, rules).await;
+        }
     }
     Ok(())
 }

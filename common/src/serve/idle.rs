@@ -42,6 +42,12 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Clock(Arc<Mutex<State>>);
 
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Clock {
     /// The clock of a connection accepted now. A new connection counts as having started its
     /// first request: it must send a whole header within the header timeout of connecting.
