@@ -26,6 +26,9 @@ pub enum RepairKind {
     MalformedTimestamp,
     /// Device id case or spacing normalised.
     DeviceIdCase,
+    /// A UUID `transactionId` written in upper case: stored in lower case, the UUID's one
+    /// spelling, so a resend in the other case is the same transaction.
+    TransactionIdCase,
     /// A number sent as a string.
     NumberFromString,
     /// `""` where a number belongs: treated as absent.

@@ -7,16 +7,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use scout_collector::brands::BrandMatcher;
+use scout_collector::bronze::{BronzeRow, Landing};
 use scout_collector::pipeline::{Pipeline, PipelineOptions};
 use scout_collector::store::{Store, StoreOptions};
 use sqlx::migrate::Migrator;
 
 use crate::helpers::{Backend, TestDb, clean_line};
 use crate::medallion::bronze_scores;
+use scout_common::Transaction;
 
 crate::both_backends!(
     an_upgrade_keeps_pending_and_scored_rows,
     an_upgrade_makes_unresolved_brands_null,
+    an_upgrade_folds_upper_case_uuid_ids,
 );
 
 /// The first migration of the new shape.
@@ -24,6 +27,9 @@ const SILVER_QUEUE: i64 = 20261204000001;
 
 /// The first migration with NULL brands and numeric scores.
 const NULL_BRANDS: i64 = 20261205000010;
+
+/// The migration that folds stored UUID transaction ids to lower case.
+const TRANSACTION_ID_CASE: i64 = 20261212000100;
 
 /// Applies the migrations before [`SILVER_QUEUE`] only: the schema as the previous release
 /// left it.
@@ -206,6 +212,108 @@ async fn an_upgrade_makes_unresolved_brands_null(backend: Backend) {
         )
         .await;
     assert!(duplicate.is_err(), "(bronze_id, item_index) stays unique");
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// The bronze row of `clean_line(id)` from SCOUTPI-0004, as this release reads it.
+fn row(id: &str) -> BronzeRow {
+    let t = Transaction::parse(serde_json::from_str(&clean_line(id)).unwrap()).unwrap();
+    let landing = Landing {
+        device_id: "SCOUTPI-0004",
+        store_id: "104",
+        endpoint: "ingest",
+        received_at: chrono::Utc::now(),
+    };
+    BronzeRow::new(t, landing)
+}
+
+/// The same row stored under `id` exactly as written, as releases before the case folding
+/// stored it.
+fn row_as_written(id: &str) -> BronzeRow {
+    BronzeRow {
+        transaction_id: id.to_owned(),
+        ..row(id)
+    }
+}
+
+async fn an_upgrade_folds_upper_case_uuid_ids(backend: Backend) {
+    let Some(db) = TestDb::for_backend(backend).await else {
+        return;
+    };
+    let store = Store::connect(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let before = match backend {
+        Backend::Sqlite => 14,
+        Backend::Postgres => 18,
+    };
+    migrate_before(backend, &db.url, TRANSACTION_ID_CASE, before).await;
+    // Landed by the previous release: an upper-case UUID, a UUID landed twice (in upper and in
+    // lower case), a mixed-case UUID, and an id that is no UUID.
+    let ids = [
+        "AAAAAAAA-0000-4000-8000-00000000000A",
+        "BBBBBBBB-0000-4000-8000-00000000000B",
+        "bbbbbbbb-0000-4000-8000-00000000000b",
+        "Cccccccc-0000-4000-8000-00000000000c",
+        "POS-RECEIPT-ABC",
+    ];
+    let rows: Vec<BronzeRow> = ids.iter().map(|id| row_as_written(id)).collect();
+    assert_eq!(store.insert_bronze(&rows).await.unwrap(), 5);
+    let pipeline = Pipeline::new(
+        store.clone(),
+        Arc::new(BrandMatcher::shipped().unwrap()),
+        PipelineOptions::default(),
+    );
+    pipeline.catch_up().await.unwrap();
+
+    store.migrate().await.unwrap();
+    let bronze = store
+        .query_texts(
+            "SELECT transaction_id FROM bronze.raw_transactions ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bronze,
+        [
+            Some("aaaaaaaa-0000-4000-8000-00000000000a".to_owned()),
+            // Its lower-case twin is stored too: both rows stay, each as it was.
+            Some("BBBBBBBB-0000-4000-8000-00000000000B".to_owned()),
+            Some("bbbbbbbb-0000-4000-8000-00000000000b".to_owned()),
+            Some("cccccccc-0000-4000-8000-00000000000c".to_owned()),
+            Some("POS-RECEIPT-ABC".to_owned()),
+        ]
+    );
+    // Silver follows its bronze row, id text included.
+    let silver = store
+        .query_texts(
+            "SELECT DISTINCT transaction_id || ' ' || id FROM silver.transactions_cleaned \
+             WHERE item_index = 0 AND lower(transaction_id) LIKE 'aaaaaaaa%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        silver,
+        [Some(
+            "aaaaaaaa-0000-4000-8000-00000000000a \
+             SCOUTPI-0004:aaaaaaaa-0000-4000-8000-00000000000a:0"
+                .to_owned()
+        )]
+    );
+    // The same transactions sent again, in either case, land nothing.
+    let again: Vec<BronzeRow> = [
+        "AAAAAAAA-0000-4000-8000-00000000000A",
+        "aaaaaaaa-0000-4000-8000-00000000000A",
+        "cccccccc-0000-4000-8000-00000000000C",
+    ]
+    .iter()
+    .map(|id| row(id))
+    .collect();
+    assert_eq!(store.insert_bronze(&again).await.unwrap(), 0);
+    assert_eq!(store.bronze_count().await.unwrap(), 5);
     store.close().await;
     db.cleanup().await;
 }

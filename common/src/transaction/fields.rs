@@ -115,7 +115,14 @@ impl Parser {
         payload: &Map<String, Value>,
     ) -> Result<(String, bool), TransactionError> {
         match payload.get("transactionId") {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok((s.trim().to_owned(), false)),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                let id = s.trim();
+                if is_uuid(id) && id.bytes().any(|b| b.is_ascii_uppercase()) {
+                    self.repair("transactionId", RepairKind::TransactionIdCase);
+                    return Ok((id.to_ascii_lowercase(), false));
+                }
+                Ok((id.to_owned(), false))
+            }
             Some(Value::Number(n)) => {
                 self.repair("transactionId", RepairKind::IdAsString);
                 Ok((n.to_string(), false))
@@ -445,4 +452,13 @@ pub(super) fn parse_loose_number(s: &str) -> Option<f64> {
 
 fn round_centavos(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// Whether `id` is a UUID in its hyphenated form (8-4-4-4-12 hexadecimal digits, any case).
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }

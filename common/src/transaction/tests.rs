@@ -231,3 +231,36 @@ fn unpaired_surrogates_are_refused() {
     let t = Transaction::parse_line(r#"{"transactionId": "t\ud83d\ude00"}"#).unwrap();
     assert_eq!(t.transaction_id, "t\u{1F600}");
 }
+
+#[test]
+fn a_uuid_id_is_read_in_lower_case_and_other_ids_as_written() {
+    let read = |id: &str| Transaction::parse(serde_json::json!({ "transactionId": id })).unwrap();
+    let upper = read(" 0D0D0D0D-ABCD-4000-8000-00000000000F ");
+    assert_eq!(upper.transaction_id, "0d0d0d0d-abcd-4000-8000-00000000000f");
+    assert!(
+        upper
+            .repairs
+            .iter()
+            .any(|r| r.kind == RepairKind::TransactionIdCase),
+        "{:?}",
+        upper.repairs
+    );
+    let lower = read("0d0d0d0d-abcd-4000-8000-00000000000f");
+    assert_eq!(lower.transaction_id, upper.transaction_id);
+    assert!(
+        !lower
+            .repairs
+            .iter()
+            .any(|r| r.kind == RepairKind::TransactionIdCase),
+        "{:?}",
+        lower.repairs
+    );
+    // Not UUIDs: a receipt number, a UUID without its hyphens, one digit short.
+    for id in [
+        "POS-RECEIPT-ABC",
+        "0D0D0D0DABCD4000800000000000000F",
+        "0D0D0D0D-ABCD-4000-8000-00000000000",
+    ] {
+        assert_eq!(read(id).transaction_id, id);
+    }
+}
