@@ -14,11 +14,14 @@
 //! read gets a `failed` staging row with the reason (line or row where there is one). Delimited
 //! text and NDJSON stream from disk, so a large file costs bounded memory. A file that turns
 //! out broken part-way keeps the transactions landed before the break (bronze's key makes a
-//! re-import after a fix land only the rest); its staging row says where it broke.
+//! re-import after a fix land only the rest); its staging row says where it broke. A database
+//! that is busy (SQLite's write lock held by a long pass) or away for a while is waited out
+//! ([`STORE_PATIENCE`]), each write retried whole.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
@@ -329,7 +332,7 @@ async fn import(
         Ok(()) => {
             staged.status = "processed";
             report.status = "processed";
-            report.staging_id = Some(store.stage_file(&staged).await?);
+            report.staging_id = Some(patiently(|| store.stage_file(&staged)).await?);
             Ok(report)
         }
         Err(Landed::File(e)) => fail(store, staged, report, e).await,
@@ -370,7 +373,7 @@ async fn land(
         if batch.rows.is_empty() {
             continue;
         }
-        match store.insert_bronze(&batch.rows).await {
+        match patiently(|| store.insert_bronze(&batch.rows)).await {
             Ok(inserted) => {
                 report.inserted += inserted;
                 report.duplicates += batch.rows.len() as u64 - inserted;
@@ -483,8 +486,38 @@ async fn fail(
     staged.error_message = Some(error.clone());
     report.status = "failed";
     report.error = Some(error);
-    report.staging_id = Some(store.stage_file(&staged).await?);
+    report.staging_id = Some(patiently(|| store.stage_file(&staged)).await?);
     Ok(report)
+}
+
+/// How long an import waits out a database that is busy or unreachable before it gives up.
+/// On SQLite a long silver or gold pass holds the one write lock past the connection's busy
+/// timeout; on PostgreSQL a failover or restart takes seconds. An import has no client retrying
+/// for it (the inbox, the command line), so it retries the write itself.
+const STORE_PATIENCE: Duration = Duration::from_secs(180);
+
+/// Runs `write` again, after growing pauses, while it fails for a transient reason
+/// ([`StoreError::is_transient`]) and [`STORE_PATIENCE`] lasts. Only for writes that are whole
+/// or nothing and idempotent: a bronze batch (one transaction, `ON CONFLICT DO NOTHING`: a
+/// batch whose commit was lost with its connection counts as duplicates the second time), a
+/// staging row (upserted by content hash).
+async fn patiently<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match write().await {
+            Err(e) if e.is_transient() && started.elapsed() + pause < STORE_PATIENCE => {
+                tracing::warn!(error = %e, ?pause, "the database is busy or away; the import waits");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The file's SHA-256 (hex), size and first bytes (for detection), read once.

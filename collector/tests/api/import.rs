@@ -469,3 +469,36 @@ async fn store_names_with_quotes_and_backslashes_reach_gold(backend: Backend) {
     assert_eq!((pending, failed), (0, 0));
     db.cleanup().await;
 }
+
+/// SQLite has one write lock: a long silver or gold pass (or another process on the file) may
+/// hold it past the connection's busy timeout. The import waits it out and lands everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_waits_out_a_database_held_locked() {
+    use sqlx::Connection as _;
+    let db = TestDb::for_backend(Backend::Sqlite).await.unwrap();
+    let store = db.store().await;
+    let mut holder = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let importing = {
+        let store = store.clone();
+        tokio::spawn(async move { import(&store, &corpus(BASIC)).await })
+    };
+    // Longer than the store's busy timeout (10 s).
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    assert!(
+        !importing.is_finished(),
+        "the import gave up while locked out"
+    );
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    let report = importing.await.unwrap();
+    assert_eq!(report.status, "processed", "{report:?}");
+    assert_eq!(report.inserted, BASIC_TRANSACTIONS);
+    assert_eq!(
+        int(&store, "SELECT count(*) FROM bronze.raw_transactions").await,
+        BASIC_TRANSACTIONS as i64
+    );
+    db.cleanup().await;
+}
