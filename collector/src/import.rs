@@ -21,7 +21,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -32,7 +32,7 @@ use crate::bronze::{BronzeRow, Landing};
 use crate::files::{self, FileError, MappingProposal, Options, Processed};
 use crate::progress::{Counting, Phase, Progress};
 use crate::silver::FILE_ENDPOINT;
-use crate::store::{AuditEntry, StagedFile, Store, StoreError};
+use crate::store::{AuditEntry, StagedFile, Store, StoreError, retry_transient};
 use scout_common::Transaction;
 
 /// The device id of file transactions that name no valid device.
@@ -332,7 +332,8 @@ async fn import(
         Ok(()) => {
             staged.status = "processed";
             report.status = "processed";
-            report.staging_id = Some(patiently(|| store.stage_file(&staged)).await?);
+            report.staging_id =
+                Some(retry_transient(STORE_PATIENCE, || store.stage_file(&staged)).await?);
             Ok(report)
         }
         Err(Landed::File(e)) => fail(store, staged, report, e).await,
@@ -373,7 +374,7 @@ async fn land(
         if batch.rows.is_empty() {
             continue;
         }
-        match patiently(|| store.insert_bronze(&batch.rows)).await {
+        match retry_transient(STORE_PATIENCE, || store.insert_bronze(&batch.rows)).await {
             Ok(inserted) => {
                 report.inserted += inserted;
                 report.duplicates += batch.rows.len() as u64 - inserted;
@@ -486,39 +487,18 @@ async fn fail(
     staged.error_message = Some(error.clone());
     report.status = "failed";
     report.error = Some(error);
-    report.staging_id = Some(patiently(|| store.stage_file(&staged)).await?);
+    report.staging_id = Some(retry_transient(STORE_PATIENCE, || store.stage_file(&staged)).await?);
     Ok(report)
 }
 
 /// How long an import waits out a database that is busy or unreachable before it gives up.
 /// On SQLite a long silver or gold pass holds the one write lock past the connection's busy
 /// timeout; on PostgreSQL a failover or restart takes seconds. An import has no client retrying
-/// for it (the inbox, the command line), so it retries the write itself.
+/// for it (the inbox, the command line), so it retries its writes itself: each is whole or
+/// nothing and idempotent (a bronze batch is one transaction with `ON CONFLICT DO NOTHING`, so
+/// a batch whose commit was lost with its connection counts as duplicates the second time; a
+/// staging row is upserted by content hash).
 const STORE_PATIENCE: Duration = Duration::from_secs(180);
-
-/// Runs `write` again, after growing pauses, while it fails for a transient reason
-/// ([`StoreError::is_transient`]) and [`STORE_PATIENCE`] lasts. Only for writes that are whole
-/// or nothing and idempotent: a bronze batch (one transaction, `ON CONFLICT DO NOTHING`: a
-/// batch whose commit was lost with its connection counts as duplicates the second time), a
-/// staging row (upserted by content hash).
-async fn patiently<T, F, Fut>(mut write: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(250);
-    loop {
-        match write().await {
-            Err(e) if e.is_transient() && started.elapsed() + pause < STORE_PATIENCE => {
-                tracing::warn!(error = %e, ?pause, "the database is busy or away; the import waits");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-            done => return done,
-        }
-    }
-}
 
 /// The file's SHA-256 (hex), size and first bytes (for detection), read once.
 fn hash_file(path: &Path, progress: Option<&Progress>) -> std::io::Result<(String, u64, Vec<u8>)> {

@@ -1,4 +1,8 @@
-//! Whose fault a database error is: the one place that decides, for every store method.
+//! Whose fault a database error is: the one place that decides, for every store method, and
+//! what a caller with no client to retry for it does about a transient one
+//! ([`retry_transient`]).
+
+use std::time::{Duration, Instant};
 
 /// A failed database operation, sorted by what the caller should do about it.
 ///
@@ -105,5 +109,27 @@ fn sqlite_fault(code: i32) -> Fault {
         // TOOBIG, CONSTRAINT, MISMATCH, RANGE.
         18 | 19 | 20 | 25 => Fault::Data,
         _ => Fault::Other,
+    }
+}
+
+/// Runs `write` again, after pauses growing from 250 ms to 10 s, while it fails for a transient
+/// reason ([`StoreError::is_transient`]) and `patience` lasts; then returns what it last did.
+/// Only for writes that are whole or nothing and safe to repeat.
+pub async fn retry_transient<T, F, Fut>(patience: Duration, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match write().await {
+            Err(e) if e.is_transient() && started.elapsed() + pause < patience => {
+                tracing::warn!(error = %e, ?pause, "the database is busy or away; waiting to retry");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            done => return done,
+        }
     }
 }

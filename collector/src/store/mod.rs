@@ -51,7 +51,7 @@ pub use brands::{UnresolvedName, WeakName};
 pub use devices::{
     DeviceRecord, FleetRow, HEARTBEAT_HISTORY_PER_DEVICE, HeartbeatRecord, LAST_SEEN_GRANULARITY,
 };
-pub use error::{Fault, StoreError, fault};
+pub use error::{Fault, StoreError, fault, retry_transient};
 pub use gold::{Backlog, GoldBatch, GoldRow};
 pub use readonly::{READER_ROLE, ReadLimits};
 pub use silver::{BronzeRecord, SilverClaim, SilverWrite};
