@@ -126,6 +126,7 @@ pub async fn run_checked(
     };
     let state = AgentState {
         config: Arc::clone(&config),
+        owner: Arc::new(crate::intake::Owner::from(&*config)),
         outbox: outbox.clone(),
         uplink: status_rx,
         started_at: chrono::Utc::now(),

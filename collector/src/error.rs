@@ -106,9 +106,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body is not read: the connection cannot carry another request,
             // and a client that pooled it would fail its next one on it.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response = scout_common::serve::body::closing(response);
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde_json::json;
 
-use scout_common::serve::body::{timed_chunks, timed_out_in, too_large_in};
+use scout_common::serve::body::{BodyFailure, closing, timed_chunks};
 
 use super::{AgentState, BODY_IDLE, BODY_TOTAL};
 use crate::intake::{self, IntakeError, MAX_BODY_BYTES};
@@ -57,32 +57,20 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
         BODY_TOTAL
     ));
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| {
-            if too_large_in(&e) {
-                too_large()
-            } else if let Some(timed_out) = timed_out_in(&e) {
-                closing(error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("{timed_out}; send the request again"),
-                ))
-            } else {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    format!("could not read the body: {e}"),
-                )
-            }
+        let chunk = chunk.map_err(|e| match BodyFailure::of(&e) {
+            BodyFailure::TooLarge => too_large(),
+            BodyFailure::TimedOut(why) => closing(error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("{why}; send the request again"),
+            )),
+            BodyFailure::Broken(why) => error(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the body: {why}"),
+            ),
         })?;
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
-}
-
-/// An answer that also closes the connection (the rest of its body is not read).
-fn closing(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 #[tracing::instrument(skip_all, fields(bytes))]
@@ -127,11 +115,7 @@ pub async fn transactions(
         Err(response) => return response,
     };
     tracing::Span::current().record("bytes", body.len());
-    let parsed = intake::parse_body(
-        &body,
-        &intake::Owner::from(state.config.as_ref()),
-        chrono::Utc::now(),
-    );
+    let parsed = intake::parse_body(&body, &state.owner, chrono::Utc::now());
     // The accepted items hold their own copies.
     drop(body);
     let parsed = match parsed {

@@ -50,6 +50,8 @@ pub struct IntakeCounters {
 pub struct AgentState {
     /// The service's configuration (its device id is the one intake accepts).
     pub config: Arc<CheckedConfig>,
+    /// Whose transactions intake takes, from the configuration, built once.
+    pub owner: Arc<crate::intake::Owner>,
     pub outbox: OutboxHandle,
     pub uplink: watch::Receiver<UplinkStatus>,
     pub started_at: DateTime<Utc>,

@@ -8,14 +8,14 @@ use std::io;
 use std::pin::Pin;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, BufReader};
 use tokio_util::io::StreamReader;
 
 pub(super) use scout_common::serve::body::timed_out_in;
-use scout_common::serve::body::{timed_chunks, too_large_in};
+use scout_common::serve::body::{BodyFailure, timed_chunks};
 
 use crate::config::IngestLimits;
 use crate::error::ApiError;
@@ -23,11 +23,7 @@ use crate::error::ApiError;
 /// An error answer that also closes the connection: the body may be partly unread, so the
 /// connection cannot carry another request, and a client that pooled it must be told.
 pub(super) fn closing(e: ApiError) -> Response {
-    let mut response = e.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+    scout_common::serve::body::closing(e.into_response())
 }
 
 /// 413 when the request declares (`Content-Length`) a body larger than `limit`, before any of
@@ -143,11 +139,11 @@ pub(super) async fn upload_body(
 }
 
 pub(super) fn body_error(e: io::Error, limit: u64) -> ApiError {
-    if too_large_in(&e) {
-        ApiError::TooLarge { limit }
-    } else if let Some(timed_out) = timed_out_in(&e) {
-        ApiError::RequestTimeout(timed_out.to_string())
-    } else {
-        ApiError::BadRequest(format!("could not read request body: {e}"))
+    match BodyFailure::of(&e) {
+        BodyFailure::TooLarge => ApiError::TooLarge { limit },
+        BodyFailure::TimedOut(why) => ApiError::RequestTimeout(why),
+        BodyFailure::Broken(why) => {
+            ApiError::BadRequest(format!("could not read request body: {why}"))
+        }
     }
 }

@@ -7,6 +7,8 @@ use std::io;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use futures_util::{Stream, StreamExt as _};
 
 /// The body limit was passed while reading.
@@ -47,6 +49,40 @@ pub fn timed_out_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a 
 /// Whether the body limit is what broke `e`.
 pub fn too_large_in(e: &(dyn std::error::Error + 'static)) -> bool {
     find::<BodyTooLarge>(e).is_some()
+}
+
+/// Why reading a body failed, in the terms a server answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// The body passed its limit (413).
+    TooLarge,
+    /// The body stalled or took too long (408); says which.
+    TimedOut(String),
+    /// The body could not be read for another reason (400); says why.
+    Broken(String),
+}
+
+impl BodyFailure {
+    /// Classifies an error met while reading a body.
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Self {
+        if too_large_in(e) {
+            Self::TooLarge
+        } else if let Some(timed_out) = timed_out_in(e) {
+            Self::TimedOut(timed_out.to_string())
+        } else {
+            Self::Broken(e.to_string())
+        }
+    }
+}
+
+/// `response` marked as its connection's last: after a refused or broken body the rest of the
+/// body is unread, so the connection cannot carry another request, and a client that pooled it
+/// must be told.
+pub fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The body's chunks, counted against `limit` (bytes as they arrive), each awaited at most `idle`
