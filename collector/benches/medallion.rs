@@ -57,7 +57,7 @@ fn bronze(items: usize, first_seq: usize, today_only: bool) -> (Vec<BronzeRow>, 
     )
 }
 
-/// The silver stage's CPU work alone, on one core: every row through `silver::build`.
+/// The silver stage's CPU work alone, on one core: every row through `silver::build_with`.
 fn build_alone(rows: &[BronzeRow]) -> Duration {
     let matcher = BrandMatcher::shipped().unwrap();
     let now = Utc::now();
@@ -79,10 +79,14 @@ fn build_alone(rows: &[BronzeRow]) -> Duration {
         .collect();
     let started = Instant::now();
     let mut n = 0;
-    for r in &records {
-        n += std::hint::black_box(silver::build(r, &matcher, now))
-            .rows
-            .len();
+    // As the pipeline builds: a default batch split over two threads, one memo per part.
+    for part in records.chunks(1000) {
+        let mut memo = scout_collector::brands::ItemMemo::new();
+        for r in part {
+            n += std::hint::black_box(silver::build_with(r, &matcher, now, &mut memo))
+                .rows
+                .len();
+        }
     }
     assert!(n > 0);
     started.elapsed()

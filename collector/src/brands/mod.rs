@@ -62,7 +62,7 @@ pub use category::Category;
 pub use dictionary::{Dictionary, DictionaryError, SHIPPED, SHIPPED_ORIGIN};
 pub use suggest::{SUGGESTION_FLOOR, Suggestion};
 pub use taught::{TAUGHT_ORIGIN, TaughtEntry, to_toml};
-pub use transaction::TransactionBrands;
+pub use transaction::{ItemMemo, TransactionBrands};
 
 /// The matcher's maps and sets: every word of every item is looked up in them, so they hash
 /// with foldhash rather than SipHash (the keys are the collector's own dictionary, not a
@@ -276,7 +276,17 @@ impl BrandMatcher {
     /// All brands of a transaction, from its sources in order: item brand, product name,
     /// explicit mentions, transcript; the device's `detectedBrands` as evidence.
     pub fn detect_transaction(&self, tx: &scout_common::Transaction) -> TransactionBrands<'_> {
-        transaction::detect(self, tx)
+        transaction::detect(self, tx, &mut ItemMemo::new())
+    }
+
+    /// [`Self::detect_transaction`], reusing the item detections `memo` already holds (the same
+    /// answers, found once per distinct item across a batch).
+    pub fn detect_transaction_with<'m>(
+        &'m self,
+        tx: &scout_common::Transaction,
+        memo: &mut ItemMemo<'m>,
+    ) -> TransactionBrands<'m> {
+        transaction::detect(self, tx, memo)
     }
 
     /// Every brand of the dictionary.

@@ -2,6 +2,9 @@
 //! name), the explicit mentions and the transcript, with the device's own `detectedBrands` as
 //! evidence only.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use scout_common::Transaction;
@@ -54,7 +57,62 @@ impl<'m> TransactionBrands<'m> {
     }
 }
 
-pub(crate) fn detect<'m>(m: &'m BrandMatcher, tx: &Transaction) -> TransactionBrands<'m> {
+/// Item detections already made, by what they were made from (brand field, product name,
+/// category, the device's brands). A store sells the same few hundred products over and over,
+/// so in a batch of transactions most items repeat one seen before; detection is a pure
+/// function of those inputs, so the answer is reused instead of scanned and fuzzy-matched again.
+/// Keep one per batch (per thread): it holds at most [`ItemMemo::MAX`] answers.
+#[derive(Debug, Default)]
+pub struct ItemMemo<'m> {
+    seen: HashMap<String, Option<Detection<'m>>>,
+    key: String,
+}
+
+impl<'m> ItemMemo<'m> {
+    /// Answers held before the memo starts afresh (a few MB at most).
+    pub const MAX: usize = 8192;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn item(
+        &mut self,
+        m: &'m BrandMatcher,
+        fields: [Option<&str>; 3],
+        device: &DeviceEvidence,
+    ) -> Option<Detection<'m>> {
+        // Each field length-prefixed, so no two inputs share a key whatever their text holds.
+        self.key.clear();
+        for field in fields {
+            match field {
+                Some(text) => {
+                    let _ = write!(self.key, "{}:{text}", text.len());
+                }
+                None => self.key.push('-'),
+            }
+        }
+        for id in &device.brands {
+            let _ = write!(self.key, ",{id}");
+        }
+        if let Some(found) = self.seen.get(self.key.as_str()) {
+            return found.clone();
+        }
+        let [brand, product, category] = fields;
+        let found = m.item_in(brand, product, category, device);
+        if self.seen.len() >= Self::MAX {
+            self.seen.clear();
+        }
+        self.seen.insert(self.key.clone(), found.clone());
+        found
+    }
+}
+
+pub(crate) fn detect<'m>(
+    m: &'m BrandMatcher,
+    tx: &Transaction,
+    memo: &mut ItemMemo<'m>,
+) -> TransactionBrands<'m> {
     let mut device = DeviceEvidence::default();
     let mut device_names: Vec<(&str, Option<u32>)> = Vec::new();
     for name in tx.detected_brands.keys() {
@@ -71,10 +129,13 @@ pub(crate) fn detect<'m>(m: &'m BrandMatcher, tx: &Transaction) -> TransactionBr
         .items
         .iter()
         .map(|item| {
-            m.item_in(
-                item.brand_name.as_deref(),
-                item.product_name.as_deref(),
-                item.category.as_deref(),
+            memo.item(
+                m,
+                [
+                    item.brand_name.as_deref(),
+                    item.product_name.as_deref(),
+                    item.category.as_deref(),
+                ],
                 &device,
             )
         })

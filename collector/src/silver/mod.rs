@@ -63,7 +63,7 @@ pub use crate::store::BronzeRecord;
 pub use rows::{Reject, SilverBatch, SilverOutcome, SilverRow, writes};
 use rules::{Reason, item_reasons, transaction_reasons};
 
-use crate::brands::{BrandMatcher, Category, Detection};
+use crate::brands::{BrandMatcher, Category, Detection, ItemMemo};
 use crate::bronze::to_json;
 use crate::quality::{self, Context, ItemFacts, QualityScore};
 
@@ -166,6 +166,16 @@ pub fn basket_band(units: f64) -> &'static str {
 /// Builds the silver rows of one bronze row. `now` feeds the future-timestamp check and stamps
 /// the rows written.
 pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) -> SilverOutcome {
+    build_with(record, matcher, now, &mut ItemMemo::new())
+}
+
+/// [`build`], reusing the item brand detections `memo` holds from the batch's earlier rows.
+pub fn build_with<'m>(
+    record: &BronzeRecord,
+    matcher: &'m BrandMatcher,
+    now: DateTime<Utc>,
+    memo: &mut ItemMemo<'m>,
+) -> SilverOutcome {
     let mut t = match Transaction::parse_line(&record.payload) {
         Ok(t) => t,
         // Bronze only holds lines that parsed; a row that no longer does (edited by hand, or a
@@ -185,7 +195,7 @@ pub fn build(record: &BronzeRecord, matcher: &BrandMatcher, now: DateTime<Utc>) 
         });
     }
 
-    let brands = matcher.detect_transaction(&t);
+    let brands = matcher.detect_transaction_with(&t, memo);
     let matcher_score = if t.items.is_empty() {
         None
     } else {
@@ -349,19 +359,19 @@ pub fn build_all(
         .map_or(1, std::num::NonZero::get)
         .min(records.len() / 64)
         .max(1);
+    let build_part = |part: &[BronzeRecord]| {
+        let mut memo = ItemMemo::new();
+        part.iter()
+            .map(|r| build_with(r, matcher, now, &mut memo))
+            .collect::<Vec<_>>()
+    };
     if threads == 1 {
-        return records.iter().map(|r| build(r, matcher, now)).collect();
+        return build_part(records);
     }
     std::thread::scope(|scope| {
         let parts: Vec<_> = records
             .chunks(records.len().div_ceil(threads))
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|r| build(r, matcher, now))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || build_part(part)))
             .collect();
         parts
             .into_iter()

@@ -372,3 +372,67 @@ proptest::proptest! {
         }
     }
 }
+
+/// Reusing item detections across a batch gives exactly the answers detecting each transaction
+/// afresh gives: the same items under different device evidence, brand fields and categories
+/// are told apart, and a field's text cannot pose as two fields.
+#[test]
+fn a_batch_memo_answers_as_fresh_detection_does() {
+    let m = matcher();
+    let items = [
+        json!({"productName": "Smart Regular Load 50"}),
+        json!({"productName": "smart"}),
+        json!({"brandName": "Smart", "productName": "Load 50"}),
+        json!({"productName": "Load 50", "category": "Telecom"}),
+        json!({"productName": "SFGRD PURE WHT 60G"}),
+        json!({"productName": "Safeguard Pure White 60g", "category": "Personal Care"}),
+        json!({"brandName": "1:x", "productName": "y"}),
+        json!({"brandName": "1", "productName": ":xy"}),
+        json!({"productName": "kopiko brwn 3in1"}),
+        json!({"productName": "Pandesal"}),
+        json!({"productName": "gard"}),
+    ];
+    let devices = [
+        json!({}),
+        json!({"Smart": 0.4}),
+        json!({"Safeguard": 0.7, "Smart": 0.2}),
+    ];
+    let mut memo = scout_collector::brands::ItemMemo::new();
+    let mut seen = 0;
+    for round in 0..3 {
+        for (d, device) in devices.iter().enumerate() {
+            let tx = transaction(json!({
+                "transactionId": format!("memo-{round}-{d}"),
+                "storeId": "104",
+                "deviceId": "SCOUTPI-0004",
+                "timestamp": "",
+                "items": items.iter().map(|i| {
+                    let mut i = i.clone();
+                    i["quantity"] = json!(1);
+                    i["unitPrice"] = json!(10);
+                    i
+                }).collect::<Vec<_>>(),
+                "brandDetection": {"detectedBrands": device},
+            }));
+            let fresh = m.detect_transaction(&tx);
+            let reused = m.detect_transaction_with(&tx, &mut memo);
+            assert_eq!(fresh, reused, "round {round}, device evidence {device}");
+            seen += fresh.items.iter().flatten().count();
+        }
+    }
+    assert!(seen > 0, "the items name brands");
+    // The device's word changes the answer for an ambiguous item, so the memo must not mix them.
+    let mut smart = |device: serde_json::Value| {
+        let tx = transaction(json!({
+            "transactionId": "memo-smart", "storeId": "104", "deviceId": "SCOUTPI-0004",
+            "timestamp": "", "items": [{"productName": "smart", "quantity": 1, "unitPrice": 10}],
+            "brandDetection": {"detectedBrands": device},
+        }));
+        m.detect_transaction_with(&tx, &mut memo).items[0]
+            .as_ref()
+            .map(|d| d.brand.name.clone())
+    };
+    assert_eq!(smart(json!({})), None);
+    assert_eq!(smart(json!({"Smart": 0.4})).as_deref(), Some("Smart"));
+    assert_eq!(smart(json!({})), None);
+}
