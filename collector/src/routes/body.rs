@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, BufReader};
 use tokio_util::io::StreamReader;
 
-pub(super) use scout_common::serve::body::timed_out_in;
 use scout_common::serve::body::{BodyFailure, timed_chunks};
 
 use crate::config::IngestLimits;

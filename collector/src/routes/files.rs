@@ -22,6 +22,7 @@ use super::{AppState, auth, body};
 use crate::error::ApiError;
 use crate::files::{self, FileFormat};
 use crate::import::{self, ImportOptions, ImportReport};
+use scout_common::serve::body::BodyFailure;
 
 /// Largest `options` part, in bytes.
 const MAX_OPTIONS_BYTES: usize = 64 * 1024;
@@ -239,16 +240,18 @@ fn not_multipart(headers: &HeaderMap, e: &MultipartRejection) -> ApiError {
     }
 }
 
-/// A broken or cut-off multipart body: the client's fault (400), or axum's own limit (413).
+/// A broken or cut-off multipart body: the client's fault (400), a limit passed (413, axum's
+/// own or the body's), or a body that stalled (408).
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::TooLarge { limit };
     }
-    if let Some(timed_out) = super::body::timed_out_in(&e) {
-        return ApiError::RequestTimeout(timed_out.to_string());
+    match BodyFailure::of(&e) {
+        BodyFailure::TooLarge => ApiError::TooLarge { limit },
+        BodyFailure::TimedOut(why) => ApiError::RequestTimeout(why),
+        BodyFailure::Broken(_) => ApiError::BadRequest(format!(
+            "the multipart body is not valid: {}",
+            e.body_text()
+        )),
     }
-    ApiError::BadRequest(format!(
-        "the multipart body is not valid: {}",
-        e.body_text()
-    ))
 }
